@@ -1,0 +1,102 @@
+/**
+ * harness: the one way our benchmarks measure. Every result is reported as a
+ * ratio against a baseline measured in the same run on the same machine (raw
+ * lru-cache get, raw undici request), because absolute numbers from a shared
+ * 2-core machine mean little, while ratios hold.
+ */
+import { performance } from 'node:perf_hooks'
+
+/** BenchResult is one measured operation: how many ops per second it did. */
+export interface BenchResult {
+  name: string
+  opsPerSec: number
+}
+
+/** BenchRow is one line of BENCHMARKS.md: a result next to its baseline. */
+export interface BenchRow {
+  suite: string
+  name: string
+  opsPerSec: number
+  baseline: string
+  baselineOpsPerSec: number
+  /** opsPerSec / baselineOpsPerSec: above 1 is faster than the baseline. */
+  ratio: number
+}
+
+/** MeasureOptions bounds a measurement in time and iterations. */
+export interface MeasureOptions {
+  /** How long to measure after warm-up, in milliseconds. @default 1000 */
+  durationMs?: number
+  /** How long to warm up first, in milliseconds. @default 200 */
+  warmupMs?: number
+  /** Operations per batch between clock reads (sync benchmarks). @default 1000 */
+  batch?: number
+}
+
+/** measureSync runs `fn` in batches for a bounded time and returns its ops/s. */
+export function measureSync(name: string, fn: (i: number) => unknown, options: MeasureOptions = {}): BenchResult {
+  const { durationMs = 1000, warmupMs = 200, batch = 1000 } = options
+  let sink: unknown
+  let i = 0
+  const warmEnd = performance.now() + warmupMs
+  while (performance.now() < warmEnd) for (let b = 0; b < batch; b++) sink = fn(i++)
+  let ops = 0
+  const start = performance.now()
+  const end = start + durationMs
+  let now = start
+  while (now < end) {
+    for (let b = 0; b < batch; b++) sink = fn(i++)
+    ops += batch
+    now = performance.now()
+  }
+  keep(sink)
+  return { name, opsPerSec: (ops * 1000) / (now - start) }
+}
+
+/**
+ * measureAsync keeps `concurrency` calls of `fn` in flight for a bounded time
+ * and returns completed ops/s. `opsPerCall` counts calls that do several
+ * operations (a batch of keys).
+ */
+export async function measureAsync(
+  name: string,
+  fn: (i: number) => Promise<unknown>,
+  options: MeasureOptions & { concurrency?: number; opsPerCall?: number } = {},
+): Promise<BenchResult> {
+  const { durationMs = 1000, warmupMs = 200, concurrency = 16, opsPerCall = 1 } = options
+  let i = 0
+  const runFor = async (ms: number): Promise<number> => {
+    const end = performance.now() + ms
+    let done = 0
+    const worker = async (): Promise<void> => {
+      while (performance.now() < end) {
+        await fn(i++)
+        done++
+      }
+    }
+    await Promise.all(Array.from({ length: concurrency }, worker))
+    return done
+  }
+  await runFor(warmupMs)
+  const start = performance.now()
+  const calls = await runFor(durationMs)
+  const elapsed = performance.now() - start
+  return { name, opsPerSec: (calls * opsPerCall * 1000) / elapsed }
+}
+
+/** row turns a result and its baseline into a BENCHMARKS.md row. */
+export function row(suite: string, result: BenchResult, baseline: BenchResult): BenchRow {
+  return {
+    suite,
+    name: result.name,
+    opsPerSec: result.opsPerSec,
+    baseline: baseline.name,
+    baselineOpsPerSec: baseline.opsPerSec,
+    ratio: result.opsPerSec / baseline.opsPerSec,
+  }
+}
+
+/** Keeps a value observable so the JIT cannot drop the benchmarked work. */
+function keep(value: unknown): void {
+  if (value === keep) console.log('unreachable')
+}

@@ -1,0 +1,181 @@
+/**
+ * cache holds a group's two byte-bounded LRU caches, as groupcache does:
+ *
+ *  - main: keys this process owns (it loaded them);
+ *  - hot: popular keys owned by other peers, mirrored here so that a hot key
+ *    does not make one owner's network card the bottleneck.
+ *
+ * Both share one byte budget. Invariant kept by `populate`: main + hot bytes
+ * never exceed `cacheBytes`; when both are full, hot is kept to about
+ * 1/`hotRatio` of main (groupcache's 1/8), by evicting from whichever is over
+ * its share. An entry's size is its key's UTF-8 bytes plus its value's bytes.
+ */
+import { LRUCache } from 'lru-cache'
+
+/** CacheEntry is one cached value and when it stops being servable. */
+export interface CacheEntry {
+  /** The value's bytes. Shared: never hand this array to a caller that may mutate it. */
+  readonly value: Uint8Array
+  /** Epoch milliseconds after which the entry is never served; 0 = never expires. */
+  readonly expiresAt: number
+}
+
+/** CacheStats are one cache's counters, groupcache's CacheStats. */
+export interface CacheStats {
+  bytes: number
+  items: number
+  gets: number
+  hits: number
+  evictions: number
+}
+
+/** CacheName names the two caches of a group. */
+export type CacheName = 'main' | 'hot'
+
+/** EvictListener hears about entries pushed out to make room (not removals, not overwrites). */
+export type EvictListener = (cache: CacheName, key: string, entry: CacheEntry) => void
+
+/** ByteCache is one LRU cache that counts bytes, lookups, hits and evictions. */
+export class ByteCache {
+  readonly name: CacheName
+  readonly #lru: LRUCache<string, CacheEntry>
+  #gets = 0
+  #hits = 0
+  #evictions = 0
+
+  constructor(name: CacheName, maxBytes: number, onEvict: EvictListener | undefined) {
+    this.name = name
+    this.#lru = new LRUCache<string, CacheEntry>({
+      // lru-cache needs a positive bound; the shared budget is enforced by CachePair.
+      maxSize: Math.max(1, maxBytes),
+      sizeCalculation: entrySize,
+      dispose: (entry, key, reason) => {
+        if (reason !== 'evict') return
+        this.#evictions++
+        onEvict?.(name, key, entry)
+      },
+    })
+  }
+
+  /** bytes is the sum of the sizes of the entries held. */
+  get bytes(): number {
+    return this.#lru.calculatedSize
+  }
+
+  /** get returns the live entry for key, counting the lookup; an expired entry is dropped. */
+  get(key: string, now: number): CacheEntry | undefined {
+    this.#gets++
+    const entry = this.#lru.get(key)
+    if (entry === undefined) return undefined
+    if (entry.expiresAt !== 0 && entry.expiresAt <= now) {
+      this.#lru.delete(key)
+      return undefined
+    }
+    this.#hits++
+    return entry
+  }
+
+  /** add stores an entry (an entry larger than the whole cache is not stored). */
+  add(key: string, entry: CacheEntry): void {
+    this.#lru.set(key, entry)
+  }
+
+  /** remove drops key; true when it was there. */
+  remove(key: string): boolean {
+    return this.#lru.delete(key)
+  }
+
+  /** removeOldest evicts the least recently used entry (counted as an eviction). */
+  removeOldest(): void {
+    this.#lru.pop()
+  }
+
+  /** clear drops every entry without counting evictions. */
+  clear(): void {
+    this.#lru.clear()
+  }
+
+  /** stats is a snapshot of this cache's counters. */
+  stats(): CacheStats {
+    return { bytes: this.bytes, items: this.#lru.size, gets: this.#gets, hits: this.#hits, evictions: this.#evictions }
+  }
+}
+
+/** CachePairOptions configures the main/hot pair of a group. */
+export interface CachePairOptions {
+  /** The budget for main + hot, in bytes; 0 disables caching. */
+  cacheBytes: number
+  /** Hot is kept to about main / hotRatio. @default 8 */
+  hotRatio?: number
+  onEvict?: EvictListener
+}
+
+/** CachePair is a group's main and hot caches under one byte budget. */
+export class CachePair {
+  readonly main: ByteCache
+  readonly hot: ByteCache
+  readonly #cacheBytes: number
+  readonly #hotRatio: number
+
+  constructor(options: CachePairOptions) {
+    this.#cacheBytes = options.cacheBytes
+    this.#hotRatio = options.hotRatio ?? 8
+    this.main = new ByteCache('main', options.cacheBytes, options.onEvict)
+    this.hot = new ByteCache('hot', options.cacheBytes, options.onEvict)
+  }
+
+  /** enabled is false when cacheBytes is 0: nothing is ever stored. */
+  get enabled(): boolean {
+    return this.#cacheBytes > 0
+  }
+
+  /** lookup checks main, then hot; it reports which one answered. */
+  lookup(key: string, now: number): { entry: CacheEntry; cache: CacheName } | undefined {
+    const main = this.main.get(key, now)
+    if (main !== undefined) return { entry: main, cache: 'main' }
+    const hot = this.hot.get(key, now)
+    if (hot !== undefined) return { entry: hot, cache: 'hot' }
+    return undefined
+  }
+
+  /** populate stores entry in the named cache, then evicts until the budget holds again. */
+  populate(cache: CacheName, key: string, entry: CacheEntry): void {
+    if (!this.enabled) return
+    this[cache].add(key, entry)
+    this.#shrink()
+  }
+
+  /** remove drops key from both caches; true when either held it. */
+  remove(key: string): boolean {
+    const fromMain = this.main.remove(key)
+    const fromHot = this.hot.remove(key)
+    return fromMain || fromHot
+  }
+
+  /** removeHot drops key from the hot cache only (another peer owns it). */
+  removeHot(key: string): boolean {
+    return this.hot.remove(key)
+  }
+
+  /**
+   * Evicts until main + hot fit the budget (groupcache's populateCache loop).
+   * Terminates: each round removes one entry from a cache that holds bytes
+   * (hot when hot > main/ratio > 0 or main empty; else main, which then holds
+   * more than the remaining budget), and the rounds are capped by the count.
+   */
+  #shrink(): void {
+    let rounds = this.main.stats().items + this.hot.stats().items
+    while (rounds-- > 0) {
+      const mainBytes = this.main.bytes
+      const hotBytes = this.hot.bytes
+      if (mainBytes + hotBytes <= this.#cacheBytes) return
+      const victim = hotBytes > mainBytes / this.#hotRatio ? this.hot : this.main
+      victim.removeOldest()
+    }
+  }
+}
+
+/** entrySize is what one entry costs against the budget: key UTF-8 bytes + value bytes (at least 1, as lru-cache requires). */
+export function entrySize(entry: CacheEntry, key: string): number {
+  return Math.max(1, Buffer.byteLength(key, 'utf8') + entry.value.byteLength)
+}

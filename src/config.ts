@@ -1,0 +1,125 @@
+/**
+ * config: where the static peer list comes from. In order of precedence:
+ * the `self`/`peers` options, then the `PEERCACHE_SELF`/`PEERCACHE_PEERS`
+ * environment variables (comma-separated), then the JSON file named by
+ * `PEERCACHE_CONFIG` (`{ "self": "...", "peers": ["..."] }`).
+ *
+ * A peer is named by its base URL exactly as written, less trailing slashes:
+ * the ring hashes that string (as Go groupcache does), so every process must
+ * list the peers the same way. No peers at all means a process that owns
+ * every key.
+ */
+import { readFileSync } from 'node:fs'
+import { ConfigError } from './errors.js'
+
+/** PeerConfig is a resolved peer list: who this process is, and everyone (self included). */
+export interface PeerConfig {
+  self: string | undefined
+  peers: string[]
+}
+
+/** PeerConfigInput is the part of the options config reads. */
+export interface PeerConfigInput {
+  self?: string | undefined
+  peers?: readonly string[] | undefined
+  /** Where the PEERCACHE_* variables are read. @default process.env */
+  env?: Record<string, string | undefined>
+}
+
+const MAX_CONFIG_FILE_BYTES = 1024 * 1024
+
+/** resolvePeerConfig reads the peer list from options, env or file, and validates it. */
+export function resolvePeerConfig(input: PeerConfigInput): PeerConfig {
+  const env = input.env ?? process.env
+  if (input.self !== undefined || input.peers !== undefined) return validatePeerConfig(input.self, input.peers, 'options')
+  if (nonEmpty(env.PEERCACHE_SELF) || nonEmpty(env.PEERCACHE_PEERS)) {
+    return validatePeerConfig(env.PEERCACHE_SELF, splitList(env.PEERCACHE_PEERS), 'environment')
+  }
+  const file = env.PEERCACHE_CONFIG
+  if (nonEmpty(file)) {
+    const parsed = readConfigFile(file)
+    return validatePeerConfig(parsed.self, parsed.peers, `file ${file}`)
+  }
+  return { self: undefined, peers: [] }
+}
+
+/**
+ * validatePeerConfig normalises every URL and checks the list: valid URLs,
+ * no duplicates, and `self` among the peers (a process that is not in its
+ * own ring would forward every key).
+ */
+export function validatePeerConfig(self: unknown, peers: unknown, source: string): PeerConfig {
+  const list = peers === undefined ? [] : peers
+  if (!Array.isArray(list)) throw new ConfigError(`peers from ${source} must be an array of URLs`)
+  const normalised = list.map((peer: unknown) => normalizePeerUrl(peer, source))
+  const seen = new Set<string>()
+  for (const peer of normalised) {
+    if (seen.has(peer)) throw new ConfigError(`duplicate peer ${peer} in ${source}`)
+    seen.add(peer)
+  }
+  if (self === undefined || self === '') {
+    if (normalised.length > 0) throw new ConfigError(`self is required when peers are set (${source})`)
+    return { self: undefined, peers: [] }
+  }
+  const me = normalizePeerUrl(self, source)
+  if (normalised.length === 0) return { self: me, peers: [me] }
+  if (!seen.has(me)) throw new ConfigError(`self ${me} is not in the peer list from ${source}`)
+  return { self: me, peers: normalised }
+}
+
+/**
+ * normalizePeerUrl checks that raw is an http(s) base URL with no query,
+ * fragment or credentials, and returns it as written less trailing slashes.
+ */
+export function normalizePeerUrl(raw: unknown, source = 'options'): string {
+  if (typeof raw !== 'string' || raw.trim() === '') throw new ConfigError(`peer URL ${JSON.stringify(raw)} in ${source} is not a non-empty string`)
+  const trimmed = raw.trim().replace(/\/+$/, '')
+  let url: URL
+  try {
+    url = new URL(trimmed)
+  } catch (err) {
+    throw new ConfigError(`peer URL ${JSON.stringify(raw)} in ${source} is not a valid URL`, { cause: err })
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new ConfigError(`peer URL ${JSON.stringify(raw)} in ${source} must be http:// or https://`)
+  }
+  if (url.search !== '' || url.hash !== '' || url.username !== '' || url.password !== '' || trimmed.endsWith('?') || trimmed.endsWith('#')) {
+    throw new ConfigError(`peer URL ${JSON.stringify(raw)} in ${source} must not have a query, fragment or credentials`)
+  }
+  return trimmed
+}
+
+function readConfigFile(file: string): { self?: unknown; peers?: unknown } {
+  let text: string
+  try {
+    const bytes = readFileSync(file)
+    if (bytes.byteLength > MAX_CONFIG_FILE_BYTES) throw new ConfigError(`config file ${file} exceeds 1 MiB`)
+    text = bytes.toString('utf8')
+  } catch (err) {
+    if (err instanceof ConfigError) throw err
+    throw new ConfigError(`cannot read config file ${file}`, { cause: err })
+  }
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(text)
+  } catch (err) {
+    throw new ConfigError(`config file ${file} is not valid JSON`, { cause: err })
+  }
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
+    throw new ConfigError(`config file ${file} must hold a JSON object { "self": ..., "peers": [...] }`)
+  }
+  return parsed as { self?: unknown; peers?: unknown }
+}
+
+/** splitList splits a comma-separated env value, dropping blanks. */
+export function splitList(value: string | undefined): string[] {
+  if (value === undefined) return []
+  return value
+    .split(',')
+    .map((part) => part.trim())
+    .filter((part) => part !== '')
+}
+
+function nonEmpty(value: string | undefined): value is string {
+  return value !== undefined && value.trim() !== ''
+}

@@ -1,0 +1,31 @@
+/**
+ * peercache: groupcache for Node.js. Public exports only: no logic, no side
+ * effects, no top-level await.
+ */
+export { Peercache, serverUrl, type PeercacheOptions } from './peercache.js'
+export { Group, type GroupOptions, type GetOptions, type Loader, type LoadResult } from './group.js'
+export {
+  PeercacheError,
+  InvalidArgumentError,
+  ConfigError,
+  LoadError,
+  NotFoundError,
+  AbortError,
+  TimeoutError,
+  ClosedError,
+  PeerError,
+  PeerUnavailableError,
+  PeerTimeoutError,
+  PeerResponseError,
+  ResponseTooLargeError,
+  AuthError,
+  type PeercacheErrorOptions,
+} from './errors.js'
+export type { PeercacheEvents, PeercacheEmitter } from './events.js'
+export type { Logger, LogFn } from './logger.js'
+export type { GroupStats, GroupCounters } from './stats.js'
+export type { CacheStats, CacheEntry, CacheName } from './cache.js'
+export type { Peer, PeerPicker, PeerRequestOptions } from './peer.js'
+export type { PeerHandler } from './peers/handler.js'
+export type { PeerTlsOptions } from './peers/client.js'
+export { HashRing, type HashFn, type RingOptions } from './ring.js'

@@ -1,0 +1,34 @@
+/**
+ * peer: what a Group needs from the network, and nothing more. A group asks
+ * a PeerPicker who owns a key and, when another process does, asks that
+ * Peer for the value. The HTTP implementation lives in src/peers/; tests and
+ * embedders may plug in their own.
+ */
+import type { CacheEntry } from './cache.js'
+
+/** PeerRequestOptions bound one request to a peer. */
+export interface PeerRequestOptions {
+  /** Aborts the request (the client adds its own timeout on top). */
+  signal?: AbortSignal
+}
+
+/** Peer is another process that owns part of the key space. */
+export interface Peer {
+  /** The peer's base URL, as it stands in the peer list. */
+  readonly url: string
+  /**
+   * get fetches key of group from this peer. It rejects with NotFoundError or
+   * LoadError when the owner's loader gave that final answer, and with a
+   * PeerError for anything that is the transport's fault.
+   */
+  get(group: string, key: string, options: PeerRequestOptions): Promise<CacheEntry>
+}
+
+/** PeerPicker chooses the peer that owns a key. */
+export interface PeerPicker {
+  /** pickPeer returns the owner of key, or null when this process owns it (or has no peers). */
+  pickPeer(key: string): Peer | null
+}
+
+/** NO_PEERS is the picker of a process that runs alone: it owns every key. */
+export const NO_PEERS: PeerPicker = { pickPeer: () => null }

@@ -1,0 +1,320 @@
+/**
+ * peercache: a Peercache is one process's member of the cache cluster. It
+ * holds the groups by name, the peer pool (ring + HTTP clients), and the
+ * handler that answers other peers. Nothing is global: a process may hold
+ * many instances (tests run whole clusters in one process), and everything a
+ * test needs to control — clock, random source, environment, logger — is an
+ * option.
+ */
+import { createServer, type Server } from 'node:http'
+import { createServer as createTlsServer } from 'node:https'
+import type { AddressInfo } from 'node:net'
+import { PeerAuth, parseSecrets } from './auth.js'
+import { resolvePeerConfig, validatePeerConfig, type PeerConfig } from './config.js'
+import { ClosedError, ConfigError, InvalidArgumentError } from './errors.js'
+import { createEmitter, wants, type PeercacheEmitter } from './events.js'
+import { Group, checkInteger, checkProbability, type GroupContext, type GroupOptions } from './group.js'
+import { noopLogger, type Logger } from './logger.js'
+import { NO_PEERS, type PeerPicker } from './peer.js'
+import type { PeerTlsOptions } from './peers/client.js'
+import { createHandler, type PeerHandler } from './peers/handler.js'
+import { DEFAULT_BASE_PATH } from './peers/paths.js'
+import { PeerPool } from './peers/pool.js'
+import type { HashFn } from './ring.js'
+import type { GroupStats } from './stats.js'
+
+/** PeercacheOptions configure one cluster member. Every option has a working default. */
+export interface PeercacheOptions {
+  /** This process's base URL, as it appears in `peers`. @default env PEERCACHE_SELF */
+  self?: string
+  /** Every peer's base URL, self included. @default env PEERCACHE_PEERS, or the PEERCACHE_CONFIG file, or none */
+  peers?: readonly string[]
+  /** Where PEERCACHE_* variables are read. @default process.env */
+  env?: Record<string, string | undefined>
+  /** Path prefix of the peer endpoint; must start and end with `/`. @default '/_groupcache/' */
+  basePath?: string
+  /** Ring points per peer. @default 50 (Go groupcache's) */
+  replicas?: number
+  /** Ring hash. @default CRC-32 IEEE (Go groupcache's) */
+  hash?: HashFn
+  /** Overall deadline of one peer request, queueing included, in ms. @default 2000 */
+  timeout?: number
+  /** Connect timeout toward peers, in ms. @default timeout */
+  connectTimeout?: number
+  /** Time to a peer's response headers, in ms. @default timeout */
+  headersTimeout?: number
+  /** Longest gap between a peer's body chunks, in ms. @default timeout */
+  bodyTimeout?: number
+  /** Largest peer response accepted, in bytes. @default 64 MiB */
+  maxResponseBytes?: number
+  /** Connections per peer. @default 16 */
+  connections?: number
+  /** Requests pipelined per connection. @default 1 */
+  pipelining?: number
+  /** Chance that a value fetched from its owner is mirrored in the hot cache. @default 0.1 */
+  hotCacheProbability?: number
+  /** Consecutive transport failures that mark a peer down (one timeout always does). @default 3 */
+  failureThreshold?: number
+  /** First probe delay of a down peer, in ms (then exponential, jittered). @default 250 */
+  probeMinMs?: number
+  /** Longest probe delay, in ms. @default 10000 */
+  probeMaxMs?: number
+  /** Shared secret(s) that sign peer requests; the first signs, any verifies. @default env PEERCACHE_SECRET */
+  secret?: string | readonly string[]
+  /** Accepted clock skew of signed requests, in ms. @default 30000 */
+  authWindowMs?: number
+  /** TLS options toward https:// peers (a CA for self-signed clusters). */
+  tls?: PeerTlsOptions
+  /** Key and certificate: `listen()` then serves https. */
+  serverTls?: { key: string | Buffer; cert: string | Buffer; ca?: string | Buffer | Array<string | Buffer> }
+  /** How long close() lets gets in flight finish, in ms. @default 5000 */
+  closeTimeout?: number
+  /** Most connections the server from listen() accepts at once. @default 1024 */
+  maxConnections?: number
+  /** A pino-shaped logger. @default no-op */
+  logger?: Logger
+  /** Clock in epoch ms (TTL). @default Date.now */
+  clock?: () => number
+  /** Random source in [0, 1) (hot-cache sampling, jitter, probe backoff). @default Math.random */
+  random?: () => number
+}
+
+const DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024 * 1024
+
+/** Peercache is one process's member of a peercache cluster. */
+export class Peercache {
+  /** events is a typed mitt emitter: `cache.events.on('peer-down', …)`. */
+  readonly events: PeercacheEmitter = createEmitter()
+  readonly logger: Logger
+  readonly basePath: string
+  readonly #groups = new Map<string, Group>()
+  readonly #config: PeerConfig
+  readonly #pool: PeerPool | undefined
+  readonly #context: GroupContext
+  readonly #auth: PeerAuth | undefined
+  readonly #options: PeercacheOptions
+  readonly #servers = new Set<Server>()
+  #handler: PeerHandler | undefined
+  #closing = false
+  #closed: Promise<void> | undefined
+
+  constructor(options: PeercacheOptions = {}) {
+    validateOptions(options)
+    this.#options = options
+    this.logger = options.logger ?? noopLogger()
+    this.basePath = options.basePath ?? DEFAULT_BASE_PATH
+    this.#config = resolvePeerConfig(options)
+    this.#auth = makeAuth(options)
+    const random = options.random ?? Math.random
+    this.#pool = this.#config.self === undefined ? undefined : this.#makePool(this.#config.self, random)
+    this.#context = {
+      picker: this.#pool ?? NO_PEERS,
+      events: this.events,
+      logger: this.logger,
+      clock: options.clock ?? Date.now,
+      random,
+      hotCacheProbability: options.hotCacheProbability ?? 0.1,
+    }
+  }
+
+  /** self is this process's base URL, or undefined when it runs without peers. */
+  get self(): string | undefined {
+    return this.#config.self
+  }
+
+  /** peers is the current peer list (sorted, self included). */
+  get peers(): readonly string[] {
+    return this.#pool?.peerList() ?? []
+  }
+
+  /** picker is the owner lookup groups use (exposed for tools and tests). */
+  get picker(): PeerPicker {
+    return this.#context.picker
+  }
+
+  /** group creates a group; a duplicate or invalid name throws InvalidArgumentError. */
+  group(options: GroupOptions): Group {
+    this.#assertOpen()
+    const name = (options as Partial<GroupOptions> | null)?.name
+    if (typeof name === 'string' && this.#groups.has(name)) throw new InvalidArgumentError(`duplicate group name ${JSON.stringify(name)}`)
+    const group = new Group(options, this.#context)
+    this.#groups.set(group.name, group)
+    return group
+  }
+
+  /** getGroup returns the named group, or undefined. */
+  getGroup(name: string): Group | undefined {
+    return this.#groups.get(name)
+  }
+
+  /** stats returns every group's stats by name. */
+  stats(): Record<string, GroupStats> {
+    const out: Record<string, GroupStats> = {}
+    for (const [name, group] of this.#groups) out[name] = group.stats()
+    return out
+  }
+
+  /**
+   * handler returns the node:http listener of the peer endpoint. It answers
+   * under basePath and hands anything else to `next` (express/connect) or
+   * answers 404. A server you build yourself keeps Node's default 16 KiB
+   * header limit: keys over ~5 KiB need `listen()` or your own maxHeaderSize.
+   */
+  handler(): PeerHandler {
+    this.#handler ??= createHandler({
+      basePath: this.basePath,
+      group: (name) => this.#groups.get(name),
+      maxKeyBytes: () => this.#maxKeyBytes(),
+      auth: this.#auth,
+      closing: () => this.#closing,
+      logger: this.logger,
+    })
+    return this.#handler
+  }
+
+  /**
+   * listen starts a hardened HTTP(S) server for the peer endpoint on port
+   * (0 = any free port) and resolves to it once it listens. close() closes it.
+   */
+  async listen(port: number, host?: string): Promise<Server> {
+    this.#assertOpen()
+    const server = this.#createServer()
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject)
+      server.listen(port, host, () => {
+        server.off('error', reject)
+        resolve()
+      })
+    })
+    this.#servers.add(server)
+    return server
+  }
+
+  /**
+   * setPeers replaces the peer list and rebuilds the ring atomically; gets in
+   * flight finish with the peer they picked. Self must stay in the list.
+   */
+  setPeers(peers: readonly string[]): void {
+    this.#assertOpen()
+    if (this.#pool === undefined) throw new ConfigError('setPeers needs `self`: this Peercache was created without peers')
+    const config = validatePeerConfig(this.#pool.self, peers, 'setPeers')
+    this.#pool.setPeers(config.peers)
+  }
+
+  /**
+   * close stops answering peers (they get a 503 they treat as a transport
+   * failure), lets gets in flight finish for up to `closeTimeout`, then
+   * aborts the rest with ClosedError, closes the peer connections and any
+   * server listen() made. Idempotent; every call resolves when it is done.
+   */
+  close(): Promise<void> {
+    this.#closed ??= this.#close()
+    return this.#closed
+  }
+
+  async #close(): Promise<void> {
+    this.#closing = true
+    const timeout = this.#options.closeTimeout ?? 5000
+    await Promise.all([...this.#groups.values()].map((group) => group.close(timeout)))
+    await this.#pool?.close()
+    await Promise.all([...this.#servers].map((server) => closeServer(server, timeout)))
+  }
+
+  #createServer(): Server {
+    const keyBytes = this.#maxKeyBytes()
+    const options = {
+      // A key of maxKeyBytes may triple when percent-encoded; leave room for the other headers.
+      maxHeaderSize: Math.max(16 * 1024, 3 * keyBytes + 3 * 255 + 16 * 1024),
+      headersTimeout: 10_000,
+      requestTimeout: 30_000,
+      keepAliveTimeout: 5_000,
+    }
+    const tls = this.#options.serverTls
+    const server = tls === undefined ? createServer(options, this.handler()) : createTlsServer({ ...options, ...tls }, this.handler())
+    server.maxConnections = this.#options.maxConnections ?? 1024
+    return server
+  }
+
+  #maxKeyBytes(): number {
+    let max = 64 * 1024
+    for (const group of this.#groups.values()) max = Math.max(max, group.maxKeyBytes)
+    return max
+  }
+
+  #makePool(self: string, random: () => number): PeerPool {
+    const o = this.#options
+    return new PeerPool({
+      self,
+      peers: this.#config.peers,
+      ring: { ...(o.replicas === undefined ? {} : { replicas: o.replicas }), ...(o.hash === undefined ? {} : { hash: o.hash }) },
+      random,
+      client: {
+        basePath: this.basePath,
+        timeout: o.timeout ?? 2000,
+        maxResponseBytes: o.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES,
+        auth: this.#auth,
+        ...pick(o, ['connectTimeout', 'headersTimeout', 'bodyTimeout', 'connections', 'pipelining', 'tls']),
+        health: pick(o, ['failureThreshold', 'probeMinMs', 'probeMaxMs']),
+      },
+      listener: {
+        down: (peer, error) => {
+          this.logger.warn({ peer, err: error }, 'peer marked down')
+          if (wants(this.events, 'peer-down')) this.events.emit('peer-down', { peer, error })
+        },
+        up: (peer) => {
+          this.logger.info({ peer }, 'peer marked up')
+          if (wants(this.events, 'peer-up')) this.events.emit('peer-up', { peer })
+        },
+      },
+    })
+  }
+
+  #assertOpen(): void {
+    if (this.#closing) throw new ClosedError('peercache is closed')
+  }
+}
+
+/** address returns the base URL a server from listen() answers on (for tests and demos). */
+export function serverUrl(server: Server, protocol: 'http' | 'https' = 'http'): string {
+  const address = server.address() as AddressInfo
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address
+  return `${protocol}://${host}:${address.port}`
+}
+
+function makeAuth(options: PeercacheOptions): PeerAuth | undefined {
+  const secrets = parseSecrets(options.secret ?? (options.env ?? process.env).PEERCACHE_SECRET)
+  if (secrets === undefined) return undefined
+  return new PeerAuth({
+    secrets,
+    ...(options.authWindowMs === undefined ? {} : { windowMs: options.authWindowMs }),
+    ...(options.clock === undefined ? {} : { now: options.clock }),
+  })
+}
+
+function validateOptions(options: PeercacheOptions): void {
+  if (options === null || typeof options !== 'object') throw new InvalidArgumentError('options must be an object')
+  const basePath = options.basePath
+  if (basePath !== undefined && (typeof basePath !== 'string' || !basePath.startsWith('/') || !basePath.endsWith('/') || basePath.length < 2)) {
+    throw new InvalidArgumentError(`basePath must start and end with "/", got ${JSON.stringify(basePath)}`)
+  }
+  for (const name of ['timeout', 'connectTimeout', 'headersTimeout', 'bodyTimeout', 'maxResponseBytes', 'connections', 'pipelining', 'failureThreshold', 'probeMinMs', 'probeMaxMs', 'closeTimeout', 'maxConnections'] as const) {
+    if (options[name] !== undefined) checkInteger(name, options[name], 1)
+  }
+  if (options.hotCacheProbability !== undefined) checkProbability('hotCacheProbability', options.hotCacheProbability)
+  if (options.authWindowMs !== undefined) checkInteger('authWindowMs', options.authWindowMs, 0)
+}
+
+function pick<T extends object, K extends keyof T>(source: T, keys: readonly K[]): { [P in K]?: NonNullable<T[P]> } {
+  const out: { [P in K]?: NonNullable<T[P]> } = {}
+  for (const key of keys) if (source[key] !== undefined) out[key] = source[key] as NonNullable<T[typeof key]>
+  return out
+}
+
+async function closeServer(server: Server, timeoutMs: number): Promise<void> {
+  const closed = new Promise<void>((resolve) => server.close(() => resolve()))
+  server.closeIdleConnections()
+  const timer = setTimeout(() => server.closeAllConnections(), timeoutMs)
+  timer.unref()
+  await closed
+  clearTimeout(timer)
+}

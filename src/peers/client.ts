@@ -1,0 +1,297 @@
+/**
+ * client: HttpPeer fetches values from another process over HTTP, with one
+ * undici Pool (keep-alive) per peer. Every request is bounded: an overall
+ * deadline that also counts time spent queued in the pool, undici's connect,
+ * headers and body timeouts, a cap on the body size, and the caller's
+ * signal. Every response body is consumed or destroyed, also on errors (an
+ * unread body pins its connection).
+ *
+ * Answers are sorted into the owner's final answers (404 marked not-found,
+ * 503 loader failed) and transport failures (PeerError), which feed the
+ * peer's health and make the caller load locally.
+ */
+import type { IncomingHttpHeaders } from 'node:http'
+import { Pool, errors as undiciErrors, type Dispatcher } from 'undici'
+import type { PeerAuth } from '../auth.js'
+import { concatChunks, textDecoder } from '../bytes.js'
+import type { CacheEntry } from '../cache.js'
+import {
+  LoadError,
+  NotFoundError,
+  PeerError,
+  PeerResponseError,
+  PeerTimeoutError,
+  PeerUnavailableError,
+  ResponseTooLargeError,
+} from '../errors.js'
+import { decodeGetResponse } from '../proto/codec.js'
+import { toAbortError } from '../singleflight.js'
+import { PeerHealth, type HealthOptions } from './health.js'
+import { errorHeaderValue, peerPath } from './paths.js'
+
+/** PeerClientOptions configure how this process talks to its peers. */
+export interface PeerClientOptions {
+  /** Path prefix of the peer endpoint. @default '/_groupcache/' */
+  basePath: string
+  /** Overall deadline of one request, queueing included, in ms. @default 2000 */
+  timeout: number
+  /** TCP (and TLS) connect timeout, in ms. @default the request timeout */
+  connectTimeout?: number
+  /** Time to the response headers, in ms. @default the request timeout */
+  headersTimeout?: number
+  /** Longest gap between body chunks, in ms. @default the request timeout */
+  bodyTimeout?: number
+  /** Largest response body accepted, in bytes. @default 64 MiB */
+  maxResponseBytes: number
+  /** Connections per peer. @default 16 */
+  connections?: number
+  /** Requests pipelined per connection. @default 1 */
+  pipelining?: number
+  /** TLS options handed to undici's connector (a CA for self-signed clusters, a client certificate). */
+  tls?: PeerTlsOptions
+  /** Signs every request when a secret is configured. */
+  auth?: PeerAuth | undefined
+  health?: HealthOptions
+}
+
+/** PeerTlsOptions are the TLS settings the client uses toward https:// peers. */
+export interface PeerTlsOptions {
+  ca?: string | Buffer | Array<string | Buffer>
+  cert?: string | Buffer
+  key?: string | Buffer
+  /** @default true */
+  rejectUnauthorized?: boolean
+  servername?: string
+}
+
+/** PeerResponse is a response read in full (bounded). */
+export interface PeerResponse {
+  status: number
+  headers: IncomingHttpHeaders
+  body: Uint8Array
+}
+
+/** HealthListener hears a peer going down or coming back. */
+export interface HealthListener {
+  down(peer: string, error: Error): void
+  up(peer: string): void
+}
+
+const MAX_ERROR_MESSAGE_BYTES = 1024
+
+/** HttpPeer is one remote peer reached over HTTP. */
+export class HttpPeer {
+  readonly url: string
+  readonly health: PeerHealth
+  readonly #pool: Pool
+  readonly #prefix: string
+  readonly #options: PeerClientOptions
+  readonly #listener: HealthListener
+  #probeTimer: NodeJS.Timeout | undefined
+  #closed = false
+
+  constructor(url: string, options: PeerClientOptions, listener: HealthListener, random: () => number) {
+    this.url = url
+    this.#options = options
+    this.#listener = listener
+    this.health = new PeerHealth(options.health ?? {}, random)
+    const parsed = new URL(url)
+    // A base URL may carry a path (http://host/cache): it prefixes basePath.
+    this.#prefix = parsed.pathname.replace(/\/+$/, '')
+    this.#pool = new Pool(parsed.origin, poolOptions(options))
+  }
+
+  /** get fetches key of group from this peer (see the file comment for the error classes). */
+  async get(group: string, key: string, options: { signal?: AbortSignal }): Promise<CacheEntry> {
+    const path = this.#prefix + peerPath(this.#options.basePath, group, key)
+    const response = await this.request('GET', path, undefined, options.signal)
+    return this.#readGetResponse(response)
+  }
+
+  /**
+   * request sends one bounded request and reads the whole (capped) body. It
+   * records transport failures against this peer's health and rethrows them
+   * as PeerErrors; a caller's abort becomes an AbortError and counts nothing.
+   */
+  async request(method: Dispatcher.HttpMethod, path: string, body: Uint8Array | undefined, signal?: AbortSignal): Promise<PeerResponse> {
+    try {
+      const response = await this.#send(method, path, body, signal)
+      this.#succeeded()
+      return response
+    } catch (err) {
+      if (signal?.aborted) throw toAbortError(signal.reason)
+      const peerError = this.#classify(err)
+      this.#failed(peerError)
+      throw peerError
+    }
+  }
+
+  /** close stops probing and closes the pool's connections. Idempotent. */
+  async close(): Promise<void> {
+    if (this.#closed) return
+    this.#closed = true
+    clearTimeout(this.#probeTimer)
+    await this.#pool.destroy().catch(() => {})
+  }
+
+  async #send(method: Dispatcher.HttpMethod, path: string, body: Uint8Array | undefined, signal: AbortSignal | undefined): Promise<PeerResponse> {
+    const deadline = new Deadline(this.#options.timeout, signal)
+    try {
+      const headers: Record<string, string> = {}
+      if (this.#options.auth !== undefined) headers.authorization = this.#options.auth.sign(method, path, body)
+      if (body !== undefined) headers['content-type'] = 'application/x-protobuf'
+      const response = await this.#pool.request({ method, path, headers, body: body ?? null, signal: deadline.signal })
+      const bytes = await readCapped(response.body, response.headers, this.#options.maxResponseBytes, this.url)
+      return { status: response.statusCode, headers: response.headers, body: bytes }
+    } catch (err) {
+      if (deadline.timedOut) throw new PeerTimeoutError(this.url, `no answer within ${this.#options.timeout} ms`, { cause: err })
+      throw err
+    } finally {
+      deadline.clear()
+    }
+  }
+
+  #readGetResponse(response: PeerResponse): CacheEntry {
+    if (response.status === 200) return this.#decodeValue(response)
+    const message = errorMessage(response.body)
+    const marker = response.headers['x-peercache-error']
+    if (response.status === 404 && marker === errorHeaderValue.notFound) throw new NotFoundError(message)
+    if (response.status === 503 && marker !== errorHeaderValue.closing) throw new LoadError(`owner ${this.url} failed to load: ${message}`)
+    // Anything else (a bare 404, 400, 500, 401...) is a peer that cannot answer: a transport problem.
+    const error = new PeerResponseError(this.url, `answered ${response.status}: ${message}`, { status: response.status })
+    this.#failed(error)
+    throw error
+  }
+
+  #decodeValue(response: PeerResponse): CacheEntry {
+    const type = response.headers['content-type']
+    // Go's client accepts a missing Content-Type; so do we. Anything else is not a groupcache answer.
+    if (type !== undefined && !String(type).startsWith('application/x-protobuf')) {
+      const error = new PeerResponseError(this.url, `answered 200 with content type ${String(type)}`, { status: 200 })
+      this.#failed(error)
+      throw error
+    }
+    try {
+      const message = decodeGetResponse(response.body)
+      return { value: message.value, expiresAt: message.expiresAt }
+    } catch (err) {
+      const error = new PeerResponseError(this.url, 'answered a body that is not a GetResponse', { status: 200, cause: err })
+      this.#failed(error)
+      throw error
+    }
+  }
+
+  #classify(err: unknown): PeerError {
+    if (err instanceof PeerError) return err
+    const code = (err as { code?: unknown } | null)?.code
+    if (
+      err instanceof undiciErrors.ConnectTimeoutError ||
+      err instanceof undiciErrors.HeadersTimeoutError ||
+      err instanceof undiciErrors.BodyTimeoutError
+    ) {
+      return new PeerTimeoutError(this.url, (err as Error).message, { cause: err })
+    }
+    const why = err instanceof Error ? err.message : String(err)
+    return new PeerUnavailableError(this.url, typeof code === 'string' ? `${code}: ${why}` : why, { cause: err })
+  }
+
+  #succeeded(): void {
+    if (this.health.succeeded()) this.#listener.up(this.url)
+  }
+
+  #failed(error: PeerError): void {
+    if (!this.health.failed(error instanceof PeerTimeoutError)) return
+    this.#listener.down(this.url, error)
+    this.#scheduleProbe()
+  }
+
+  /** While down, probe with backoff; any HTTP answer means the peer is back. */
+  #scheduleProbe(): void {
+    if (this.#closed) return
+    clearTimeout(this.#probeTimer)
+    this.#probeTimer = setTimeout(() => void this.#probe(), this.health.nextProbeDelay())
+    this.#probeTimer.unref()
+  }
+
+  async #probe(): Promise<void> {
+    if (this.#closed || this.health.up) return
+    try {
+      await this.#send('GET', this.#prefix + this.#options.basePath, undefined, undefined)
+      this.#succeeded()
+    } catch {
+      this.#scheduleProbe()
+    }
+  }
+}
+
+/**
+ * Deadline is one request's overall time limit joined with the caller's
+ * signal. A plain timer (not AbortSignal.timeout/any) so it is cleared the
+ * moment the request ends and leaves nothing behind.
+ */
+class Deadline {
+  readonly #controller = new AbortController()
+  readonly #timer: NodeJS.Timeout
+  readonly #caller: AbortSignal | undefined
+  readonly #onCallerAbort = (): void => this.#controller.abort(this.#caller?.reason)
+  timedOut = false
+
+  constructor(ms: number, caller: AbortSignal | undefined) {
+    this.#caller = caller
+    this.#timer = setTimeout(() => {
+      this.timedOut = true
+      this.#controller.abort(new Error(`deadline of ${ms} ms`))
+    }, ms)
+    this.#timer.unref()
+    if (caller?.aborted) this.#controller.abort(caller.reason)
+    else caller?.addEventListener('abort', this.#onCallerAbort, { once: true })
+  }
+
+  get signal(): AbortSignal {
+    return this.#controller.signal
+  }
+
+  clear(): void {
+    clearTimeout(this.#timer)
+    this.#caller?.removeEventListener('abort', this.#onCallerAbort)
+  }
+}
+
+/**
+ * readCapped reads a body to its end, refusing (and destroying the body)
+ * beyond `cap` bytes, whether the size is announced or only discovered.
+ */
+export async function readCapped(body: Dispatcher.ResponseData['body'], headers: IncomingHttpHeaders, cap: number, peer: string): Promise<Uint8Array> {
+  const announced = Number(headers['content-length'])
+  if (Number.isFinite(announced) && announced > cap) {
+    body.destroy()
+    throw new ResponseTooLargeError(peer, `announced a body of ${announced} bytes, over the ${cap}-byte cap`)
+  }
+  const chunks: Uint8Array[] = []
+  let total = 0
+  for await (const chunk of body as AsyncIterable<Uint8Array>) {
+    total += chunk.byteLength
+    if (total > cap) {
+      body.destroy()
+      throw new ResponseTooLargeError(peer, `sent more than the ${cap}-byte cap`)
+    }
+    chunks.push(chunk)
+  }
+  return concatChunks(chunks, total)
+}
+
+function errorMessage(body: Uint8Array): string {
+  return textDecoder.decode(body.subarray(0, MAX_ERROR_MESSAGE_BYTES)).trimEnd()
+}
+
+function poolOptions(options: PeerClientOptions): Pool.Options {
+  const tls = options.tls ?? {}
+  return {
+    connections: options.connections ?? 16,
+    pipelining: options.pipelining ?? 1,
+    headersTimeout: options.headersTimeout ?? options.timeout,
+    bodyTimeout: options.bodyTimeout ?? options.timeout,
+    keepAliveTimeout: 4_000,
+    connect: { timeout: options.connectTimeout ?? options.timeout, ...tls },
+  }
+}

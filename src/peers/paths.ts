@@ -1,0 +1,64 @@
+/**
+ * paths: how a group and key become a request path and back, exactly as Go
+ * groupcache's HTTPPool does on the server side:
+ *
+ *   GET {basePath}{escape(group)}/{escape(key)}
+ *
+ * The server percent-decodes the whole path after basePath (a `+` stays a
+ * `+`: it is not a form body) and splits at the first `/`, so the key may
+ * hold `/` and the group may not. Our client escapes with encodeURIComponent
+ * (a space is `%20`), so every key round-trips exactly, also through a Go
+ * server; Go's own client sends a space as `+` (golang/groupcache PR #91).
+ */
+
+/** errorHeaderValue marks our 404s so our client can tell a loader's not-found from an unknown group. */
+export const errorHeaderValue = {
+  notFound: 'not-found',
+  noSuchGroup: 'no-such-group',
+  /** A shutting-down peer's 503: a transport failure, not the loader's answer. */
+  closing: 'closing',
+} as const
+
+/** ERROR_HEADER is the response header carrying errorHeaderValue. */
+export const ERROR_HEADER = 'x-peercache-error'
+
+/** DEFAULT_BASE_PATH is groupcache's default peer endpoint prefix. */
+export const DEFAULT_BASE_PATH = '/_groupcache/'
+
+/** BATCH_BASE_PATH is where peercache's batch endpoint lives: outside basePath, so a Go peer answers it 404. */
+export const BATCH_BASE_PATH = '/_peercache/batch/'
+
+/** peerPath is the request path for key of group under basePath. */
+export function peerPath(basePath: string, group: string, key: string): string {
+  return basePath + encodeURIComponent(group) + '/' + encodeURIComponent(key)
+}
+
+/** batchPath is the request path of the batch endpoint for group. */
+export function batchPath(group: string): string {
+  return BATCH_BASE_PATH + encodeURIComponent(group)
+}
+
+/** ParsedPeerPath is a decoded peer request path. */
+export type ParsedPeerPath = { ok: true; group: string; key: string } | { ok: false; status: 400; message: string }
+
+/**
+ * parsePeerPath decodes the part of a path after basePath into group and key,
+ * as Go's server does: percent-decode all of it, then split at the first `/`.
+ */
+export function parsePeerPath(rest: string): ParsedPeerPath {
+  let decoded: string
+  try {
+    decoded = decodeURIComponent(rest)
+  } catch {
+    return { ok: false, status: 400, message: 'bad request: malformed percent-encoding' }
+  }
+  const slash = decoded.indexOf('/')
+  if (slash < 0) return { ok: false, status: 400, message: 'bad request' }
+  return { ok: true, group: decoded.slice(0, slash), key: decoded.slice(slash + 1) }
+}
+
+/** splitTarget splits a request target into its path and whether it had a query. */
+export function pathOf(target: string): string {
+  const query = target.indexOf('?')
+  return query < 0 ? target : target.slice(0, query)
+}

@@ -1,0 +1,304 @@
+import { readFileSync } from 'node:fs'
+import protobuf from 'protobufjs'
+import { describe, expect, it } from 'vitest'
+import { InvalidArgumentError } from '../src/errors.js'
+import {
+  MAX_BATCH_KEYS,
+  PROTO_SCHEMA,
+  decodeBatchRequest,
+  decodeBatchResponse,
+  decodeGetResponse,
+  decodeSetRequest,
+  encodeBatchRequest,
+  encodeBatchResponse,
+  encodeGetResponse,
+  encodeSetRequest,
+  msToUnixNanos,
+  unixNanosToMs,
+  type BatchEntryMessage,
+} from '../src/proto/codec.js'
+
+interface GetResponseVector {
+  case: string
+  value: string
+  expireUnixNanos?: string
+  hex: string
+}
+
+const vectors = JSON.parse(
+  readFileSync(new URL('../../shared/vectors/wire-golang.json', import.meta.url), 'utf8'),
+) as { getResponse: GetResponseVector[] }
+
+/** Vectors we only decode: mailgun writes expire 0, we omit it. */
+const DECODE_ONLY = new Set(['mailgun v2 server: expire always written, 0 = no expiry'])
+
+const utf8 = (s: string): Uint8Array => new TextEncoder().encode(s)
+const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex')
+const fromHex = (h: string): Uint8Array => new Uint8Array(Buffer.from(h, 'hex'))
+const expiresAtOf = (v: GetResponseVector): number =>
+  v.expireUnixNanos === undefined ? 0 : unixNanosToMs(BigInt(v.expireUnixNanos))
+
+/** mulberry32: a small seeded PRNG so the garbage test is reproducible. */
+function prng(seed: number): () => number {
+  let a = seed >>> 0
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0
+    let t = a
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}
+
+function randomBytes(next: () => number, maxLen: number): Uint8Array {
+  const out = new Uint8Array(Math.floor(next() * (maxLen + 1)))
+  for (let i = 0; i < out.length; i++) out[i] = Math.floor(next() * 256)
+  return out
+}
+
+/** Returns the error a call throws, or undefined when it succeeds. */
+function thrown(fn: () => unknown): unknown {
+  try {
+    fn()
+    return undefined
+  } catch (err) {
+    return err
+  }
+}
+
+describe('embedded schema', () => {
+  it('matches src/proto/groupcache.proto', () => {
+    const file = readFileSync(new URL('../src/proto/groupcache.proto', import.meta.url), 'utf8')
+    const fromFile = protobuf.parse(file).root.toJSON()
+    const embedded = protobuf.parse(PROTO_SCHEMA).root.toJSON()
+    expect(embedded).toEqual(fromFile)
+  })
+})
+
+describe('GetResponse golden vectors (Go groupcache / mailgun v2)', () => {
+  for (const v of vectors.getResponse) {
+    if (!DECODE_ONLY.has(v.case)) {
+      it(`encodes ${v.case}`, () => {
+        const expiresAt = expiresAtOf(v)
+        const msg = expiresAt > 0 ? { value: utf8(v.value), expiresAt } : { value: utf8(v.value) }
+        expect(hex(encodeGetResponse(msg))).toBe(v.hex)
+      })
+    }
+    it(`decodes ${v.case}`, () => {
+      const got = decodeGetResponse(fromHex(v.hex))
+      expect(got).toEqual({ value: utf8(v.value), expiresAt: expiresAtOf(v) })
+    })
+  }
+
+  it('has the vectors this test relies on', () => {
+    expect(vectors.getResponse.length).toBeGreaterThanOrEqual(5)
+    expect(vectors.getResponse.some((v) => DECODE_ONLY.has(v.case))).toBe(true)
+  })
+
+  it('maps 2026-01-01 exactly between ns and ms', () => {
+    expect(unixNanosToMs(1767225600000000000n)).toBe(1767225600000)
+    const bytes = encodeGetResponse({ value: utf8('hello'), expiresAt: 1767225600000 })
+    expect(hex(bytes)).toBe('0a0568656c6c6f188080e8ef9eca9cc318')
+  })
+
+  it('writes expire 0 as absent', () => {
+    expect(hex(encodeGetResponse({ value: utf8('hello'), expiresAt: 0 }))).toBe('0a0568656c6c6f')
+  })
+})
+
+describe('GetResponse', () => {
+  it('round-trips minute_qps only when given', () => {
+    const got = decodeGetResponse(encodeGetResponse({ value: utf8('x'), minuteQps: 12.5, expiresAt: 5 }))
+    expect(got).toEqual({ value: utf8('x'), minuteQps: 12.5, expiresAt: 5 })
+    expect('minuteQps' in decodeGetResponse(encodeGetResponse({ value: utf8('x') }))).toBe(false)
+  })
+
+  it('decodes an empty body as an empty value', () => {
+    expect(decodeGetResponse(new Uint8Array(0))).toEqual({ value: new Uint8Array(0), expiresAt: 0 })
+  })
+
+  it('round-trips every byte value 0..255', () => {
+    const value = Uint8Array.from({ length: 256 }, (_, i) => i)
+    expect(decodeGetResponse(encodeGetResponse({ value })).value).toEqual(value)
+  })
+
+  it('round-trips a 1 MiB value', () => {
+    const next = prng(7)
+    const value = Uint8Array.from({ length: 1 << 20 }, () => Math.floor(next() * 256))
+    const got = decodeGetResponse(encodeGetResponse({ value, expiresAt: 1767225600123 }))
+    expect(got.expiresAt).toBe(1767225600123)
+    expect(Buffer.compare(got.value, value)).toBe(0)
+  })
+
+  it('returns a value that does not alias the input buffer', () => {
+    const input = Buffer.from('0a0568656c6c6f', 'hex')
+    const got = decodeGetResponse(input)
+    input.fill(0)
+    expect(got.value).toEqual(utf8('hello'))
+    expect(got.value.byteLength).toBe(got.value.buffer.byteLength)
+  })
+
+  it('ignores unknown fields', () => {
+    // field 9 varint 1, field 10 bytes "zz", then value "hello"
+    const got = decodeGetResponse(fromHex('4801' + '52027a7a' + '0a0568656c6c6f'))
+    expect(got).toEqual({ value: utf8('hello'), expiresAt: 0 })
+  })
+
+  it('rejects a negative expire', () => {
+    // expire = -1 (ten-byte varint)
+    const err = thrown(() => decodeGetResponse(fromHex('0a0568656c6c6f18ffffffffffffffffff01')))
+    expect(err).toBeInstanceOf(InvalidArgumentError)
+  })
+
+  it('maps an expire below 1 ms to 1 ms (expired), not to 0 (never)', () => {
+    expect(decodeGetResponse(fromHex('0a00' + '1801')).expiresAt).toBe(1)
+  })
+
+  it('rejects truncated input', () => {
+    expect(thrown(() => decodeGetResponse(fromHex('0a0568656c')))).toBeInstanceOf(InvalidArgumentError)
+  })
+
+  it('rejects invalid expiresAt on encode', () => {
+    for (const expiresAt of [-1, Number.NaN, Number.POSITIVE_INFINITY, 9_223_372_036_855]) {
+      expect(thrown(() => encodeGetResponse({ value: utf8('x'), expiresAt }))).toBeInstanceOf(InvalidArgumentError)
+    }
+  })
+})
+
+describe('SetRequest', () => {
+  it('round-trips', () => {
+    const msg = { group: 'kv', key: 'a//b ü+%', value: utf8('v(x)'), expiresAt: 1767225600000 }
+    expect(decodeSetRequest(encodeSetRequest(msg))).toEqual(msg)
+    const plain = { group: 'kv', key: 'k', value: new Uint8Array(0), expiresAt: 0 }
+    expect(decodeSetRequest(encodeSetRequest(plain))).toEqual(plain)
+  })
+
+  it('rejects a body without the required group or key', () => {
+    // only key = "k"
+    expect(thrown(() => decodeSetRequest(fromHex('12016b')))).toBeInstanceOf(InvalidArgumentError)
+    // only group = "g"
+    expect(thrown(() => decodeSetRequest(fromHex('0a0167')))).toBeInstanceOf(InvalidArgumentError)
+    expect(thrown(() => decodeSetRequest(new Uint8Array(0)))).toBeInstanceOf(InvalidArgumentError)
+  })
+
+  it('decodes an absent value as empty', () => {
+    expect(decodeSetRequest(fromHex('0a016712016b'))).toEqual({
+      group: 'g',
+      key: 'k',
+      value: new Uint8Array(0),
+      expiresAt: 0,
+    })
+  })
+})
+
+describe('batch messages', () => {
+  it('round-trips a batch request', () => {
+    const keys = ['a', '', '/foo', 'a//b', 'ü', '100%']
+    expect(decodeBatchRequest(encodeBatchRequest(keys))).toEqual(keys)
+    expect(decodeBatchRequest(encodeBatchRequest([]))).toEqual([])
+  })
+
+  it('accepts MAX_BATCH_KEYS keys and rejects one more', () => {
+    const keys = Array.from({ length: MAX_BATCH_KEYS }, (_, i) => `k${i}`)
+    expect(decodeBatchRequest(encodeBatchRequest(keys))).toHaveLength(MAX_BATCH_KEYS)
+    const tooMany = [...keys, 'one more']
+    expect(thrown(() => encodeBatchRequest(tooMany))).toBeInstanceOf(InvalidArgumentError)
+    // Build the 10,001-key body without our encoder, as a hostile client would.
+    const w = protobuf.Writer.create()
+    for (const k of tooMany) w.uint32(0x0a).string(k)
+    expect(thrown(() => decodeBatchRequest(w.finish()))).toBeInstanceOf(InvalidArgumentError)
+  })
+
+  it('round-trips a batch response', () => {
+    const entries: BatchEntryMessage[] = [
+      { key: 'a', status: 200, value: utf8('v(a)'), expiresAt: 1767225600000 },
+      { key: 'b', status: 200, value: new Uint8Array(0), expiresAt: 0 },
+      { key: 'c', status: 404, expiresAt: 0, error: 'not found: c' },
+      { key: 'd', status: 503, expiresAt: 0, error: 'loader failed' },
+      { key: 'big', status: 200, value: Uint8Array.from({ length: 256 }, (_, i) => i), expiresAt: 9_223_372_036_854 },
+    ]
+    expect(decodeBatchResponse(encodeBatchResponse(entries))).toEqual(entries)
+    expect(decodeBatchResponse(encodeBatchResponse([]))).toEqual([])
+  })
+
+  it('rejects an invalid status on encode', () => {
+    const bad = [{ key: 'a', status: -1, expiresAt: 0 }]
+    expect(thrown(() => encodeBatchResponse(bad))).toBeInstanceOf(InvalidArgumentError)
+  })
+
+  it('rejects a negative expire in a batch entry', () => {
+    // entries { key "a", expire -1 }
+    const entry = '0a0161' + '18ffffffffffffffffff01'
+    const body = '0a' + (entry.length / 2).toString(16).padStart(2, '0') + entry
+    expect(thrown(() => decodeBatchResponse(fromHex(body)))).toBeInstanceOf(InvalidArgumentError)
+  })
+})
+
+describe('random garbage', () => {
+  const decoders: [string, (b: Uint8Array) => unknown][] = [
+    ['GetResponse', decodeGetResponse],
+    ['SetRequest', decodeSetRequest],
+    ['BatchRequest', decodeBatchRequest],
+    ['BatchResponse', decodeBatchResponse],
+  ]
+  for (const [name, decode] of decoders) {
+    it(`${name}: 2,000 random inputs decode or throw InvalidArgumentError`, () => {
+      const next = prng(0xc0ffee + name.length)
+      let rejected = 0
+      for (let i = 0; i < 2000; i++) {
+        const err = thrown(() => decode(randomBytes(next, 64)))
+        if (err !== undefined) {
+          expect(err, `input #${i}`).toBeInstanceOf(InvalidArgumentError)
+          rejected++
+        }
+      }
+      expect(rejected).toBeGreaterThan(0)
+    })
+  }
+
+  it('survives deeply nested groups', () => {
+    const body = new Uint8Array(100_000).fill(0x0b) // start-group tags, field 1
+    for (const [, decode] of decoders) {
+      const err = thrown(() => decode(body))
+      expect(err).toBeInstanceOf(InvalidArgumentError)
+    }
+  })
+})
+
+describe('ns <-> ms conversion', () => {
+  it('converts 0', () => {
+    expect(msToUnixNanos(0)).toBe(0n)
+    expect(unixNanosToMs(0n)).toBe(0)
+  })
+
+  it('converts 2026-01-01T00:00:00Z', () => {
+    expect(msToUnixNanos(1767225600000)).toBe(1767225600000000000n)
+    expect(unixNanosToMs(1767225600000000000n)).toBe(1767225600000)
+    expect(unixNanosToMs(1767225600000999999n)).toBe(1767225600000)
+  })
+
+  it('converts the last ms that fits int64 ns (2262-04-11)', () => {
+    const last = 9_223_372_036_854
+    expect(new Date(last).toISOString()).toBe('2262-04-11T23:47:16.854Z')
+    expect(msToUnixNanos(last)).toBe(9_223_372_036_854_000_000n)
+    expect(unixNanosToMs(9_223_372_036_854_775_807n)).toBe(last)
+    const got = decodeGetResponse(encodeGetResponse({ value: utf8('x'), expiresAt: last }))
+    expect(got.expiresAt).toBe(last)
+    // int64 max itself on the wire decodes exactly
+    const w = protobuf.Writer.create().uint32(0x0a).bytes(utf8('x')).uint32(0x18)
+    w.int64({ low: 0xffffffff, high: 0x7fffffff, unsigned: false } as unknown as number)
+    expect(decodeGetResponse(w.finish()).expiresAt).toBe(last)
+  })
+
+  it('floors fractional ms and rejects invalid ms', () => {
+    expect(msToUnixNanos(1.9)).toBe(1_000_000n)
+    for (const ms of [-1, -0.5, Number.NaN, Number.POSITIVE_INFINITY, 9_223_372_036_855, Number.MAX_SAFE_INTEGER]) {
+      expect(thrown(() => msToUnixNanos(ms)), String(ms)).toBeInstanceOf(InvalidArgumentError)
+    }
+  })
+
+  it('floors negative ns', () => {
+    expect(unixNanosToMs(-1n)).toBe(-1)
+    expect(unixNanosToMs(-1_000_000n)).toBe(-1)
+  })
+})

@@ -1,0 +1,265 @@
+import { readFileSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
+import { describe, it, expect } from 'vitest'
+import { InvalidArgumentError } from '../src/errors.js'
+import { HashRing, type HashFn } from '../src/ring.js'
+
+/** One golden vector, computed with Go's github.com/golang/groupcache/consistenthash. */
+interface RingVector {
+  set: string
+  peers: string[]
+  replicas: number
+  key: string
+  keyHex: string
+  keyHash: number
+  owner: string
+}
+
+const VECTORS_URL = new URL('../../shared/vectors/ring-golang.json', import.meta.url)
+const VECTOR_COUNT = 271
+
+function loadVectors(): RingVector[] {
+  try {
+    return JSON.parse(readFileSync(VECTORS_URL, 'utf8')) as RingVector[]
+  } catch (err) {
+    throw new Error(`cannot load golden ring vectors from ${fileURLToPath(VECTORS_URL)}`, { cause: err })
+  }
+}
+
+const vectors = loadVectors()
+const vectorSets = groupBySet(vectors)
+
+/** Groups vectors by set, in first-seen order (Map.groupBy is not in Node 20). */
+function groupBySet(all: readonly RingVector[]): Array<[string, RingVector[]]> {
+  const sets = new Map<string, RingVector[]>()
+  for (const v of all) {
+    const group = sets.get(v.set)
+    if (group === undefined) sets.set(v.set, [v])
+    else group.push(v)
+  }
+  return [...sets]
+}
+
+/** Hashes decimal strings to their value, so ring positions can be worked out by hand. */
+const decimalHash: HashFn = (s) => Number.parseInt(s, 10) >>> 0
+
+/** A small deterministic PRNG (mulberry32), so shuffles are reproducible. */
+function prng(seed: number): () => number {
+  let a = seed >>> 0
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0
+    let t = a
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}
+
+function shuffled<T>(items: readonly T[], random: () => number): T[] {
+  const out = [...items]
+  for (let i = out.length - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1))
+    ;[out[i], out[j]] = [out[j]!, out[i]!]
+  }
+  return out
+}
+
+const sampleKeys = Array.from({ length: 2000 }, (_, i) => `key-${i}`)
+
+describe('HashRing hand-computed (groupcache TestHashing)', () => {
+  // Points: '2' → 2, 12, 22; '4' → 4, 14, 24; '6' → 6, 16, 26.
+  const ring = new HashRing(['6', '4', '2'], { replicas: 3, hash: decimalHash })
+
+  it.each([
+    ['2', '2'],
+    ['11', '2'],
+    ['23', '4'],
+    ['27', '2'],
+  ])('key %s → peer %s', (key, owner) => {
+    expect(ring.pick(key)).toBe(owner)
+  })
+
+  it('adding peer 8 (points 8, 18, 28) moves key 27 to it', () => {
+    const grown = new HashRing(['6', '4', '2', '8'], { replicas: 3, hash: decimalHash })
+    expect(grown.pick('27')).toBe('8')
+    for (const [key, owner] of [['2', '2'], ['11', '2'], ['23', '4']] as const) expect(grown.pick(key)).toBe(owner)
+  })
+
+  it('exposes sorted peers and size', () => {
+    expect(ring.peers).toEqual(['2', '4', '6'])
+    expect(ring.size).toBe(3)
+    expect(ring.hashOf('27')).toBe(27)
+  })
+})
+
+describe('HashRing golden vectors (Go consistenthash)', () => {
+  it(`loads all ${VECTOR_COUNT} vectors`, () => {
+    expect(vectors).toHaveLength(VECTOR_COUNT)
+  })
+
+  describe.each(vectorSets)('set %s', (_set, setVectors) => {
+    const first = setVectors[0]!
+    const ring = new HashRing(first.peers, { replicas: first.replicas })
+
+    it('every vector of the set uses the same peers and replicas', () => {
+      for (const v of setVectors) {
+        expect(v.peers).toEqual(first.peers)
+        expect(v.replicas).toBe(first.replicas)
+      }
+    })
+
+    it.each(setVectors.map((v) => [JSON.stringify(v.key), v] as const))('key %s', (_label, v) => {
+      // The key as JSON-decoded must be the exact bytes Go hashed (guards Unicode normalization).
+      expect(Buffer.from(v.key, 'utf8').toString('hex')).toBe(v.keyHex)
+      expect(ring.hashOf(v.key)).toBe(v.keyHash)
+      expect(ring.pick(v.key)).toBe(v.owner)
+    })
+  })
+})
+
+describe('HashRing order independence', () => {
+  it.each(vectorSets)('set %s: shuffled and duplicated peer lists give the same owners', (_set, setVectors) => {
+    const peers = setVectors[0]!.peers
+    const reference = new HashRing(peers)
+    const keys = [...setVectors.map((v) => v.key), ...sampleKeys]
+    const random = prng(42)
+    const orders = [[...peers].reverse(), [...peers, ...peers], ...Array.from({ length: 5 }, () => shuffled(peers, random))]
+    for (const order of orders) {
+      const ring = new HashRing(order)
+      expect(ring.peers).toEqual(reference.peers)
+      for (const key of keys) expect(ring.pick(key)).toBe(reference.pick(key))
+    }
+  })
+
+  // Point '0a', '0b', '0c' all land on 10; '1a' and '1b' both on 20; '1c' alone on 30.
+  const collisions: Record<string, number> = { '0a': 10, '0b': 10, '0c': 10, '1a': 20, '1b': 20, '1c': 30 }
+  const collidingHash: HashFn = (s) => collisions[s] ?? decimalHash(s)
+  const permutations = [
+    ['a', 'b', 'c'],
+    ['a', 'c', 'b'],
+    ['b', 'a', 'c'],
+    ['b', 'c', 'a'],
+    ['c', 'a', 'b'],
+    ['c', 'b', 'a'],
+  ]
+
+  it.each(permutations)('collisions go to the greater peer string: order %s,%s,%s', (...order) => {
+    const ring = new HashRing(order, { replicas: 2, hash: collidingHash })
+    expect(ring.pick('5')).toBe('c') // point 10: a, b, c collide → c
+    expect(ring.pick('15')).toBe('b') // point 20: a, b collide → b
+    expect(ring.pick('25')).toBe('c') // point 30
+    expect(ring.pick('35')).toBe('c') // wraps to point 10
+    // The losing points are gone: from 10 the walk meets c (10), b (20); a never owns a point.
+    expect(ring.pickWhere('5', (p) => p !== 'c')).toBe('b')
+    expect(ring.pickWhere('5', (p) => p === 'a')).toBeUndefined()
+  })
+})
+
+describe('HashRing distribution', () => {
+  it.each([3, 5])('%i peers share 100k keys evenly enough', (n) => {
+    const peers = Array.from({ length: n }, (_, i) => `http://10.0.0.${i + 1}:8080`)
+    const ring = new HashRing(peers)
+    const counts = new Map<string, number>(peers.map((p) => [p, 0]))
+    const total = 100_000
+    for (let i = 0; i < total; i++) {
+      const owner = ring.pick(`key-${i}`)!
+      counts.set(owner, counts.get(owner)! + 1)
+    }
+    for (const peer of peers) {
+      const share = counts.get(peer)! / total
+      expect(share).toBeGreaterThan(0.5 / n)
+      expect(share).toBeLessThan(1.6 / n)
+    }
+  })
+})
+
+describe('HashRing.pickWhere', () => {
+  const ring = new HashRing(['6', '4', '2'], { replicas: 3, hash: decimalHash })
+
+  it('skipping the owner returns the next distinct peer in ring order', () => {
+    expect(ring.pickWhere('11', (p) => p !== '2')).toBe('4') // 12 (2) → 14 (4)
+    expect(ring.pickWhere('23', (p) => p !== '4')).toBe('6') // 24 (4) → 26 (6)
+    expect(ring.pickWhere('23', (p) => p === '2')).toBe('2') // 24, 26, wrap to 2
+    expect(ring.pickWhere('27', (p) => p !== '2')).toBe('4') // wrap to 2 (2) → 4 (4)
+  })
+
+  it('asks each distinct peer once, then gives up', () => {
+    const asked: string[] = []
+    const none = ring.pickWhere('11', (p) => {
+      asked.push(p)
+      return false
+    })
+    expect(none).toBeUndefined()
+    expect(asked).toEqual(['2', '4', '6'])
+  })
+
+  it('never asks a peer twice, even when its points are adjacent on the ring', () => {
+    const peers = vectors.find((v) => v.set === '5peer-named')!.peers
+    const big = new HashRing(peers)
+    for (const key of sampleKeys) {
+      const asked: string[] = []
+      big.pickWhere(key, (p) => {
+        asked.push(p)
+        return false
+      })
+      expect(asked).toHaveLength(peers.length)
+      expect(new Set(asked).size).toBe(peers.length)
+      expect(asked[0]).toBe(big.pick(key))
+    }
+  })
+
+  it('with accept always true equals pick', () => {
+    const vectorRing = new HashRing(vectors[0]!.peers)
+    for (const key of sampleKeys) {
+      expect(ring.pickWhere(key, () => true)).toBe(ring.pick(key))
+      expect(vectorRing.pickWhere(key, () => true)).toBe(vectorRing.pick(key))
+    }
+  })
+
+  it('skipping a down peer agrees with a ring rebuilt without it', () => {
+    const peers = vectors.find((v) => v.set === '5peer-named')!.peers
+    const full = new HashRing(peers)
+    for (const down of peers) {
+      const rebuilt = new HashRing(peers.filter((p) => p !== down))
+      for (const key of sampleKeys) expect(full.pickWhere(key, (p) => p !== down)).toBe(rebuilt.pick(key))
+    }
+  })
+})
+
+describe('HashRing edge cases', () => {
+  it('an empty ring picks nothing', () => {
+    const ring = new HashRing([])
+    expect(ring.size).toBe(0)
+    expect(ring.peers).toEqual([])
+    expect(ring.pick('a')).toBeUndefined()
+    expect(ring.pickWhere('a', () => true)).toBeUndefined()
+  })
+
+  it('a single peer owns every key', () => {
+    const ring = new HashRing(['http://only:1'])
+    for (const key of ['', 'a', ...sampleKeys.slice(0, 100)]) expect(ring.pick(key)).toBe('http://only:1')
+  })
+
+  it('peers is a sorted, deduplicated, frozen copy', () => {
+    const input = ['b', 'a', 'b']
+    const ring = new HashRing(input)
+    input.push('c')
+    expect(ring.peers).toEqual(['a', 'b'])
+    expect(ring.size).toBe(2)
+    expect(Object.isFrozen(ring.peers)).toBe(true)
+  })
+
+  it.each([0, -1, 1.5, Number.NaN, Number.POSITIVE_INFINITY, 10_001])('replicas %s → InvalidArgumentError', (replicas) => {
+    expect(() => new HashRing(['a'], { replicas })).toThrow(InvalidArgumentError)
+  })
+
+  it('accepts replicas 1 and 10000', () => {
+    expect(new HashRing(['a', 'b'], { replicas: 1 }).size).toBe(2)
+    expect(new HashRing(['a', 'b'], { replicas: 10_000 }).pick('x')).toMatch(/^[ab]$/)
+  })
+
+  it('rejects a hash that is not a function and a peer that is not a string', () => {
+    expect(() => new HashRing(['a'], { hash: 'crc32' as unknown as HashFn })).toThrow(InvalidArgumentError)
+    expect(() => new HashRing([1 as unknown as string])).toThrow(InvalidArgumentError)
+  })
+})
