@@ -1,8 +1,11 @@
 /**
- * events: the typed notifications a Peercache emits, through mitt. Listening
- * is opt-in and free when nobody listens: emitters check `wants(type)` before
- * building a payload, so the hit path allocates nothing for events.
+ * events: the typed notifications a Peercache emits, through mitt and through
+ * node:diagnostics_channel (channels `peercache:<event>`, e.g.
+ * `peercache:load`, for APMs and tracers). Listening is opt-in and free when
+ * nobody listens: emit points check `wants(type)` before building a payload,
+ * so the hit path allocates nothing for events.
  */
+import diagnostics from 'node:diagnostics_channel'
 import mittImport, { type Emitter } from 'mitt'
 import type { CacheName } from './cache.js'
 
@@ -36,6 +39,42 @@ export type PeercacheEmitter = Emitter<PeercacheEvents>
 /** createEmitter makes a new emitter for one Peercache instance (never shared). */
 export function createEmitter(): PeercacheEmitter {
   return mitt<PeercacheEvents>()
+}
+
+/** EVENT_NAMES lists every event, in the order documented above. */
+export const EVENT_NAMES = ['hit', 'miss', 'load', 'load-error', 'evict', 'peer-error', 'peer-down', 'peer-up'] as const satisfies ReadonlyArray<keyof PeercacheEvents>
+
+/** channelName is the diagnostics_channel name of an event: `peercache:<event>`. */
+export function channelName(type: keyof PeercacheEvents): string {
+  return `peercache:${type}`
+}
+
+/**
+ * Notifier delivers an event to the instance's mitt emitter and to its
+ * diagnostics channel. Channels are process-wide by design of
+ * diagnostics_channel (that is how tracers find them); the payload names
+ * the group, and subscribers tell instances apart by it.
+ */
+export class Notifier {
+  readonly emitter: PeercacheEmitter
+  readonly #channels: Map<keyof PeercacheEvents, diagnostics.Channel>
+
+  constructor(emitter: PeercacheEmitter) {
+    this.emitter = emitter
+    this.#channels = new Map(EVENT_NAMES.map((type) => [type, diagnostics.channel(channelName(type))]))
+  }
+
+  /** wants is true when a mitt listener or a channel subscriber would receive `type`. */
+  wants(type: keyof PeercacheEvents): boolean {
+    return wants(this.emitter, type) || (this.#channels.get(type)?.hasSubscribers ?? false)
+  }
+
+  /** emit delivers the payload; call it only after wants(type), so idle emit points cost nothing. */
+  emit<K extends keyof PeercacheEvents>(type: K, payload: PeercacheEvents[K]): void {
+    this.emitter.emit(type, payload)
+    const channel = this.#channels.get(type)
+    if (channel?.hasSubscribers === true) channel.publish(payload)
+  }
 }
 
 /** wants tells whether anyone listens to `type` (or to every event), so callers can skip building a payload. */

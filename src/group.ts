@@ -26,7 +26,7 @@ import {
   PeerError,
   isFinalLoadError,
 } from './errors.js'
-import { wants, type PeercacheEmitter } from './events.js'
+import type { Notifier } from './events.js'
 import type { Logger } from './logger.js'
 import type { PeerPicker } from './peer.js'
 import { Singleflight, type FlightContext } from './singleflight.js'
@@ -75,6 +75,21 @@ export interface GroupOptions {
   ttl?: number
   /** Up to this many milliseconds are taken off each ttl at random, so entries do not expire together. @default 0 */
   ttlJitter?: number
+  /** Coalesce remote gets of one tick to one owner into one batch request. @default the instance's, true */
+  coalesce?: boolean
+}
+
+/** SetOptions are the options of `group.set`. */
+export interface SetOptions extends GetOptions {
+  /** Time to live in milliseconds (default: the group's ttl). */
+  ttl?: number
+  /** Absolute expiry in epoch milliseconds (overrides ttl). */
+  expiresAt?: number
+}
+
+/** WriteReport tells which peers a set or remove could not reach (they may still serve the old value until it expires or is evicted). */
+export interface WriteReport {
+  unreachable: Array<{ peer: string; error: Error }>
 }
 
 /** GetOptions are a caller's options for one get. */
@@ -86,13 +101,14 @@ export interface GetOptions {
 /** GroupContext is what a Group borrows from its Peercache (injected, never global). */
 export interface GroupContext {
   picker: PeerPicker
-  events: PeercacheEmitter
+  notify: Notifier
   logger: Logger
   /** Epoch milliseconds. */
   clock: () => number
   /** Uniform in [0, 1). */
   random: () => number
   hotCacheProbability: number
+  coalesce: boolean
 }
 
 const DEFAULT_MAX_KEY_BYTES = 64 * 1024
@@ -114,6 +130,7 @@ export class Group {
   readonly #hotProbability: number
   readonly #ttl: number
   readonly #ttlJitter: number
+  readonly #coalesce: boolean
   #closed = false
 
   /** Use `peercache.group()`; the constructor is internal. */
@@ -126,6 +143,7 @@ export class Group {
     this.#hotProbability = options.hotCacheProbability ?? ctx.hotCacheProbability
     this.#ttl = options.ttl ?? 0
     this.#ttlJitter = options.ttlJitter ?? 0
+    this.#coalesce = options.coalesce ?? ctx.coalesce
     this.#caches = new CachePair({
       cacheBytes: options.cacheBytes,
       hotRatio: options.hotCacheRatio ?? 8,
@@ -138,14 +156,109 @@ export class Group {
    * not change the cached value (use `getString`/`getJSON` to skip the copy).
    */
   async get(key: string, options?: GetOptions): Promise<Uint8Array> {
-    const entry = await this.#get(key, options?.signal)
+    const entry = await this.#get(key, options?.signal, this.#coalesce)
     return entry.value.slice()
   }
 
   /** getString resolves to the value decoded as UTF-8 (no intermediate copy). */
   async getString(key: string, options?: GetOptions): Promise<string> {
-    const entry = await this.#get(key, options?.signal)
+    const entry = await this.#get(key, options?.signal, this.#coalesce)
     return textDecoder.decode(entry.value)
+  }
+
+  /**
+   * peek returns a copy of the cached value, or undefined; it never loads and
+   * never waits. For hot paths that can do without a miss.
+   */
+  peek(key: string): Uint8Array | undefined {
+    return this.#caches.lookup(key, this.#ctx.clock())?.entry.value.slice()
+  }
+
+  /**
+   * getMany resolves to a Map of the keys found (a key the origin does not
+   * have is absent). Remote keys are fetched with one batch request per
+   * owner; keys in flight are joined, not fetched twice. Rejects with the
+   * first failure other than not-found.
+   */
+  async getMany(keys: Iterable<string>, options?: GetOptions): Promise<Map<string, Uint8Array>> {
+    const unique = [...new Set(keys)]
+    for (const key of unique) this.checkKey(key)
+    const settled = await Promise.allSettled(unique.map((key) => this.#get(key, options?.signal, true)))
+    const found = new Map<string, Uint8Array>()
+    settled.forEach((result, i) => {
+      if (result.status === 'fulfilled') found.set(unique[i] as string, result.value.value.slice())
+      else if (!(result.reason instanceof NotFoundError)) throw result.reason
+    })
+    return found
+  }
+
+  /**
+   * set stores value for key at its owner (PUT, mailgun-compatible) and then
+   * drops every other peer's copy, so that once it resolves no peer serves
+   * the old value. A load of key in flight anywhere it reached will not
+   * store its (older) result. Rejects if the owner cannot be reached.
+   */
+  async set(key: string, value: Uint8Array | string, options: SetOptions = {}): Promise<WriteReport> {
+    this.#assertOpen()
+    this.checkKey(key)
+    const entry: CacheEntry = { value: ownBytes(value), expiresAt: this.#expiryOf(options) }
+    const owner = this.#ctx.picker.pickPeer(key)
+    this.removeLocal(key)
+    const signal = options.signal
+    if (owner === null) this.#caches.populate('main', key, entry)
+    else await owner.set(this.name, key, entry, signal === undefined ? {} : { signal })
+    return this.#removeElsewhere(key, owner?.url, signal)
+  }
+
+  /**
+   * remove drops key at its owner, then at every other peer (DELETE,
+   * mailgun-compatible), and reports the peers it could not reach.
+   */
+  async remove(key: string, options: GetOptions = {}): Promise<WriteReport> {
+    this.#assertOpen()
+    this.checkKey(key)
+    this.removeLocal(key)
+    const owner = this.#ctx.picker.pickPeer(key)
+    const unreachable: WriteReport['unreachable'] = []
+    const signal = options.signal
+    if (owner !== null) {
+      await owner.remove(this.name, key, signal === undefined ? {} : { signal }).catch((error: unknown) => {
+        unreachable.push({ peer: owner.url, error: error as Error })
+      })
+    }
+    const rest = await this.#removeElsewhere(key, owner?.url, signal)
+    return { unreachable: [...unreachable, ...rest.unreachable] }
+  }
+
+  /**
+   * setLocal stores an entry in this process's main cache (a peer's PUT: it
+   * names us the owner). Loads of key in flight here will not overwrite it.
+   */
+  setLocal(key: string, entry: CacheEntry): void {
+    this.removeLocal(key)
+    this.#caches.populate('main', key, entry)
+  }
+
+  /**
+   * removeLocal drops key from this process's caches and detaches its loads
+   * in flight, so that a load that started before the removal cannot store
+   * its (stale) value after it.
+   */
+  removeLocal(key: string): void {
+    this.#getFlights.forget(key)
+    this.#localFlights.forget(key)
+    this.#caches.remove(key)
+  }
+
+  async #removeElsewhere(key: string, skip: string | undefined, signal: AbortSignal | undefined): Promise<WriteReport> {
+    const peers = this.#ctx.picker.others().filter((peer) => peer.url !== skip)
+    const options = signal === undefined ? {} : { signal }
+    const results = await Promise.allSettled(peers.map((peer) => peer.remove(this.name, key, options)))
+    const unreachable: WriteReport['unreachable'] = []
+    results.forEach((result, i) => {
+      if (result.status === 'rejected') unreachable.push({ peer: (peers[i] as { url: string }).url, error: result.reason as Error })
+    })
+    return { unreachable }
   }
 
   /** getJSON resolves to the value parsed as JSON; a value that is not JSON rejects with InvalidArgumentError. */
@@ -203,23 +316,23 @@ export class Group {
     this.#localFlights.abortAll(reason)
   }
 
-  async #get(key: string, signal: AbortSignal | undefined): Promise<CacheEntry> {
+  async #get(key: string, signal: AbortSignal | undefined, coalesce: boolean): Promise<CacheEntry> {
     this.#assertOpen()
     this.checkKey(key)
     this.#counters.gets++
     const hit = this.#caches.lookup(key, this.#ctx.clock())
     if (hit !== undefined) {
       this.#counters.cacheHits++
-      if (wants(this.#ctx.events, 'hit')) this.#ctx.events.emit('hit', { group: this.name, key, cache: hit.cache })
+      if (this.#ctx.notify.wants('hit')) this.#ctx.notify.emit('hit', { group: this.name, key, cache: hit.cache })
       return hit.entry
     }
-    if (wants(this.#ctx.events, 'miss')) this.#ctx.events.emit('miss', { group: this.name, key })
+    if (this.#ctx.notify.wants('miss')) this.#ctx.notify.emit('miss', { group: this.name, key })
     this.#counters.loads++
-    return this.#getFlights.do(key, (ctx) => this.#fill(key, ctx), signal)
+    return this.#getFlights.do(key, (ctx) => this.#fill(key, ctx, coalesce), signal)
   }
 
   /** Runs once per flight: re-check, then the owner, then the local loader. */
-  async #fill(key: string, ctx: FlightContext): Promise<CacheEntry> {
+  async #fill(key: string, ctx: FlightContext, coalesce: boolean): Promise<CacheEntry> {
     // A flight that finished between this caller's cache miss and the start
     // of this flight has already stored the value: check again, so two
     // back-to-back flights do not load the key twice.
@@ -229,7 +342,7 @@ export class Group {
       return hit.entry
     }
     this.#counters.loadsDeduped++
-    const fromPeer = await this.#fetchFromOwner(key, ctx)
+    const fromPeer = await this.#fetchFromOwner(key, ctx, coalesce)
     if (fromPeer !== undefined) return fromPeer
     return this.#localFlights.do(key, (local) => this.#loadLocally(key, local), ctx.signal)
   }
@@ -239,12 +352,12 @@ export class Group {
    * the owner could not answer (a peer error, counted): the caller then loads
    * locally. The owner's final answers (not found, loader failed) are thrown.
    */
-  async #fetchFromOwner(key: string, ctx: FlightContext): Promise<CacheEntry | undefined> {
+  async #fetchFromOwner(key: string, ctx: FlightContext, coalesce: boolean): Promise<CacheEntry | undefined> {
     const peer = this.#ctx.picker.pickPeer(key)
     if (peer === null) return undefined
     const started = performance.now()
     try {
-      const entry = await peer.get(this.name, key, { signal: ctx.signal })
+      const entry = await peer.get(this.name, key, { signal: ctx.signal, coalesce })
       this.#counters.peerLoads++
       this.#recordLoad(key, started, 'peer', peer.url)
       if (entry.expiresAt !== 0 && entry.expiresAt <= this.#ctx.clock()) return undefined // arrived expired: a miss
@@ -309,12 +422,12 @@ export class Group {
   #recordLoad(key: string, started: number, source: 'local' | 'peer', peer: string | undefined): void {
     const durationMs = performance.now() - started
     this.#loadDurations.observe(durationMs / 1000)
-    if (!wants(this.#ctx.events, 'load')) return
-    this.#ctx.events.emit('load', { group: this.name, key, durationMs, source, ...(peer === undefined ? {} : { peer }) })
+    if (!this.#ctx.notify.wants('load')) return
+    this.#ctx.notify.emit('load', { group: this.name, key, durationMs, source, ...(peer === undefined ? {} : { peer }) })
   }
 
   #loadFailed(key: string, error: Error): Error {
-    if (wants(this.#ctx.events, 'load-error')) this.#ctx.events.emit('load-error', { group: this.name, key, error })
+    if (this.#ctx.notify.wants('load-error')) this.#ctx.notify.emit('load-error', { group: this.name, key, error })
     return error
   }
 
@@ -322,12 +435,12 @@ export class Group {
     this.#counters.peerErrors++
     const error = err instanceof Error ? err : new PeerError(peer, String(err))
     this.#ctx.logger.warn({ group: this.name, peer, err: error }, 'peer request failed, loading locally')
-    if (wants(this.#ctx.events, 'peer-error')) this.#ctx.events.emit('peer-error', { group: this.name, key, peer, error })
+    if (this.#ctx.notify.wants('peer-error')) this.#ctx.notify.emit('peer-error', { group: this.name, key, peer, error })
   }
 
   #emitEvict(cache: CacheName, key: string, entry: CacheEntry): void {
-    if (!wants(this.#ctx.events, 'evict')) return
-    this.#ctx.events.emit('evict', { group: this.name, key, cache, bytes: entry.value.byteLength })
+    if (!this.#ctx.notify.wants('evict')) return
+    this.#ctx.notify.emit('evict', { group: this.name, key, cache, bytes: entry.value.byteLength })
   }
 
   #assertOpen(): void {
@@ -355,6 +468,7 @@ function validateGroupOptions(options: GroupOptions): void {
   if (options.ttl !== undefined) checkInteger('ttl', options.ttl, 0)
   if (options.ttlJitter !== undefined) checkInteger('ttlJitter', options.ttlJitter, 0)
   if (options.hotCacheProbability !== undefined) checkProbability('hotCacheProbability', options.hotCacheProbability)
+  if (options.coalesce !== undefined && typeof options.coalesce !== 'boolean') throw new InvalidArgumentError('coalesce must be a boolean')
 }
 
 /** checkInteger throws InvalidArgumentError unless value is a safe integer >= min. */

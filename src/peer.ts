@@ -21,14 +21,22 @@ export interface Peer {
    * LoadError when the owner's loader gave that final answer, and with a
    * PeerError for anything that is the transport's fault.
    */
-  get(group: string, key: string, options: PeerRequestOptions): Promise<CacheEntry>
+  get(group: string, key: string, options: PeerRequestOptions & { coalesce?: boolean }): Promise<CacheEntry>
+  /** getMany fetches several keys at once; the map holds each key's entry or its (final) error. */
+  getMany(group: string, keys: readonly string[], options: PeerRequestOptions): Promise<Map<string, CacheEntry | Error>>
+  /** set stores an entry at this peer (it owns the key). */
+  set(group: string, key: string, entry: CacheEntry, options: PeerRequestOptions): Promise<void>
+  /** remove drops key from this peer's caches. */
+  remove(group: string, key: string, options: PeerRequestOptions): Promise<void>
 }
 
 /** PeerPicker chooses the peer that owns a key. */
 export interface PeerPicker {
   /** pickPeer returns the owner of key, or null when this process owns it (or has no peers). */
   pickPeer(key: string): Peer | null
+  /** others lists every other peer (to spread removals). */
+  others(): readonly Peer[]
 }
 
 /** NO_PEERS is the picker of a process that runs alone: it owns every key. */
-export const NO_PEERS: PeerPicker = { pickPeer: () => null }
+export const NO_PEERS: PeerPicker = { pickPeer: () => null, others: () => [] }

@@ -12,7 +12,7 @@ import type { AddressInfo } from 'node:net'
 import { PeerAuth, parseSecrets } from './auth.js'
 import { resolvePeerConfig, validatePeerConfig, type PeerConfig } from './config.js'
 import { ClosedError, ConfigError, InvalidArgumentError } from './errors.js'
-import { createEmitter, wants, type PeercacheEmitter } from './events.js'
+import { Notifier, createEmitter, type PeercacheEmitter } from './events.js'
 import { Group, checkInteger, checkProbability, type GroupContext, type GroupOptions } from './group.js'
 import { noopLogger, type Logger } from './logger.js'
 import { NO_PEERS, type PeerPicker } from './peer.js'
@@ -22,6 +22,7 @@ import { DEFAULT_BASE_PATH } from './peers/paths.js'
 import { PeerPool } from './peers/pool.js'
 import type { HashFn } from './ring.js'
 import type { GroupStats } from './stats.js'
+import { renderMetrics } from './metrics.js'
 
 /** PeercacheOptions configure one cluster member. Every option has a working default. */
 export interface PeercacheOptions {
@@ -53,6 +54,12 @@ export interface PeercacheOptions {
   pipelining?: number
   /** Chance that a value fetched from its owner is mirrored in the hot cache. @default 0.1 */
   hotCacheProbability?: number
+  /** Coalesce remote gets issued in one tick to one owner into one batch request (groups may override). @default true */
+  coalesce?: boolean
+  /** Largest request body (PUT value, batch keys) the peer endpoint accepts, in bytes. @default 64 MiB */
+  maxRequestBytes?: number
+  /** Serve Prometheus metrics at this path from handler()/listen() (opt-in), e.g. '/metrics'. */
+  metricsPath?: string
   /** Consecutive transport failures that mark a peer down (one timeout always does). @default 3 */
   failureThreshold?: number
   /** First probe delay of a down peer, in ms (then exponential, jittered). @default 250 */
@@ -91,6 +98,7 @@ export class Peercache {
   readonly #config: PeerConfig
   readonly #pool: PeerPool | undefined
   readonly #context: GroupContext
+  readonly #notify: Notifier
   readonly #auth: PeerAuth | undefined
   readonly #options: PeercacheOptions
   readonly #servers = new Set<Server>()
@@ -105,15 +113,17 @@ export class Peercache {
     this.basePath = options.basePath ?? DEFAULT_BASE_PATH
     this.#config = resolvePeerConfig(options)
     this.#auth = makeAuth(options)
+    this.#notify = new Notifier(this.events)
     const random = options.random ?? Math.random
     this.#pool = this.#config.self === undefined ? undefined : this.#makePool(this.#config.self, random)
     this.#context = {
       picker: this.#pool ?? NO_PEERS,
-      events: this.events,
+      notify: this.#notify,
       logger: this.logger,
       clock: options.clock ?? Date.now,
       random,
       hotCacheProbability: options.hotCacheProbability ?? 0.1,
+      coalesce: options.coalesce ?? true,
     }
   }
 
@@ -155,6 +165,17 @@ export class Peercache {
   }
 
   /**
+   * metrics returns every group's counters, cache sizes, load-duration
+   * histogram and peer health in Prometheus text format. Serve it yourself,
+   * or set `metricsPath` to have handler()/listen() serve it.
+   */
+  metrics(): string {
+    const groups = [...this.#groups.values()].map((g) => ({ name: g.name, stats: g.stats(), loadDurations: g.loadDurations }))
+    const peers = (this.#pool?.others() ?? []).map((p) => ({ peer: p.url, up: p.health.up }))
+    return renderMetrics(groups, peers)
+  }
+
+  /**
    * handler returns the node:http listener of the peer endpoint. It answers
    * under basePath and hands anything else to `next` (express/connect) or
    * answers 404. A server you build yourself keeps Node's default 16 KiB
@@ -168,6 +189,9 @@ export class Peercache {
       auth: this.#auth,
       closing: () => this.#closing,
       logger: this.logger,
+      maxRequestBytes: this.#options.maxRequestBytes ?? DEFAULT_MAX_RESPONSE_BYTES,
+      metricsPath: this.#options.metricsPath,
+      metrics: () => this.metrics(),
     })
     return this.#handler
   }
@@ -259,11 +283,11 @@ export class Peercache {
       listener: {
         down: (peer, error) => {
           this.logger.warn({ peer, err: error }, 'peer marked down')
-          if (wants(this.events, 'peer-down')) this.events.emit('peer-down', { peer, error })
+          if (this.#notify.wants('peer-down')) this.#notify.emit('peer-down', { peer, error })
         },
         up: (peer) => {
           this.logger.info({ peer }, 'peer marked up')
-          if (wants(this.events, 'peer-up')) this.events.emit('peer-up', { peer })
+          if (this.#notify.wants('peer-up')) this.#notify.emit('peer-up', { peer })
         },
       },
     })
@@ -297,7 +321,7 @@ function validateOptions(options: PeercacheOptions): void {
   if (basePath !== undefined && (typeof basePath !== 'string' || !basePath.startsWith('/') || !basePath.endsWith('/') || basePath.length < 2)) {
     throw new InvalidArgumentError(`basePath must start and end with "/", got ${JSON.stringify(basePath)}`)
   }
-  for (const name of ['timeout', 'connectTimeout', 'headersTimeout', 'bodyTimeout', 'maxResponseBytes', 'connections', 'pipelining', 'failureThreshold', 'probeMinMs', 'probeMaxMs', 'closeTimeout', 'maxConnections'] as const) {
+  for (const name of ['timeout', 'connectTimeout', 'headersTimeout', 'bodyTimeout', 'maxResponseBytes', 'connections', 'pipelining', 'failureThreshold', 'probeMinMs', 'probeMaxMs', 'closeTimeout', 'maxConnections', 'maxRequestBytes'] as const) {
     if (options[name] !== undefined) checkInteger(name, options[name], 1)
   }
   if (options.hotCacheProbability !== undefined) checkProbability('hotCacheProbability', options.hotCacheProbability)

@@ -24,10 +24,18 @@ import {
   PeerUnavailableError,
   ResponseTooLargeError,
 } from '../errors.js'
-import { decodeGetResponse } from '../proto/codec.js'
+import {
+  MAX_BATCH_KEYS,
+  decodeBatchResponse,
+  decodeGetResponse,
+  encodeBatchRequest,
+  encodeSetRequest,
+  type BatchEntryMessage,
+} from '../proto/codec.js'
 import { toAbortError } from '../singleflight.js'
 import { PeerHealth, type HealthOptions } from './health.js'
-import { errorHeaderValue, peerPath } from './paths.js'
+import { Batcher } from './batcher.js'
+import { batchPath, errorHeaderValue, peerPath } from './paths.js'
 
 /** PeerClientOptions configure how this process talks to its peers. */
 export interface PeerClientOptions {
@@ -87,8 +95,11 @@ export class HttpPeer {
   readonly #prefix: string
   readonly #options: PeerClientOptions
   readonly #listener: HealthListener
+  readonly #batcher: Batcher
   #probeTimer: NodeJS.Timeout | undefined
   #closed = false
+  /** Set once the peer answered the batch endpoint with a bare 404 (a Go peer, an old one): per-key gets from then on. */
+  #batchUnsupported = false
 
   constructor(url: string, options: PeerClientOptions, listener: HealthListener, random: () => number) {
     this.url = url
@@ -99,13 +110,90 @@ export class HttpPeer {
     // A base URL may carry a path (http://host/cache): it prefixes basePath.
     this.#prefix = parsed.pathname.replace(/\/+$/, '')
     this.#pool = new Pool(parsed.origin, poolOptions(options))
+    this.#batcher = new Batcher(
+      {
+        sendOne: (group, key, signal) => this.#getOne(group, key, signal),
+        sendMany: (group, keys, signal) => this.getMany(group, keys, { signal }),
+      },
+      MAX_BATCH_KEYS,
+    )
   }
 
-  /** get fetches key of group from this peer (see the file comment for the error classes). */
-  async get(group: string, key: string, options: { signal?: AbortSignal }): Promise<CacheEntry> {
+  /**
+   * get fetches key of group from this peer (see the file comment for the
+   * error classes). With `coalesce`, gets of the same tick share one batch.
+   */
+  get(group: string, key: string, options: { signal?: AbortSignal; coalesce?: boolean }): Promise<CacheEntry> {
+    if (options.coalesce === true && !this.#batchUnsupported) return this.#batcher.get(group, key, options.signal)
+    return this.#getOne(group, key, options.signal)
+  }
+
+  /**
+   * getMany fetches several keys in one batch request. The map holds each
+   * key's entry or its error (NotFoundError, LoadError). A peer without the
+   * batch endpoint is asked key by key, and remembered as such.
+   */
+  async getMany(group: string, keys: readonly string[], options: { signal?: AbortSignal }): Promise<Map<string, CacheEntry | Error>> {
+    if (this.#batchUnsupported) return this.#getEach(group, keys, options.signal)
+    const response = await this.request('POST', this.#prefix + batchPath(group), encodeBatchRequest(keys), options.signal)
+    if (response.status === 404 && response.headers['x-peercache-error'] === undefined) {
+      this.#batchUnsupported = true
+      return this.#getEach(group, keys, options.signal)
+    }
+    if (response.status !== 200) throw this.#unexpected(response)
+    return this.#readBatch(response)
+  }
+
+  /** set stores key's entry at this peer (PUT with a SetRequest body, mailgun-compatible). */
+  async set(group: string, key: string, entry: CacheEntry, options: { signal?: AbortSignal }): Promise<void> {
+    const body = encodeSetRequest({ group, key, value: entry.value, expiresAt: entry.expiresAt })
+    const response = await this.request('PUT', this.#prefix + peerPath(this.#options.basePath, group, key), body, options.signal)
+    if (response.status !== 200) throw this.#unexpected(response)
+  }
+
+  /** remove drops key from this peer's caches (DELETE, mailgun-compatible). */
+  async remove(group: string, key: string, options: { signal?: AbortSignal }): Promise<void> {
+    const response = await this.request('DELETE', this.#prefix + peerPath(this.#options.basePath, group, key), undefined, options.signal)
+    if (response.status !== 200) throw this.#unexpected(response)
+  }
+
+  async #getOne(group: string, key: string, signal: AbortSignal | undefined): Promise<CacheEntry> {
     const path = this.#prefix + peerPath(this.#options.basePath, group, key)
-    const response = await this.request('GET', path, undefined, options.signal)
+    const response = await this.request('GET', path, undefined, signal)
     return this.#readGetResponse(response)
+  }
+
+  async #getEach(group: string, keys: readonly string[], signal: AbortSignal | undefined): Promise<Map<string, CacheEntry | Error>> {
+    const results = await Promise.all(keys.map((key) => this.#getOne(group, key, signal).catch((err: unknown) => err as Error)))
+    return new Map(keys.map((key, i) => [key, results[i] as CacheEntry | Error]))
+  }
+
+  #readBatch(response: PeerResponse): Map<string, CacheEntry | Error> {
+    let entries: BatchEntryMessage[]
+    try {
+      entries = decodeBatchResponse(response.body)
+    } catch (err) {
+      const error = new PeerResponseError(this.url, 'answered a body that is not a BatchResponse', { status: 200, cause: err })
+      this.#failed(error)
+      throw error
+    }
+    const results = new Map<string, CacheEntry | Error>()
+    for (const entry of entries) results.set(entry.key, this.#batchResult(entry))
+    return results
+  }
+
+  #batchResult(entry: BatchEntryMessage): CacheEntry | Error {
+    if (entry.status === 200) return { value: entry.value ?? new Uint8Array(0), expiresAt: entry.expiresAt }
+    if (entry.status === 404) return new NotFoundError(entry.error ?? 'not found')
+    if (entry.status === 503) return new LoadError(`owner ${this.url} failed to load: ${entry.error ?? ''}`)
+    return new PeerResponseError(this.url, `batch entry status ${entry.status}`, { status: entry.status })
+  }
+
+  /** A status the verb does not expect: the peer cannot do what we asked (a transport-level problem). */
+  #unexpected(response: PeerResponse): PeerResponseError {
+    const error = new PeerResponseError(this.url, `answered ${response.status}: ${errorMessage(response.body)}`, { status: response.status })
+    this.#failed(error)
+    return error
   }
 
   /**
@@ -158,9 +246,7 @@ export class HttpPeer {
     if (response.status === 404 && marker === errorHeaderValue.notFound) throw new NotFoundError(message)
     if (response.status === 503 && marker !== errorHeaderValue.closing) throw new LoadError(`owner ${this.url} failed to load: ${message}`)
     // Anything else (a bare 404, 400, 500, 401...) is a peer that cannot answer: a transport problem.
-    const error = new PeerResponseError(this.url, `answered ${response.status}: ${message}`, { status: response.status })
-    this.#failed(error)
-    throw error
+    throw this.#unexpected(response)
   }
 
   #decodeValue(response: PeerResponse): CacheEntry {

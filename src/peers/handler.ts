@@ -8,14 +8,16 @@
  * from the caches or loads locally (Group.serve), which is what keeps two
  * processes with different peer lists from looping.
  */
+import { setMaxListeners } from 'node:events'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { PeerAuth } from '../auth.js'
+import { concatChunks } from '../bytes.js'
 import type { CacheEntry } from '../cache.js'
 import { AuthError, ClosedError, NotFoundError, PeercacheError } from '../errors.js'
 import type { Group } from '../group.js'
 import type { Logger } from '../logger.js'
-import { encodeGetResponse } from '../proto/codec.js'
-import { ERROR_HEADER, errorHeaderValue, parsePeerPath, pathOf } from './paths.js'
+import { decodeBatchRequest, decodeSetRequest, encodeBatchResponse, encodeGetResponse, type BatchEntryMessage } from '../proto/codec.js'
+import { BATCH_BASE_PATH, ERROR_HEADER, errorHeaderValue, parsePeerPath, pathOf } from './paths.js'
 
 /** PeerHandler is a node:http listener that also mounts as connect/express middleware (`next`). */
 export type PeerHandler = (req: IncomingMessage, res: ServerResponse, next?: (err?: unknown) => void) => void
@@ -29,19 +31,27 @@ export interface HandlerContext {
   auth: PeerAuth | undefined
   closing(): boolean
   logger: Logger
+  /** Largest request body (PUT value, batch keys) accepted, in bytes. */
+  maxRequestBytes: number
+  /** Opt-in path that serves Prometheus metrics (GET), or undefined. */
+  metricsPath: string | undefined
+  metrics(): string
 }
+
+type Route = (ctx: HandlerContext, req: IncomingMessage, res: ServerResponse, target: string, path: string) => Promise<void>
 
 /** createHandler returns the peer endpoint listener for one Peercache. */
 export function createHandler(ctx: HandlerContext): PeerHandler {
   return (req, res, next) => {
     const target = req.url ?? '/'
     const path = pathOf(target)
-    if (!path.startsWith(ctx.basePath)) {
+    const route = routeOf(ctx, path)
+    if (route === undefined) {
       if (next !== undefined) next()
       else sendError(res, 404, 'not found')
       return
     }
-    void serveGroupcache(ctx, req, res, target, path).catch((err: unknown) => {
+    void route(ctx, req, res, target, path).catch((err: unknown) => {
       ctx.logger.error({ err }, 'peer handler failed')
       if (!res.headersSent) sendError(res, 500, 'internal error')
       else res.destroy()
@@ -49,31 +59,109 @@ export function createHandler(ctx: HandlerContext): PeerHandler {
   }
 }
 
-async function serveGroupcache(ctx: HandlerContext, req: IncomingMessage, res: ServerResponse, target: string, path: string): Promise<void> {
+function routeOf(ctx: HandlerContext, path: string): Route | undefined {
+  if (path.startsWith(ctx.basePath)) return serveKeyPath
+  if (path.startsWith(BATCH_BASE_PATH)) return serveBatch
+  if (ctx.metricsPath !== undefined && path === ctx.metricsPath) return serveMetrics
+  return undefined
+}
+
+const KEY_METHODS = new Set(['GET', 'HEAD', 'PUT', 'DELETE'])
+
+/** Serves {basePath}{group}/{key}: GET/HEAD a value, PUT a value (SetRequest), DELETE it. */
+async function serveKeyPath(ctx: HandlerContext, req: IncomingMessage, res: ServerResponse, target: string, path: string): Promise<void> {
   if (ctx.closing()) return sendError(res, 503, 'shutting down', errorHeaderValue.closing)
   // Percent-encoding triples a byte at most: a longer path cannot hold a valid key.
   if (path.length > ctx.basePath.length + 3 * (255 + 1 + ctx.maxKeyBytes())) return sendError(res, 414, 'request path too long')
-  if (req.method !== 'GET' && req.method !== 'HEAD') {
-    res.setHeader('Allow', 'GET, HEAD')
-    return sendError(res, 405, 'method not allowed')
-  }
-  if (!authorized(ctx, req, res, target)) return
+  if (!KEY_METHODS.has(req.method ?? '')) return sendMethodNotAllowed(res, [...KEY_METHODS].join(', '))
+  const body = req.method === 'PUT' ? await readBody(ctx, req, res) : EMPTY
+  if (body === undefined || !authorized(ctx, req, res, target, body)) return
   const parsed = parsePeerPath(path.slice(ctx.basePath.length))
   if (!parsed.ok) return sendError(res, parsed.status, parsed.message)
   const group = ctx.group(parsed.group)
   if (group === undefined) return sendError(res, 404, `no such group: ${parsed.group}`, errorHeaderValue.noSuchGroup)
   if (Buffer.byteLength(parsed.key, 'utf8') > group.maxKeyBytes) return sendError(res, 414, 'key too long')
+  if (req.method === 'PUT') return applySet(res, group, parsed.key, body)
+  if (req.method === 'DELETE') {
+    group.removeLocal(parsed.key)
+    return sendOk(res)
+  }
   const entry = await serveKey(group, parsed.key, req, res)
   if (entry !== undefined) sendValue(res, entry, req.method === 'HEAD')
 }
 
+/** Serves POST /_peercache/batch/{group}: a BatchRequest in, a BatchResponse out. */
+async function serveBatch(ctx: HandlerContext, req: IncomingMessage, res: ServerResponse, target: string, path: string): Promise<void> {
+  if (ctx.closing()) return sendError(res, 503, 'shutting down', errorHeaderValue.closing)
+  if (req.method !== 'POST') return sendMethodNotAllowed(res, 'POST')
+  const body = await readBody(ctx, req, res)
+  if (body === undefined || !authorized(ctx, req, res, target, body)) return
+  const name = decodeSegment(path.slice(BATCH_BASE_PATH.length))
+  if (name === undefined || name === '' || name.includes('/')) return sendError(res, 400, 'bad request')
+  const group = ctx.group(name)
+  if (group === undefined) return sendError(res, 404, `no such group: ${name}`, errorHeaderValue.noSuchGroup)
+  let keys: string[]
+  try {
+    keys = decodeBatchRequest(body)
+  } catch (err) {
+    return sendError(res, 400, `bad request: ${(err as Error).message}`)
+  }
+  if (keys.some((key) => Buffer.byteLength(key, 'utf8') > group.maxKeyBytes)) return sendError(res, 414, 'key too long')
+  const entries = await serveKeys(group, keys, res)
+  if (entries !== undefined) sendBytes(res, 200, 'application/x-protobuf', encodeBatchResponse(entries))
+}
+
+async function serveMetrics(ctx: HandlerContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  if (req.method !== 'GET' && req.method !== 'HEAD') return sendMethodNotAllowed(res, 'GET, HEAD')
+  sendBytes(res, 200, 'text/plain; version=0.0.4; charset=utf-8', Buffer.from(ctx.metrics(), 'utf8'))
+}
+
+function applySet(res: ServerResponse, group: Group, key: string, body: Uint8Array): void {
+  let message
+  try {
+    message = decodeSetRequest(body)
+  } catch (err) {
+    return sendError(res, 400, `bad request: ${(err as Error).message}`)
+  }
+  if (message.group !== group.name || message.key !== key) return sendError(res, 400, 'bad request: body names another group or key')
+  group.setLocal(key, { value: message.value, expiresAt: message.expiresAt })
+  sendOk(res)
+}
+
+/** Serves each key of a batch (at most BATCH_CONCURRENCY loads at once); undefined if the client left. */
+async function serveKeys(group: Group, keys: readonly string[], res: ServerResponse): Promise<BatchEntryMessage[] | undefined> {
+  const gone = abortOnClose(res)
+  try {
+    const entries: BatchEntryMessage[] = new Array(keys.length)
+    let next = 0
+    const worker = async (): Promise<void> => {
+      while (next < keys.length && !gone.signal.aborted) {
+        const i = next++
+        entries[i] = await batchEntry(group, keys[i] as string, gone.signal)
+      }
+    }
+    await Promise.all(Array.from({ length: Math.min(BATCH_CONCURRENCY, keys.length) }, worker))
+    return gone.signal.aborted ? undefined : entries
+  } finally {
+    gone.release()
+  }
+}
+
+const BATCH_CONCURRENCY = 64
+
+async function batchEntry(group: Group, key: string, signal: AbortSignal): Promise<BatchEntryMessage> {
+  try {
+    const entry = await group.serve(key, signal)
+    return { key, status: 200, value: entry.value, expiresAt: entry.expiresAt }
+  } catch (err) {
+    const status = err instanceof NotFoundError ? 404 : 503
+    return { key, status, expiresAt: 0, error: err instanceof Error ? err.message : String(err) }
+  }
+}
+
 /** Serves one key; a client that hangs up aborts our wait (never the shared load). */
 async function serveKey(group: Group, key: string, req: IncomingMessage, res: ServerResponse): Promise<CacheEntry | undefined> {
-  const gone = new AbortController()
-  const onClose = (): void => {
-    if (!res.writableEnded) gone.abort(new Error('client closed the connection'))
-  }
-  res.once('close', onClose)
+  const gone = abortOnClose(res)
   try {
     return await group.serve(key, gone.signal)
   } catch (err) {
@@ -81,14 +169,66 @@ async function serveKey(group: Group, key: string, req: IncomingMessage, res: Se
     sendLoadError(res, err)
     return undefined
   } finally {
-    res.off('close', onClose)
+    gone.release()
   }
 }
 
-function authorized(ctx: HandlerContext, req: IncomingMessage, res: ServerResponse, target: string): boolean {
+/** abortOnClose aborts its signal if the client hangs up before the answer is sent. */
+function abortOnClose(res: ServerResponse): { signal: AbortSignal; release(): void } {
+  const controller = new AbortController()
+  // A batch shares this signal among all its keys' waits: not a leak.
+  setMaxListeners(0, controller.signal)
+  const onClose = (): void => {
+    if (!res.writableEnded) controller.abort(new Error('client closed the connection'))
+  }
+  res.once('close', onClose)
+  return { signal: controller.signal, release: () => res.off('close', onClose) }
+}
+
+const EMPTY = new Uint8Array(0)
+
+/**
+ * readBody reads a request body up to maxRequestBytes. Over the cap it
+ * answers 413 and closes the connection (the rest is never read); a body cut
+ * short answers nothing (the client is gone). Its time is bounded by the
+ * server's requestTimeout.
+ */
+async function readBody(ctx: HandlerContext, req: IncomingMessage, res: ServerResponse): Promise<Uint8Array | undefined> {
+  const cap = ctx.maxRequestBytes
+  const tooLarge = (): undefined => {
+    res.setHeader('Connection', 'close')
+    sendError(res, 413, `request body exceeds ${cap} bytes`)
+    req.destroy()
+    return undefined
+  }
+  const announced = Number(req.headers['content-length'])
+  if (Number.isFinite(announced) && announced > cap) return tooLarge()
+  const chunks: Uint8Array[] = []
+  let total = 0
+  try {
+    for await (const chunk of req as AsyncIterable<Buffer>) {
+      total += chunk.byteLength
+      if (total > cap) return tooLarge()
+      chunks.push(chunk)
+    }
+  } catch {
+    return undefined
+  }
+  return concatChunks(chunks, total)
+}
+
+function decodeSegment(segment: string): string | undefined {
+  try {
+    return decodeURIComponent(segment)
+  } catch {
+    return undefined
+  }
+}
+
+function authorized(ctx: HandlerContext, req: IncomingMessage, res: ServerResponse, target: string, body: Uint8Array): boolean {
   if (ctx.auth === undefined) return true
   try {
-    ctx.auth.verify(req.headers.authorization, req.method ?? '', target, undefined)
+    ctx.auth.verify(req.headers.authorization, req.method ?? '', target, body)
     return true
   } catch (err) {
     const message = err instanceof AuthError ? err.message : 'peer authentication failed'
@@ -106,11 +246,25 @@ function sendLoadError(res: ServerResponse, err: unknown): void {
 }
 
 function sendValue(res: ServerResponse, entry: CacheEntry, headOnly: boolean): void {
-  const body = encodeGetResponse({ value: entry.value, expiresAt: entry.expiresAt })
-  res.statusCode = 200
-  res.setHeader('Content-Type', 'application/x-protobuf')
+  sendBytes(res, 200, 'application/x-protobuf', encodeGetResponse({ value: entry.value, expiresAt: entry.expiresAt }), headOnly)
+}
+
+function sendBytes(res: ServerResponse, status: number, type: string, body: Uint8Array, headOnly = false): void {
+  res.statusCode = status
+  res.setHeader('Content-Type', type)
   res.setHeader('Content-Length', body.byteLength)
   res.end(headOnly ? undefined : body)
+}
+
+function sendOk(res: ServerResponse): void {
+  res.statusCode = 200
+  res.setHeader('Content-Length', 0)
+  res.end()
+}
+
+function sendMethodNotAllowed(res: ServerResponse, allow: string): void {
+  res.setHeader('Allow', allow)
+  sendError(res, 405, 'method not allowed')
 }
 
 /** sendError answers as Go's http.Error does: text/plain, nosniff, the message and a newline. */
