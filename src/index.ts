@@ -2,8 +2,8 @@
  * peercache: groupcache for Node.js. Public exports only: no logic, no side
  * effects, no top-level await.
  */
-export { Peercache, serverUrl, type PeercacheOptions } from './peercache.js'
-export { Group, type GroupOptions, type GetOptions, type Loader, type LoadResult } from './group.js'
+export { Peercache, serverUrl, type PeercacheOptions, type ServerTimeouts } from './peercache.js'
+export { Group, type GroupOptions, type GetOptions, type SetOptions, type WriteReport, type Loader, type LoadResult } from './group.js'
 export {
   PeercacheError,
   InvalidArgumentError,

@@ -78,6 +78,8 @@ export interface PeercacheOptions {
   closeTimeout?: number
   /** Most connections the server from listen() accepts at once. @default 1024 */
   maxConnections?: number
+  /** Timeouts of the server from listen(), in ms: a slow or idle client is cut off after them. */
+  serverTimeouts?: ServerTimeouts
   /** A pino-shaped logger. @default no-op */
   logger?: Logger
   /** Clock in epoch ms (TTL). @default Date.now */
@@ -87,6 +89,18 @@ export interface PeercacheOptions {
 }
 
 const DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024 * 1024
+
+/** ServerTimeouts bound how long the server from listen() waits on a client. */
+export interface ServerTimeouts {
+  /** Time to receive the request headers (slowloris bound). @default 10000 */
+  headersTimeout?: number
+  /** Time to receive the whole request. @default 30000 */
+  requestTimeout?: number
+  /** How long an idle keep-alive connection stays open. @default 5000 */
+  keepAliveTimeout?: number
+  /** How often the server checks the two timeouts above. @default 1000 */
+  checkInterval?: number
+}
 
 /** Peercache is one process's member of a peercache cluster. */
 export class Peercache {
@@ -246,12 +260,16 @@ export class Peercache {
 
   #createServer(): Server {
     const keyBytes = this.#maxKeyBytes()
+    const timeouts = this.#options.serverTimeouts ?? {}
+    const headersTimeout = timeouts.headersTimeout ?? 10_000
     const options = {
       // A key of maxKeyBytes may triple when percent-encoded; leave room for the other headers.
       maxHeaderSize: Math.max(16 * 1024, 3 * keyBytes + 3 * 255 + 16 * 1024),
-      headersTimeout: 10_000,
-      requestTimeout: 30_000,
-      keepAliveTimeout: 5_000,
+      headersTimeout,
+      // Node requires requestTimeout >= headersTimeout (0 would mean none).
+      requestTimeout: Math.max(headersTimeout, timeouts.requestTimeout ?? 30_000),
+      keepAliveTimeout: timeouts.keepAliveTimeout ?? 5_000,
+      connectionsCheckingInterval: timeouts.checkInterval ?? 1_000,
     }
     const tls = this.#options.serverTls
     const server = tls === undefined ? createServer(options, this.handler()) : createTlsServer({ ...options, ...tls }, this.handler())
@@ -326,6 +344,9 @@ function validateOptions(options: PeercacheOptions): void {
   }
   if (options.hotCacheProbability !== undefined) checkProbability('hotCacheProbability', options.hotCacheProbability)
   if (options.authWindowMs !== undefined) checkInteger('authWindowMs', options.authWindowMs, 0)
+  for (const [name, value] of Object.entries(options.serverTimeouts ?? {})) {
+    if (value !== undefined) checkInteger(`serverTimeouts.${name}`, value, 1)
+  }
 }
 
 function pick<T extends object, K extends keyof T>(source: T, keys: readonly K[]): { [P in K]?: NonNullable<T[P]> } {
