@@ -62,12 +62,16 @@ export class ByteCache {
     return this.#lru.calculatedSize
   }
 
-  /** get returns the live entry for key, counting the lookup; an expired entry is dropped. */
-  get(key: string, now: number): CacheEntry | undefined {
+  /**
+   * get returns the live entry for key, counting the lookup; an expired entry
+   * is dropped. The clock is read only for entries that can expire: this is
+   * the hit path, and a clock read costs as much as the lookup.
+   */
+  get(key: string, clock: () => number): CacheEntry | undefined {
     this.#gets++
     const entry = this.#lru.get(key)
     if (entry === undefined) return undefined
-    if (entry.expiresAt !== 0 && entry.expiresAt <= now) {
+    if (entry.expiresAt !== 0 && entry.expiresAt <= clock()) {
       this.#lru.delete(key)
       return undefined
     }
@@ -129,13 +133,9 @@ export class CachePair {
     return this.#cacheBytes > 0
   }
 
-  /** lookup checks main, then hot; it reports which one answered. */
-  lookup(key: string, now: number): { entry: CacheEntry; cache: CacheName } | undefined {
-    const main = this.main.get(key, now)
-    if (main !== undefined) return { entry: main, cache: 'main' }
-    const hot = this.hot.get(key, now)
-    if (hot !== undefined) return { entry: hot, cache: 'hot' }
-    return undefined
+  /** lookup checks main, then hot (allocation-free: use main.get/hot.get to know which answered). */
+  lookup(key: string, clock: () => number): CacheEntry | undefined {
+    return this.main.get(key, clock) ?? this.hot.get(key, clock)
   }
 
   /** populate stores entry in the named cache, then evicts until the budget holds again. */

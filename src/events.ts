@@ -57,23 +57,26 @@ export function channelName(type: keyof PeercacheEvents): string {
  */
 export class Notifier {
   readonly emitter: PeercacheEmitter
-  readonly #channels: Map<keyof PeercacheEvents, diagnostics.Channel>
+  readonly #channels: Record<keyof PeercacheEvents, diagnostics.Channel>
 
   constructor(emitter: PeercacheEmitter) {
     this.emitter = emitter
-    this.#channels = new Map(EVENT_NAMES.map((type) => [type, diagnostics.channel(channelName(type))]))
+    this.#channels = Object.fromEntries(EVENT_NAMES.map((type) => [type, diagnostics.channel(channelName(type))])) as Record<
+      keyof PeercacheEvents,
+      diagnostics.Channel
+    >
   }
 
-  /** wants is true when a mitt listener or a channel subscriber would receive `type`. */
+  /** wants is true when a mitt listener or a channel subscriber would receive `type` (cheap when nobody listens). */
   wants(type: keyof PeercacheEvents): boolean {
-    return wants(this.emitter, type) || (this.#channels.get(type)?.hasSubscribers ?? false)
+    return (this.emitter.all.size !== 0 && wants(this.emitter, type)) || this.#channels[type].hasSubscribers
   }
 
   /** emit delivers the payload; call it only after wants(type), so idle emit points cost nothing. */
   emit<K extends keyof PeercacheEvents>(type: K, payload: PeercacheEvents[K]): void {
     this.emitter.emit(type, payload)
-    const channel = this.#channels.get(type)
-    if (channel?.hasSubscribers === true) channel.publish(payload)
+    const channel = this.#channels[type]
+    if (channel.hasSubscribers) channel.publish(payload)
   }
 }
 

@@ -31,7 +31,13 @@ import type { Logger } from './logger.js'
 import type { PeerPicker } from './peer.js'
 import { Singleflight, type FlightContext } from './singleflight.js'
 import { Histogram, newCounters, type GroupCounters, type GroupStats } from './stats.js'
-import { toBytes, textDecoder } from './bytes.js'
+import { copyOut, toBytes, textDecoder } from './bytes.js'
+
+/**
+ * ReadonlyBytes is a Uint8Array the type system will not let you write to:
+ * the cache's own bytes, handed out without a copy by `peek`.
+ */
+export type ReadonlyBytes = Readonly<Omit<Uint8Array, 'set' | 'fill' | 'copyWithin' | 'reverse' | 'sort'>>
 
 /**
  * LoadResult is what a loader returns: the value (bytes or a string, stored
@@ -152,26 +158,33 @@ export class Group {
   }
 
   /**
-   * get resolves to the key's value. The bytes are a copy: mutating them does
-   * not change the cached value (use `getString`/`getJSON` to skip the copy).
+   * get resolves to the key's value as a Buffer of the caller's own: a copy,
+   * so mutating it does not change the cached value (measured in
+   * BENCHMARKS.md; `getString`/`getJSON` skip the copy, `peek` is a no-copy
+   * read-only view).
    */
-  async get(key: string, options?: GetOptions): Promise<Uint8Array> {
-    const entry = await this.#get(key, options?.signal, this.#coalesce)
-    return entry.value.slice()
+  async get(key: string, options?: GetOptions): Promise<Buffer> {
+    const hit = this.#hit(key)
+    const entry = hit ?? (await this.#miss(key, options?.signal, this.#coalesce))
+    return copyOut(entry.value)
   }
 
   /** getString resolves to the value decoded as UTF-8 (no intermediate copy). */
   async getString(key: string, options?: GetOptions): Promise<string> {
-    const entry = await this.#get(key, options?.signal, this.#coalesce)
+    const hit = this.#hit(key)
+    const entry = hit ?? (await this.#miss(key, options?.signal, this.#coalesce))
     return textDecoder.decode(entry.value)
   }
 
   /**
-   * peek returns a copy of the cached value, or undefined; it never loads and
-   * never waits. For hot paths that can do without a miss.
+   * peek returns the cached value, or undefined; it never loads and never
+   * waits. It is a read-only view of the cache's own bytes, not a copy (that
+   * is what makes it as fast as a raw LRU lookup): the type forbids writes,
+   * and writing through a cast would change the cached value for everyone.
+   * Use `get` when you need bytes of your own.
    */
-  peek(key: string): Uint8Array | undefined {
-    return this.#caches.lookup(key, this.#ctx.clock())?.entry.value.slice()
+  peek(key: string): ReadonlyBytes | undefined {
+    return this.#hit(key)?.value
   }
 
   /**
@@ -180,13 +193,13 @@ export class Group {
    * owner; keys in flight are joined, not fetched twice. Rejects with the
    * first failure other than not-found.
    */
-  async getMany(keys: Iterable<string>, options?: GetOptions): Promise<Map<string, Uint8Array>> {
+  async getMany(keys: Iterable<string>, options?: GetOptions): Promise<Map<string, Buffer>> {
     const unique = [...new Set(keys)]
     for (const key of unique) this.checkKey(key)
     const settled = await Promise.allSettled(unique.map((key) => this.#get(key, options?.signal, true)))
-    const found = new Map<string, Uint8Array>()
+    const found = new Map<string, Buffer>()
     settled.forEach((result, i) => {
-      if (result.status === 'fulfilled') found.set(unique[i] as string, result.value.value.slice())
+      if (result.status === 'fulfilled') found.set(unique[i] as string, copyOut(result.value.value))
       else if (!(result.reason instanceof NotFoundError)) throw result.reason
     })
     return found
@@ -288,8 +301,8 @@ export class Group {
   async serve(key: string, signal?: AbortSignal): Promise<CacheEntry> {
     this.#assertOpen()
     this.#counters.serverRequests++
-    const hit = this.#caches.lookup(key, this.#ctx.clock())
-    if (hit !== undefined) return hit.entry
+    const hit = this.#caches.lookup(key, this.#ctx.clock)
+    if (hit !== undefined) return hit
     return this.#localFlights.do(key, (ctx) => this.#loadLocally(key, ctx), signal)
   }
 
@@ -316,19 +329,44 @@ export class Group {
     this.#localFlights.abortAll(reason)
   }
 
-  async #get(key: string, signal: AbortSignal | undefined, coalesce: boolean): Promise<CacheEntry> {
-    this.#assertOpen()
-    this.checkKey(key)
+  /**
+   * The hit path, synchronous and allocation-free: counts the get and returns
+   * the cached entry, or undefined on a miss. Keys are validated in full only
+   * on a miss: an invalid key can never have been stored, so it cannot hit.
+   */
+  #hit(key: string): CacheEntry | undefined {
+    if (this.#closed) throw new ClosedError(`group ${this.name} is closed`)
+    if (typeof key !== 'string') throw new InvalidArgumentError(`key must be a string, got ${typeof key}`)
     this.#counters.gets++
-    const hit = this.#caches.lookup(key, this.#ctx.clock())
-    if (hit !== undefined) {
-      this.#counters.cacheHits++
-      if (this.#ctx.notify.wants('hit')) this.#ctx.notify.emit('hit', { group: this.name, key, cache: hit.cache })
-      return hit.entry
+    const clock = this.#ctx.clock
+    let entry = this.#caches.main.get(key, clock)
+    let cache: CacheName = 'main'
+    if (entry === undefined) {
+      entry = this.#caches.hot.get(key, clock)
+      cache = 'hot'
     }
+    if (entry === undefined) return undefined
+    this.#counters.cacheHits++
+    if (this.#ctx.notify.wants('hit')) this.#ctx.notify.emit('hit', { group: this.name, key, cache })
+    return entry
+  }
+
+  /** The miss path: validate, then join (or start) the key's flight. Call after #hit missed. */
+  #miss(key: string, signal: AbortSignal | undefined, coalesce: boolean): Promise<CacheEntry> {
+    this.checkKey(key)
     if (this.#ctx.notify.wants('miss')) this.#ctx.notify.emit('miss', { group: this.name, key })
     this.#counters.loads++
     return this.#getFlights.do(key, (ctx) => this.#fill(key, ctx, coalesce), signal)
+  }
+
+  /** hit-or-miss in one promise, for getMany. */
+  #get(key: string, signal: AbortSignal | undefined, coalesce: boolean): Promise<CacheEntry> {
+    try {
+      const hit = this.#hit(key)
+      return hit !== undefined ? Promise.resolve(hit) : this.#miss(key, signal, coalesce)
+    } catch (err) {
+      return Promise.reject(err)
+    }
   }
 
   /** Runs once per flight: re-check, then the owner, then the local loader. */
@@ -336,10 +374,10 @@ export class Group {
     // A flight that finished between this caller's cache miss and the start
     // of this flight has already stored the value: check again, so two
     // back-to-back flights do not load the key twice.
-    const hit = this.#caches.lookup(key, this.#ctx.clock())
+    const hit = this.#caches.lookup(key, this.#ctx.clock)
     if (hit !== undefined) {
       this.#counters.cacheHits++
-      return hit.entry
+      return hit
     }
     this.#counters.loadsDeduped++
     const fromPeer = await this.#fetchFromOwner(key, ctx, coalesce)
@@ -373,7 +411,7 @@ export class Group {
 
   /** Runs the user's loader once per local flight and keeps the value in main. */
   async #loadLocally(key: string, ctx: FlightContext): Promise<CacheEntry> {
-    const hit = this.#caches.main.get(key, this.#ctx.clock())
+    const hit = this.#caches.main.get(key, this.#ctx.clock)
     if (hit !== undefined) return hit
     const started = performance.now()
     let entry: CacheEntry

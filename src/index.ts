@@ -3,7 +3,7 @@
  * effects, no top-level await.
  */
 export { Peercache, serverUrl, type PeercacheOptions, type ServerTimeouts } from './peercache.js'
-export { Group, type GroupOptions, type GetOptions, type SetOptions, type WriteReport, type Loader, type LoadResult } from './group.js'
+export { Group, type GroupOptions, type GetOptions, type SetOptions, type WriteReport, type ReadonlyBytes, type Loader, type LoadResult } from './group.js'
 export {
   PeercacheError,
   InvalidArgumentError,

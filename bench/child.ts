@@ -1,0 +1,52 @@
+/**
+ * child: starts a bench/server-child.ts process and stops it by its PID.
+ * Bounded: it must say `URL …` within 20 s, and is killed on stop.
+ */
+import { spawn, type ChildProcess } from 'node:child_process'
+import { once } from 'node:events'
+import { fileURLToPath } from 'node:url'
+
+/** ServerChild is a running benchmark server process. */
+export interface ServerChild {
+  url: string
+  stop(): Promise<void>
+}
+
+/** startServerChild runs server-child.ts in `mode` and resolves once it listens. */
+export async function startServerChild(mode: 'raw' | 'peercache', valueBytes = 100): Promise<ServerChild> {
+  const script = fileURLToPath(new URL('./server-child.ts', import.meta.url))
+  const child = spawn(process.execPath, ['--import', 'tsx', script, mode, String(valueBytes)], { stdio: ['pipe', 'pipe', 'inherit'] })
+  const url = await readUrl(child)
+  return {
+    url,
+    stop: async () => {
+      if (child.exitCode !== null) return
+      const exited = once(child, 'exit')
+      child.stdin?.end()
+      const timer = setTimeout(() => child.kill('SIGKILL'), 3000)
+      await exited
+      clearTimeout(timer)
+    },
+  }
+}
+
+function readUrl(child: ChildProcess): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL')
+      reject(new Error('benchmark server did not start within 20 s'))
+    }, 20_000)
+    let buffered = ''
+    child.stdout?.on('data', (chunk: Buffer) => {
+      buffered += chunk.toString('utf8')
+      const match = /URL (\S+)\n/.exec(buffered)
+      if (match === null) return
+      clearTimeout(timer)
+      resolve(match[1] as string)
+    })
+    child.once('exit', (code) => {
+      clearTimeout(timer)
+      reject(new Error(`benchmark server exited early with ${code}`))
+    })
+  })
+}

@@ -1,0 +1,36 @@
+/**
+ * server-child: the far side of the network benchmarks, run in its own
+ * process so client and server do not share an event loop. Mode `raw` is a
+ * plain node:http server answering every request with the same 100 bytes
+ * (the baseline); mode `peercache` is a Peercache that owns every key and
+ * serves them over its peer endpoint. Prints `URL <base>` when listening and
+ * exits when its stdin closes (the parent is gone).
+ */
+import { createServer } from 'node:http'
+import { Peercache, serverUrl } from '../src/index.js'
+
+const mode = process.argv[2] ?? 'raw'
+const valueBytes = Number(process.argv[3] ?? 100)
+const value = new Uint8Array(valueBytes).fill(120)
+
+async function main(): Promise<void> {
+  const server = createServer()
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const url = serverUrl(server)
+  if (mode === 'raw') {
+    server.on('request', (_req, res) => {
+      res.setHeader('Content-Type', 'application/octet-stream')
+      res.setHeader('Content-Length', value.byteLength)
+      res.end(value)
+    })
+  } else {
+    const cache = new Peercache({ self: url, peers: [url] })
+    cache.group({ name: 'bench', cacheBytes: 64 << 20, load: () => value })
+    server.on('request', cache.handler())
+  }
+  process.stdout.write(`URL ${url}\n`)
+  process.stdin.on('end', () => process.exit(0))
+  process.stdin.resume()
+}
+
+void main()
