@@ -83,8 +83,12 @@ export function normalizePeerUrl(raw: unknown, source = 'options'): string {
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
     throw new ConfigError(`peer URL ${JSON.stringify(raw)} in ${source} must be http:// or https://`)
   }
-  if (url.search !== '' || url.hash !== '' || url.username !== '' || url.password !== '' || trimmed.endsWith('?') || trimmed.endsWith('#')) {
-    throw new ConfigError(`peer URL ${JSON.stringify(raw)} in ${source} must not have a query, fragment or credentials`)
+  if (url.username !== '' || url.password !== '') {
+    // Never echo credentials into a message that ends up in logs.
+    throw new ConfigError(`peer URL ${url.protocol}//***@${url.host} in ${source} must not carry credentials`)
+  }
+  if (url.search !== '' || url.hash !== '' || trimmed.endsWith('?') || trimmed.endsWith('#')) {
+    throw new ConfigError(`peer URL ${JSON.stringify(raw)} in ${source} must not have a query or fragment`)
   }
   return trimmed
 }
