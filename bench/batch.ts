@@ -10,7 +10,7 @@
 import { createServer } from 'node:http'
 import { Peercache, serverUrl } from '../src/index.js'
 import { startServerChild } from './child.js'
-import { measureAsync, row, type BenchRow } from './harness.js'
+import { bracketed, measureAsync, type BenchRow } from './harness.js'
 import { remoteKeys } from './remote.js'
 
 const SUITE = 'batch'
@@ -28,12 +28,12 @@ export async function bench(): Promise<BenchRow[]> {
   const batched = coalesced.group({ name: 'bench', cacheBytes: 0, load: () => 'local' })
   const pool = remoteKeys(perKey, 10 * BATCH)
   const slice = (i: number): string[] => pool.slice((i % 10) * BATCH, (i % 10) * BATCH + BATCH)
-  const opts = { concurrency: 4, durationMs: 2000, warmupMs: 500, opsPerCall: BATCH }
+  const opts = { concurrency: 4, durationMs: 1500, warmupMs: 300, opsPerCall: BATCH }
   try {
-    const baseline = await measureAsync('100 parallel gets, coalesce off (keys/s)', (i) => Promise.all(slice(i).map((k) => plain.get(k))), opts)
-    const many = await measureAsync('getMany(100 keys) (keys/s)', (i) => plain.getMany(slice(i)), opts)
-    const auto = await measureAsync('100 parallel gets, coalesce on (keys/s)', (i) => Promise.all(slice(i).map((k) => batched.get(k))), opts)
-    return [row(SUITE, many, baseline), row(SUITE, auto, baseline)]
+    return await bracketed(SUITE, () => measureAsync('100 parallel gets, coalesce off (keys/s)', (i) => Promise.all(slice(i).map((k) => plain.get(k))), opts), [
+      () => measureAsync('getMany(100 keys) (keys/s)', (i) => plain.getMany(slice(i)), opts),
+      () => measureAsync('100 parallel gets, coalesce on (keys/s)', (i) => Promise.all(slice(i).map((k) => batched.get(k))), opts),
+    ])
   } finally {
     await Promise.all([perKey.close(), coalesced.close(), peer.stop()])
     local.close()

@@ -87,6 +87,26 @@ export async function measureAsync(
   return { name, opsPerSec: (calls * opsPerCall * 1000) / elapsed }
 }
 
+/**
+ * bracketed measures the baseline before and after the candidate and keeps
+ * their mean, so a change in machine load during the run (a shared 2-core
+ * machine) does not land on one side of the ratio only.
+ */
+export async function bracketed(
+  suite: string,
+  baseline: () => Promise<BenchResult>,
+  candidates: ReadonlyArray<() => Promise<BenchResult>>,
+): Promise<BenchRow[]> {
+  const rows: BenchRow[] = []
+  for (const candidate of candidates) {
+    const before = await baseline()
+    const result = await candidate()
+    const after = await baseline()
+    rows.push(row(suite, result, { name: before.name, opsPerSec: (before.opsPerSec + after.opsPerSec) / 2 }))
+  }
+  return rows
+}
+
 /** row turns a result and its baseline into a BENCHMARKS.md row. */
 export function row(suite: string, result: BenchResult, baseline: BenchResult): BenchRow {
   return {

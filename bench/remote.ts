@@ -11,7 +11,7 @@
 import { Pool } from 'undici'
 import { Peercache, serverUrl } from '../src/index.js'
 import { startServerChild } from './child.js'
-import { measureAsync, row, type BenchRow } from './harness.js'
+import { bracketed, measureAsync, type BenchRow } from './harness.js'
 import { createServer } from 'node:http'
 
 const SUITE = 'remote'
@@ -31,11 +31,12 @@ export async function bench(): Promise<BenchRow[]> {
   const rawPool = new Pool(raw.url, { connections: 16 })
   const peerPool = new Pool(peer.url, { connections: 16 })
   try {
-    const opts = { concurrency: CONCURRENCY, durationMs: 2000, warmupMs: 500 }
-    const baseline = await measureAsync('undici Pool.request → node:http (raw)', (i) => fetchRaw(rawPool, `/v/${keys[i % KEYS]}`), opts)
-    const viaGroup = await measureAsync('group.get → remote owner', (i) => group.get(keys[i % KEYS] as string), opts)
-    const served = await measureAsync('undici Pool.request → peercache handler', (i) => fetchRaw(peerPool, `/_groupcache/bench/${encodeURIComponent(keys[i % KEYS] as string)}`), opts)
-    return [row(SUITE, viaGroup, baseline), row(SUITE, served, baseline)]
+    const opts = { concurrency: CONCURRENCY, durationMs: 1500, warmupMs: 300 }
+    const keyAt = (i: number): string => keys[i % keys.length] as string
+    return await bracketed(SUITE, () => measureAsync('undici Pool.request → node:http (raw)', (i) => fetchRaw(rawPool, `/v/${keyAt(i)}`), opts), [
+      () => measureAsync('group.get → remote owner', (i) => group.get(keyAt(i)), opts),
+      () => measureAsync('undici Pool.request → peercache handler', (i) => fetchRaw(peerPool, `/_groupcache/bench/${encodeURIComponent(keyAt(i))}`), opts),
+    ])
   } finally {
     await Promise.all([rawPool.close(), peerPool.close(), asker.close(), raw.stop(), peer.stop()])
     local.close()
