@@ -382,7 +382,13 @@ export class Group {
     this.#counters.loadsDeduped++
     const fromPeer = await this.#fetchFromOwner(key, ctx, coalesce)
     if (fromPeer !== undefined) return fromPeer
-    return this.#localFlights.do(key, (local) => this.#loadLocally(key, local), ctx.signal)
+    try {
+      return await this.#localFlights.do(key, (local) => this.#loadLocally(key, local), ctx.signal)
+    } catch (err) {
+      // close() aborts this flight with ClosedError: report that, not the AbortError wrapping it.
+      if (ctx.signal.aborted) throw abortReason(ctx.signal)
+      throw err
+    }
   }
 
   /**
@@ -525,7 +531,8 @@ export function checkProbability(name: string, value: unknown): void {
 
 /** Copies the loader's bytes so later changes by the loader cannot reach the cache. */
 function ownBytes(value: Uint8Array | string): Uint8Array {
-  return typeof value === 'string' ? toBytes(value) : value.slice()
+  // new Uint8Array(view) copies into an exact-size buffer; Buffer#slice would be a view of the loader's memory.
+  return typeof value === 'string' ? toBytes(value) : new Uint8Array(value)
 }
 
 function asLoadError(key: string, err: unknown): PeercacheError {

@@ -1,0 +1,63 @@
+/**
+ * Helpers shared by the core tests (singleflight, cache, group). Tests
+ * synchronise on promises they control, never on sleeps.
+ */
+
+/** Deferred is a promise plus the functions that settle it. */
+export interface Deferred<T> {
+  promise: Promise<T>
+  resolve: (value: T) => void
+  reject: (reason: unknown) => void
+}
+
+/** deferred returns a promise the test settles when it chooses. */
+export function deferred<T = void>(): Deferred<T> {
+  let resolve!: (value: T) => void
+  let reject!: (reason: unknown) => void
+  const promise = new Promise<T>((res, rej) => {
+    resolve = res
+    reject = rej
+  })
+  return { promise, resolve, reject }
+}
+
+/**
+ * flushTasks lets every pending microtask and I/O callback run (one turn of
+ * the event loop, no timer). Used only to show that something has NOT
+ * happened yet, never to wait for something to happen.
+ */
+export function flushTasks(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve))
+}
+
+/** settle reports how a promise ended, without throwing. */
+export async function settle<T>(promise: Promise<T>): Promise<{ ok: true; value: T } | { ok: false; error: unknown }> {
+  try {
+    return { ok: true, value: await promise }
+  } catch (error) {
+    return { ok: false, error }
+  }
+}
+
+/** whenAborted resolves once signal has aborted (at once when it already has). */
+export function whenAborted(signal: AbortSignal): Promise<unknown> {
+  if (signal.aborted) return Promise.resolve(signal.reason)
+  return new Promise((resolve) => signal.addEventListener('abort', () => resolve(signal.reason), { once: true }))
+}
+
+/** mulberry32 is a tiny seeded PRNG in [0, 1): the same seed gives the same sequence. */
+export function mulberry32(seed: number): () => number {
+  let a = seed >>> 0
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0
+    let t = a
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}
+
+/** bytesOf returns the UTF-8 bytes of a string. */
+export function bytesOf(text: string): Uint8Array {
+  return new TextEncoder().encode(text)
+}
