@@ -181,10 +181,12 @@ export class Group {
    * waits. It is a read-only view of the cache's own bytes, not a copy (that
    * is what makes it as fast as a raw LRU lookup): the type forbids writes,
    * and writing through a cast would change the cached value for everyone.
-   * Use `get` when you need bytes of your own.
+   * Use `get` when you need bytes of your own. A peek is not a get: it
+   * counts nothing in the group's stats and emits no event.
    */
   peek(key: string): ReadonlyBytes | undefined {
-    return this.#hit(key)?.value
+    if (typeof key !== 'string') return undefined
+    return this.#caches.lookup(key, this.#ctx.clock)?.value
   }
 
   /**
@@ -219,7 +221,11 @@ export class Group {
     this.removeLocal(key)
     const signal = options.signal
     if (owner === null) this.#caches.populate('main', key, entry)
-    else await owner.set(this.name, key, entry, signal === undefined ? {} : { signal })
+    else {
+      await owner.set(this.name, key, entry, signal === undefined ? {} : { signal })
+      // A get here may have fetched the old value while the PUT travelled: drop it and its flight.
+      this.removeLocal(key)
+    }
     return this.#removeElsewhere(key, owner?.url, signal)
   }
 
@@ -238,6 +244,8 @@ export class Group {
       await owner.remove(this.name, key, signal === undefined ? {} : { signal }).catch((error: unknown) => {
         unreachable.push({ peer: owner.url, error: error as Error })
       })
+      // A get here may have fetched the old value while the DELETE travelled: drop it and its flight.
+      this.removeLocal(key)
     }
     const rest = await this.#removeElsewhere(key, owner?.url, signal)
     return { unreachable: [...unreachable, ...rest.unreachable] }
