@@ -141,7 +141,9 @@ export class HttpPeer {
       return this.#getEach(group, keys, options.signal)
     }
     if (response.status !== 200) throw this.#unexpected(response)
-    return this.#readBatch(response)
+    const results = this.#readBatch(response)
+    this.#succeeded()
+    return results
   }
 
   /** set stores key's entry at this peer (PUT with a SetRequest body, mailgun-compatible). */
@@ -149,12 +151,14 @@ export class HttpPeer {
     const body = encodeSetRequest({ group, key, value: entry.value, expiresAt: entry.expiresAt })
     const response = await this.request('PUT', this.#prefix + peerPath(this.#options.basePath, group, key), body, options.signal)
     if (response.status !== 200) throw this.#unexpected(response)
+    this.#succeeded()
   }
 
   /** remove drops key from this peer's caches (DELETE, mailgun-compatible). */
   async remove(group: string, key: string, options: { signal?: AbortSignal }): Promise<void> {
     const response = await this.request('DELETE', this.#prefix + peerPath(this.#options.basePath, group, key), undefined, options.signal)
     if (response.status !== 200) throw this.#unexpected(response)
+    this.#succeeded()
   }
 
   async #getOne(group: string, key: string, signal: AbortSignal | undefined): Promise<CacheEntry> {
@@ -203,9 +207,9 @@ export class HttpPeer {
    */
   async request(method: Dispatcher.HttpMethod, path: string, body: Uint8Array | undefined, signal?: AbortSignal): Promise<PeerResponse> {
     try {
-      const response = await this.#send(method, path, body, signal)
-      this.#succeeded()
-      return response
+      // Success is recorded by the caller once it accepted the answer: a
+      // 200 with an undecodable body is a failure, not a success.
+      return await this.#send(method, path, body, signal)
     } catch (err) {
       if (signal?.aborted) throw toAbortError(signal.reason)
       const peerError = this.#classify(err)
@@ -240,11 +244,22 @@ export class HttpPeer {
   }
 
   #readGetResponse(response: PeerResponse): CacheEntry {
-    if (response.status === 200) return this.#decodeValue(response)
+    if (response.status === 200) {
+      const entry = this.#decodeValue(response)
+      this.#succeeded()
+      return entry
+    }
     const message = errorMessage(response.body)
     const marker = response.headers['x-peercache-error']
-    if (response.status === 404 && marker === errorHeaderValue.notFound) throw new NotFoundError(message)
-    if (response.status === 503 && marker !== errorHeaderValue.closing) throw new LoadError(`owner ${this.url} failed to load: ${message}`)
+    // The owner's final answers prove it alive.
+    if (response.status === 404 && marker === errorHeaderValue.notFound) {
+      this.#succeeded()
+      throw new NotFoundError(message)
+    }
+    if (response.status === 503 && marker !== errorHeaderValue.closing) {
+      this.#succeeded()
+      throw new LoadError(`owner ${this.url} failed to load: ${message}`)
+    }
     // Anything else (a bare 404, 400, 500, 401...) is a peer that cannot answer: a transport problem.
     throw this.#unexpected(response)
   }
@@ -350,6 +365,8 @@ class Deadline {
 export async function readCapped(body: Dispatcher.ResponseData['body'], headers: IncomingHttpHeaders, cap: number, peer: string): Promise<Uint8Array> {
   const announced = Number(headers['content-length'])
   if (Number.isFinite(announced) && announced > cap) {
+    // Destroyed unread, undici's body emits 'error' (RequestAbortedError): with no listener, that kills the process.
+    body.on('error', () => {})
     body.destroy()
     throw new ResponseTooLargeError(peer, `announced a body of ${announced} bytes, over the ${cap}-byte cap`)
   }
@@ -358,6 +375,7 @@ export async function readCapped(body: Dispatcher.ResponseData['body'], headers:
   for await (const chunk of body as AsyncIterable<Uint8Array>) {
     total += chunk.byteLength
     if (total > cap) {
+      body.on('error', () => {})
       body.destroy()
       throw new ResponseTooLargeError(peer, `sent more than the ${cap}-byte cap`)
     }
