@@ -109,13 +109,27 @@ export class PeerAuth {
    * else whatever the header holds.
    */
   verify(header: string | string[] | undefined, method: string, rawPath: string, body?: Uint8Array): void {
+    const parsed = this.#parseFresh(header)
+    if (!this.#matchesAnyKey(parsed, method, rawPath, body)) fail('bad signature')
+  }
+
+  /**
+   * precheck does the cheap half of verify (present, well-formed, fresh)
+   * without the body, so a server can refuse an unsigned or stale request
+   * before it reads (and buffers) a body of up to maxRequestBytes.
+   */
+  precheck(header: string | string[] | undefined): void {
+    this.#parseFresh(header)
+  }
+
+  #parseFresh(header: string | string[] | undefined): ParsedHeader {
     const value = singleValue(header)
     if (value === undefined) fail('missing')
     const parsed = parseHeader(value)
     if (parsed === undefined) fail('malformed')
     // The window is checked first: it is cheap and says nothing secret.
     if (!this.#isFresh(parsed.t)) fail('stale')
-    if (!this.#matchesAnyKey(parsed, method, rawPath, body)) fail('bad signature')
+    return parsed
   }
 
   /** The current time in whole unix seconds, the resolution of `t`. */

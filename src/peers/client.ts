@@ -306,7 +306,7 @@ export class HttpPeer {
     this.#scheduleProbe()
   }
 
-  /** While down, probe with backoff; any HTTP answer means the peer is back. */
+  /** While down, probe with backoff; any HTTP answer but a 401 means the peer is back. */
   #scheduleProbe(): void {
     if (this.#closed) return
     clearTimeout(this.#probeTimer)
@@ -317,7 +317,9 @@ export class HttpPeer {
   async #probe(): Promise<void> {
     if (this.#closed || this.health.up) return
     try {
-      await this.#send('GET', this.#prefix + this.#options.basePath, undefined, undefined)
+      const response = await this.#send('GET', this.#prefix + this.#options.basePath, undefined, undefined)
+      // Alive but refusing us (secrets differ): still no use as an owner; marking it up would only make it flap.
+      if (response.status === 401) throw new PeerResponseError(this.url, 'probe refused: 401', { status: 401 })
       this.#succeeded()
     } catch {
       this.#scheduleProbe()

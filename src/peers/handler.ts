@@ -74,6 +74,7 @@ async function serveKeyPath(ctx: HandlerContext, req: IncomingMessage, res: Serv
   // Percent-encoding triples a byte at most: a longer path cannot hold a valid key.
   if (path.length > ctx.basePath.length + 3 * (255 + 1 + ctx.maxKeyBytes())) return sendError(res, 414, 'request path too long')
   if (!KEY_METHODS.has(req.method ?? '')) return sendMethodNotAllowed(res, [...KEY_METHODS].join(', '))
+  if (req.method === 'PUT' && !prechecked(ctx, req, res)) return
   const body = req.method === 'PUT' ? await readBody(ctx, req, res) : EMPTY
   if (body === undefined || !authorized(ctx, req, res, target, body)) return
   const parsed = parsePeerPath(path.slice(ctx.basePath.length))
@@ -94,6 +95,7 @@ async function serveKeyPath(ctx: HandlerContext, req: IncomingMessage, res: Serv
 async function serveBatch(ctx: HandlerContext, req: IncomingMessage, res: ServerResponse, target: string, path: string): Promise<void> {
   if (ctx.closing()) return sendError(res, 503, 'shutting down', errorHeaderValue.closing)
   if (req.method !== 'POST') return sendMethodNotAllowed(res, 'POST')
+  if (!prechecked(ctx, req, res)) return
   const body = await readBody(ctx, req, res)
   if (body === undefined || !authorized(ctx, req, res, target, body)) return
   const name = decodeSegment(path.slice(BATCH_BASE_PATH.length))
@@ -226,13 +228,24 @@ function decodeSegment(segment: string): string | undefined {
 }
 
 function authorized(ctx: HandlerContext, req: IncomingMessage, res: ServerResponse, target: string, body: Uint8Array): boolean {
-  if (ctx.auth === undefined) return true
+  const auth = ctx.auth
+  return auth === undefined || refuseUnless(res, () => auth.verify(req.headers.authorization, req.method ?? '', target, body))
+}
+
+/** Refuses an unsigned, malformed or stale request before its body is read (and buffered). */
+function prechecked(ctx: HandlerContext, req: IncomingMessage, res: ServerResponse): boolean {
+  const auth = ctx.auth
+  // On refusal the body is left unread: that connection cannot carry another request.
+  return auth === undefined || refuseUnless(res, () => auth.precheck(req.headers.authorization), true)
+}
+
+function refuseUnless(res: ServerResponse, check: () => void, closeConnection = false): boolean {
   try {
-    ctx.auth.verify(req.headers.authorization, req.method ?? '', target, body)
+    check()
     return true
   } catch (err) {
-    const message = err instanceof AuthError ? err.message : 'peer authentication failed'
-    sendError(res, 401, message)
+    if (closeConnection) res.setHeader('Connection', 'close')
+    sendError(res, 401, err instanceof AuthError ? err.message : 'peer authentication failed')
     return false
   }
 }
