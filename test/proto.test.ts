@@ -17,6 +17,7 @@ import {
   unixNanosToMs,
   type BatchEntryMessage,
 } from '../src/proto/codec.js'
+import { mulberry32 } from './helpers/core-helpers.js'
 
 interface GetResponseVector {
   case: string
@@ -38,17 +39,8 @@ const fromHex = (h: string): Uint8Array => new Uint8Array(Buffer.from(h, 'hex'))
 const expiresAtOf = (v: GetResponseVector): number =>
   v.expireUnixNanos === undefined ? 0 : unixNanosToMs(BigInt(v.expireUnixNanos))
 
-/** mulberry32: a small seeded PRNG so the garbage test is reproducible. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
+/** A seeded PRNG, so the random cases are reproducible. */
+const prng = mulberry32
 
 function randomBytes(next: () => number, maxLen: number): Uint8Array {
   const out = new Uint8Array(Math.floor(next() * (maxLen + 1)))

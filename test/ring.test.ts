@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url'
 import { describe, it, expect } from 'vitest'
 import { InvalidArgumentError } from '../src/errors.js'
 import { HashRing, type HashFn } from '../src/ring.js'
+import { mulberry32 } from './helpers/core-helpers.js'
 
 /** One golden vector, computed with Go's github.com/golang/groupcache/consistenthash. */
 interface RingVector {
@@ -43,17 +44,8 @@ function groupBySet(all: readonly RingVector[]): Array<[string, RingVector[]]> {
 /** Hashes decimal strings to their value, so ring positions can be worked out by hand. */
 const decimalHash: HashFn = (s) => Number.parseInt(s, 10) >>> 0
 
-/** A small deterministic PRNG (mulberry32), so shuffles are reproducible. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
+/** A seeded PRNG, so the random cases are reproducible. */
+const prng = mulberry32
 
 function shuffled<T>(items: readonly T[], random: () => number): T[] {
   const out = [...items]

@@ -5,26 +5,15 @@
  * name, and this process as a fifth member that asks them. Each value must
  * carry the tag of the child the ring names as the key's owner.
  */
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process'
 import type { Server } from 'node:http'
-import { fileURLToPath } from 'node:url'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { HashRing, Peercache, serverUrl } from '../../src/index.js'
+import { reservePorts, startChild, stopChild, type ChildPeer } from '../helpers/child-procs.js'
 import { closeServer, listenLocal } from '../helpers/cluster.js'
 
 const CHILDREN = 4
-const READY_DEADLINE_MS = 20_000
-const EXIT_DEADLINE_MS = 5_000
-const SCRIPT = fileURLToPath(new URL('../helpers/child-peer.ts', import.meta.url))
-const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 
-interface Child {
-  process: ChildProcessWithoutNullStreams
-  url: string
-  tag: string
-}
-
-let children: Child[] = []
+let children: ChildPeer[] = []
 let parent: Peercache | undefined
 let parentServer: Server | undefined
 let parentUrl: string
@@ -33,28 +22,12 @@ let parentLoads: string[]
 
 beforeEach(async () => {
   // The parent's own server comes first (its URL is in everyone's list, and
-  // holding its port keeps the probes below off it).
+  // holding its port keeps the reserved ports below off it).
   parentServer = await listenLocal()
   parentUrl = serverUrl(parentServer)
-  // The children's ports: hold CHILDREN listeners on port 0 at once (so the
-  // ports are distinct), note them, close them. Racy in theory, acceptable
-  // here: the children must know every URL before they start.
-  const probes = await Promise.all(Array.from({ length: CHILDREN }, () => listenLocal()))
-  const ports = probes.map((probe) => Number(new URL(serverUrl(probe)).port))
-  await Promise.all(probes.map((probe) => closeServer(probe)))
-  const childUrls = ports.map((port) => `http://127.0.0.1:${port}`)
+  const childUrls = await reservePorts(CHILDREN)
   peers = [...childUrls, parentUrl]
-
-  children = childUrls.map((url, i) => {
-    const tag = `child-${i}`
-    const child = spawn(process.execPath, ['--import', 'tsx', SCRIPT], {
-      cwd: ROOT,
-      env: { ...inheritedEnv(), PEERCACHE_SELF: url, PEERCACHE_PEERS: peers.join(','), TAG: tag },
-      stdio: ['pipe', 'pipe', 'pipe'],
-    })
-    return { process: child, url, tag }
-  })
-  await Promise.all(children.map((child) => waitForReady(child)))
+  children = await Promise.all(childUrls.map((url, i) => startChild(`child-${i}`, url, peers)))
 
   parentLoads = []
   parent = new Peercache({ env: {}, self: parentUrl, peers, hotCacheProbability: 0 })
@@ -67,82 +40,9 @@ afterEach(async () => {
   parent = undefined
   if (parentServer !== undefined) await closeServer(parentServer)
   parentServer = undefined
-  await Promise.all(children.map((child) => stopChild(child.process)))
+  await Promise.all(children.map((child) => stopChild(child)))
   children = []
 })
-
-/** inheritedEnv is this process's environment less any PEERCACHE_* variable (the child gets only ours). */
-function inheritedEnv(): NodeJS.ProcessEnv {
-  return Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('PEERCACHE_')))
-}
-
-/** waitForReady resolves when the child prints READY; rejects if it exits first or the deadline passes. */
-function waitForReady(child: Child): Promise<void> {
-  const proc = child.process
-  return new Promise((resolve, reject) => {
-    let stdout = ''
-    let stderr = ''
-    const fail = (why: string): void => {
-      cleanup()
-      reject(new Error(`${child.tag} (pid ${proc.pid}) ${why}\nstdout: ${stdout}\nstderr: ${stderr}`))
-    }
-    const onStdout = (chunk: Buffer): void => {
-      stdout += chunk.toString('utf8')
-      if (/^READY$/m.test(stdout)) {
-        cleanup()
-        resolve()
-      }
-    }
-    const onStderr = (chunk: Buffer): void => {
-      stderr += chunk.toString('utf8')
-    }
-    const onExit = (code: number | null, signal: NodeJS.Signals | null): void => fail(`exited (${code ?? signal}) before READY`)
-    const onError = (err: Error): void => fail(`failed to start: ${err.message}`)
-    const timer = setTimeout(() => fail(`not READY within ${READY_DEADLINE_MS} ms`), READY_DEADLINE_MS)
-    function cleanup(): void {
-      clearTimeout(timer)
-      proc.stdout.off('data', onStdout)
-      proc.stderr.off('data', onStderr)
-      proc.off('exit', onExit)
-      proc.off('error', onError)
-      // Keep draining the pipes so a chatty child never blocks on a full buffer.
-      proc.stdout.resume()
-      proc.stderr.resume()
-    }
-    proc.stdout.on('data', onStdout)
-    proc.stderr.on('data', onStderr)
-    proc.once('exit', onExit)
-    proc.once('error', onError)
-  })
-}
-
-/** exited resolves true when proc has exited (now or within ms), false when the deadline passes first. */
-function exited(proc: ChildProcessWithoutNullStreams, ms: number): Promise<boolean> {
-  if (proc.exitCode !== null || proc.signalCode !== null) return Promise.resolve(true)
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => {
-      proc.off('exit', onExit)
-      resolve(false)
-    }, ms)
-    const onExit = (): void => {
-      clearTimeout(timer)
-      resolve(true)
-    }
-    proc.once('exit', onExit)
-  })
-}
-
-/** stopChild sends SIGTERM to the child's PID, then SIGKILL if it has not exited within the deadline. */
-async function stopChild(proc: ChildProcessWithoutNullStreams, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
-  const pid = proc.pid
-  if (pid === undefined || proc.exitCode !== null || proc.signalCode !== null) return
-  const done = exited(proc, EXIT_DEADLINE_MS)
-  process.kill(pid, signal)
-  if (await done) return
-  const killed = exited(proc, EXIT_DEADLINE_MS)
-  process.kill(pid, 'SIGKILL')
-  await killed
-}
 
 /** childKeys returns n keys the ring gives to a child (keys the parent owns are skipped). */
 function childKeys(n: number): string[] {
@@ -192,7 +92,7 @@ describe('a cluster of child processes', () => {
     parent!.events.on('peer-down', ({ peer }) => downs.push(peer))
 
     // Kill it hard (no graceful close) and wait until it is gone.
-    await stopChild(victim.process, 'SIGKILL')
+    await stopChild(victim, 'SIGKILL')
     expect(victim.process.signalCode).toBe('SIGKILL')
 
     // Asked one at a time: the first failureThreshold (3) gets fail, count a peer

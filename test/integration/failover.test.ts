@@ -44,7 +44,7 @@ import {
 import { decodeBatchResponse, decodeGetResponse, encodeGetResponse } from '../../src/proto/codec.js'
 import { closeServer, listenLocal, startCluster, type Cluster } from '../helpers/cluster.js'
 import { deferred, flushTasks, mulberry32, settle, type Deferred } from '../helpers/core-helpers.js'
-import { reservePorts, startChild, stopChild, type ChildPeer } from '../helpers/failover-procs.js'
+import { reservePorts, startChild, stopChild, type ChildPeer } from '../helpers/child-procs.js'
 import { keysOwnedBy, rawGet, startBlackHole, startScriptedPeer, type ScriptTools } from '../helpers/failover-servers.js'
 
 const REPORT = process.env.FAILOVER_REPORT === '1'

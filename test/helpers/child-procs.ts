@@ -1,6 +1,6 @@
 /**
- * failover-procs: starts and stops the child-process peers of
- * test/integration/failover.test.ts. Each child runs
+ * child-procs: starts and stops child-process peers for the tests that
+ * need real processes (child-processes, failover). Each child runs
  * test/helpers/child-peer.ts (a real peercache peer configured through
  * PEERCACHE_SELF / PEERCACHE_PEERS, whose loader tags values `${TAG}:${key}`)
  * on a port chosen here, so that a killed child can be restarted on the very
