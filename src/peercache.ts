@@ -316,7 +316,7 @@ export class Peercache {
   }
 }
 
-/** address returns the base URL a server from listen() answers on (for tests and demos). */
+/** serverUrl returns the base URL a listening server answers on (for tests and demos). */
 export function serverUrl(server: Server, protocol: 'http' | 'https' = 'http'): string {
   const address = server.address() as AddressInfo
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address
