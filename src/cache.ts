@@ -79,6 +79,13 @@ export class ByteCache {
     return entry
   }
 
+  /** peek returns the live entry for key like get, but counts nothing (for `group.peek`). */
+  peek(key: string, clock: () => number): CacheEntry | undefined {
+    const entry = this.#lru.get(key)
+    if (entry === undefined || (entry.expiresAt !== 0 && entry.expiresAt <= clock())) return undefined
+    return entry
+  }
+
   /** add stores an entry (an entry larger than the whole cache is not stored). */
   add(key: string, entry: CacheEntry): void {
     this.#lru.set(key, entry)

@@ -163,17 +163,28 @@ export class Group {
    * BENCHMARKS.md; `getString`/`getJSON` skip the copy, `peek` is a no-copy
    * read-only view).
    */
-  async get(key: string, options?: GetOptions): Promise<Buffer> {
-    const hit = this.#hit(key)
-    const entry = hit ?? (await this.#miss(key, options?.signal, this.#coalesce))
-    return copyOut(entry.value)
+  get(key: string, options?: GetOptions): Promise<Buffer> {
+    return this.#read(key, options, copyOut)
   }
 
   /** getString resolves to the value decoded as UTF-8 (no intermediate copy). */
-  async getString(key: string, options?: GetOptions): Promise<string> {
-    const hit = this.#hit(key)
-    const entry = hit ?? (await this.#miss(key, options?.signal, this.#coalesce))
-    return textDecoder.decode(entry.value)
+  getString(key: string, options?: GetOptions): Promise<string> {
+    return this.#read(key, options, decodeUtf8)
+  }
+
+  /**
+   * The shared shape of get/getString: a hit settles at once (no async
+   * function frame on the hit path, which costs as much as the lookup), a
+   * miss waits for the key's flight. Errors always arrive as rejections.
+   */
+  #read<T>(key: string, options: GetOptions | undefined, convert: (bytes: Uint8Array) => T): Promise<T> {
+    try {
+      const hit = this.#hit(key)
+      if (hit !== undefined) return Promise.resolve(convert(hit.value))
+      return this.#miss(key, options?.signal, this.#coalesce).then((entry) => convert(entry.value))
+    } catch (err) {
+      return Promise.reject(err)
+    }
   }
 
   /**
@@ -185,8 +196,8 @@ export class Group {
    * counts nothing in the group's stats and emits no event.
    */
   peek(key: string): ReadonlyBytes | undefined {
-    if (typeof key !== 'string') return undefined
-    return this.#caches.lookup(key, this.#ctx.clock)?.value
+    const clock = this.#ctx.clock
+    return (this.#caches.main.peek(key, clock) ?? this.#caches.hot.peek(key, clock))?.value
   }
 
   /**
@@ -498,6 +509,10 @@ export class Group {
   #assertOpen(): void {
     if (this.#closed) throw new ClosedError(`group ${this.name} is closed`)
   }
+}
+
+function decodeUtf8(bytes: Uint8Array): string {
+  return textDecoder.decode(bytes)
 }
 
 /** validateGroupName throws InvalidArgumentError unless name is a usable group name. */
