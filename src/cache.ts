@@ -69,21 +69,22 @@ export class ByteCache {
    */
   get(key: string, clock: () => number): CacheEntry | undefined {
     this.#gets++
-    const entry = this.#lru.get(key)
-    if (entry === undefined) return undefined
-    if (entry.expiresAt !== 0 && entry.expiresAt <= clock()) {
-      this.#lru.delete(key)
-      return undefined
-    }
-    this.#hits++
+    const entry = this.peek(key, clock)
+    if (entry !== undefined) this.#hits++
     return entry
   }
 
-  /** peek returns the live entry for key like get, but counts nothing (for `group.peek`). */
+  /** peek is get without the counting (for `group.peek`): the live entry, an expired one dropped. */
   peek(key: string, clock: () => number): CacheEntry | undefined {
     const entry = this.#lru.get(key)
-    if (entry === undefined || (entry.expiresAt !== 0 && entry.expiresAt <= clock())) return undefined
-    return entry
+    if (entry === undefined || entry.expiresAt === 0 || entry.expiresAt > clock()) return entry
+    this.#lru.delete(key)
+    return undefined
+  }
+
+  /** items is the number of entries held. */
+  get items(): number {
+    return this.#lru.size
   }
 
   /** add stores an entry (an entry larger than the whole cache is not stored). */
@@ -108,7 +109,7 @@ export class ByteCache {
 
   /** stats is a snapshot of this cache's counters. */
   stats(): CacheStats {
-    return { bytes: this.bytes, items: this.#lru.size, gets: this.#gets, hits: this.#hits, evictions: this.#evictions }
+    return { bytes: this.bytes, items: this.items, gets: this.#gets, hits: this.#hits, evictions: this.#evictions }
   }
 }
 
@@ -171,7 +172,7 @@ export class CachePair {
    * more than the remaining budget), and the rounds are capped by the count.
    */
   #shrink(): void {
-    let rounds = this.main.stats().items + this.hot.stats().items
+    let rounds = this.main.items + this.hot.items
     while (rounds-- > 0) {
       const mainBytes = this.main.bytes
       const hotBytes = this.hot.bytes

@@ -164,24 +164,24 @@ export class Group {
    * read-only view).
    */
   get(key: string, options?: GetOptions): Promise<Buffer> {
-    return this.#read(key, options, copyOut)
+    return this.#read(key, options?.signal, this.#coalesce, copyOut)
   }
 
   /** getString resolves to the value decoded as UTF-8 (no intermediate copy). */
   getString(key: string, options?: GetOptions): Promise<string> {
-    return this.#read(key, options, decodeUtf8)
+    return this.#read(key, options?.signal, this.#coalesce, decodeUtf8)
   }
 
   /**
-   * The shared shape of get/getString: a hit settles at once (no async
+   * The shared shape of get/getString/getMany: a hit settles at once (no async
    * function frame on the hit path, which costs as much as the lookup), a
    * miss waits for the key's flight. Errors always arrive as rejections.
    */
-  #read<T>(key: string, options: GetOptions | undefined, convert: (bytes: Uint8Array) => T): Promise<T> {
+  #read<T>(key: string, signal: AbortSignal | undefined, coalesce: boolean, convert: (bytes: Uint8Array) => T): Promise<T> {
     try {
       const hit = this.#hit(key)
       if (hit !== undefined) return Promise.resolve(convert(hit.value))
-      return this.#miss(key, options?.signal, this.#coalesce).then((entry) => convert(entry.value))
+      return this.#miss(key, signal, coalesce).then((entry) => convert(entry.value))
     } catch (err) {
       return Promise.reject(err)
     }
@@ -209,10 +209,10 @@ export class Group {
   async getMany(keys: Iterable<string>, options?: GetOptions): Promise<Map<string, Buffer>> {
     const unique = [...new Set(keys)]
     for (const key of unique) this.checkKey(key)
-    const settled = await Promise.allSettled(unique.map((key) => this.#get(key, options?.signal, true)))
+    const settled = await Promise.allSettled(unique.map((key) => this.#read(key, options?.signal, true, copyOut)))
     const found = new Map<string, Buffer>()
     settled.forEach((result, i) => {
-      if (result.status === 'fulfilled') found.set(unique[i] as string, copyOut(result.value.value))
+      if (result.status === 'fulfilled') found.set(unique[i] as string, result.value)
       else if (!(result.reason instanceof NotFoundError)) throw result.reason
     })
     return found
@@ -378,15 +378,6 @@ export class Group {
     return this.#getFlights.do(key, (ctx) => this.#fill(key, ctx, coalesce), signal)
   }
 
-  /** hit-or-miss in one promise, for getMany. */
-  #get(key: string, signal: AbortSignal | undefined, coalesce: boolean): Promise<CacheEntry> {
-    try {
-      const hit = this.#hit(key)
-      return hit !== undefined ? Promise.resolve(hit) : this.#miss(key, signal, coalesce)
-    } catch (err) {
-      return Promise.reject(err)
-    }
-  }
 
   /** Runs once per flight: re-check, then the owner, then the local loader. */
   async #fill(key: string, ctx: FlightContext, coalesce: boolean): Promise<CacheEntry> {

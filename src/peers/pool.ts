@@ -55,11 +55,6 @@ export class PeerPool implements PeerPicker {
     return routing.peers.get(fallback) ?? null
   }
 
-  /** ownerOf returns the ring's owner of key, ignoring health (for tests and tools). */
-  ownerOf(key: string): string | undefined {
-    return this.#routing.ring.pick(key)
-  }
-
   /** peers lists every other peer of the current generation. */
   others(): HttpPeer[] {
     return [...this.#routing.peers.values()]
