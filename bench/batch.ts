@@ -8,7 +8,7 @@
  *    vs with it off.
  */
 import { createServer } from 'node:http'
-import { Peercache, serverUrl } from '../src/index.js'
+import { Peercache, serverUrl } from '../dist/index.js'
 import { startServerChild } from './child.js'
 import { bracketed, measureAsync, type BenchRow } from './harness.js'
 import { remoteKeys } from './remote.js'

@@ -9,7 +9,7 @@
  *    plain server: what the handler costs on the serving side.
  */
 import { Pool } from 'undici'
-import { Peercache, serverUrl } from '../src/index.js'
+import { Peercache, serverUrl } from '../dist/index.js'
 import { startServerChild } from './child.js'
 import { bracketed, measureAsync, type BenchRow } from './harness.js'
 import { createServer } from 'node:http'

@@ -4,7 +4,7 @@
  * shows what the binary search and lookups cost on top of hashing.
  */
 import { crc32 } from 'node:zlib'
-import { HashRing } from '../src/ring.js'
+import { HashRing } from '../dist/index.js'
 import { measureSync, row, type BenchRow } from './harness.js'
 
 const SUITE = 'ring'

@@ -7,7 +7,7 @@
  * exits when its stdin closes (the parent is gone).
  */
 import { createServer } from 'node:http'
-import { Peercache, serverUrl } from '../src/index.js'
+import { Peercache, serverUrl } from '../dist/index.js'
 
 const mode = process.argv[2] ?? 'raw'
 const valueBytes = Number(process.argv[3] ?? 100)
@@ -29,7 +29,7 @@ async function main(): Promise<void> {
     server.on('request', cache.handler())
   }
   process.stdout.write(`URL ${url}\n`)
-  process.stdin.on('end', () => process.exit(0))
+  process.stdin.on("end", () => process.exit(0))
   process.stdin.resume()
 }
 

@@ -82,6 +82,11 @@ export class ByteCache {
     return undefined
   }
 
+  /** entry is the raw lookup: the entry as stored, expired or not, counting nothing (a hit path's first step). */
+  entry(key: string): CacheEntry | undefined {
+    return this.#lru.get(key)
+  }
+
   /** items is the number of entries held. */
   get items(): number {
     return this.#lru.size

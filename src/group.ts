@@ -15,7 +15,7 @@
  * them (A→B→A) or wait on each other.
  */
 import { performance } from 'node:perf_hooks'
-import { CachePair, type CacheEntry, type CacheName } from './cache.js'
+import { CachePair, type ByteCache, type CacheEntry, type CacheName } from './cache.js'
 import {
   AbortError,
   ClosedError,
@@ -127,6 +127,8 @@ export class Group {
   readonly #load: Loader
   readonly #ctx: GroupContext
   readonly #caches: CachePair
+  /** this.#caches.main, held directly: peek is one lookup deep. */
+  readonly #main: ByteCache
   readonly #counters: GroupCounters = newCounters()
   readonly #loadDurations = new Histogram()
   /** Flights of gets: re-check, then peer or local. */
@@ -155,6 +157,7 @@ export class Group {
       hotRatio: options.hotCacheRatio ?? 8,
       onEvict: (cache, key, entry) => this.#emitEvict(cache, key, entry),
     })
+    this.#main = this.#caches.main
   }
 
   /**
@@ -196,8 +199,11 @@ export class Group {
    * counts nothing in the group's stats and emits no event.
    */
   peek(key: string): ReadonlyBytes | undefined {
+    // Fast path: an entry of main that never expires needs no clock.
+    const entry = this.#main.entry(key)
+    if (entry !== undefined && entry.expiresAt === 0) return entry.value
     const clock = this.#ctx.clock
-    return (this.#caches.main.peek(key, clock) ?? this.#caches.hot.peek(key, clock))?.value
+    return (this.#main.peek(key, clock) ?? this.#caches.hot.peek(key, clock))?.value
   }
 
   /**
@@ -318,10 +324,24 @@ export class Group {
    * comment): it answers from the caches or loads locally.
    */
   async serve(key: string, signal?: AbortSignal): Promise<CacheEntry> {
-    this.#assertOpen()
+    return this.serveCached(key) ?? this.serveLoad(key, signal)
+  }
+
+  /**
+   * serveCached is the first half of `serve`, synchronous: it counts the
+   * peer's request and returns the cached entry, or undefined when the key
+   * must be loaded (or the group is closed): then call `serveLoad`. A hit
+   * served this way needs no signal and no await.
+   */
+  serveCached(key: string): CacheEntry | undefined {
+    if (this.#closed) return undefined
     this.#counters.serverRequests++
-    const hit = this.#caches.lookup(key, this.#ctx.clock)
-    if (hit !== undefined) return hit
+    return this.#caches.lookup(key, this.#ctx.clock)
+  }
+
+  /** serveLoad is the second half of `serve`: a local load (never forwarded) of a key serveCached did not have. */
+  serveLoad(key: string, signal?: AbortSignal): Promise<CacheEntry> {
+    if (this.#closed) return Promise.reject(new ClosedError(`group ${this.name} is closed`))
     return this.#localFlights.do(key, (ctx) => this.#loadLocally(key, ctx), signal)
   }
 
@@ -358,7 +378,7 @@ export class Group {
     if (typeof key !== 'string') throw new InvalidArgumentError(`key must be a string, got ${typeof key}`)
     this.#counters.gets++
     const clock = this.#ctx.clock
-    let entry = this.#caches.main.get(key, clock)
+    let entry = this.#main.get(key, clock)
     let cache: CacheName = 'main'
     if (entry === undefined) {
       entry = this.#caches.hot.get(key, clock)
@@ -393,10 +413,10 @@ export class Group {
     const fromPeer = await this.#fetchFromOwner(key, ctx, coalesce)
     if (fromPeer !== undefined) return fromPeer
     try {
-      return await this.#localFlights.do(key, (local) => this.#loadLocally(key, local), ctx.signal)
+      return await this.#localFlights.do(key, (local) => this.#loadLocally(key, local), ctx.abandonSignal)
     } catch (err) {
       // close() aborts this flight with ClosedError: report that, not the AbortError wrapping it.
-      if (ctx.signal.aborted) throw abortReason(ctx.signal)
+      if (ctx.aborted) throw abortReason(ctx.reason)
       throw err
     }
   }
@@ -411,14 +431,15 @@ export class Group {
     if (peer === null) return undefined
     const started = performance.now()
     try {
-      const entry = await peer.get(this.name, key, { signal: ctx.signal, coalesce })
+      const signal = ctx.abandonSignal
+      const entry = await peer.get(this.name, key, signal === undefined ? { coalesce } : { signal, coalesce })
       this.#counters.peerLoads++
       this.#recordLoad(key, started, 'peer', peer.url)
       if (entry.expiresAt !== 0 && entry.expiresAt <= this.#ctx.clock()) return undefined // arrived expired: a miss
       if (ctx.isCurrent() && this.#ctx.random() < this.#hotProbability) this.#caches.populate('hot', key, entry)
       return entry
     } catch (err) {
-      if (ctx.signal.aborted) throw abortReason(ctx.signal)
+      if (ctx.aborted) throw abortReason(ctx.reason)
       if (isFinalLoadError(err)) throw this.#loadFailed(key, err as Error)
       this.#peerFailed(key, peer.url, err)
       return undefined
@@ -432,10 +453,10 @@ export class Group {
     const started = performance.now()
     let entry: CacheEntry
     try {
-      entry = this.#toEntry(key, await this.#load(key, { signal: ctx.signal }))
+      entry = this.#toEntry(key, await this.#load(key, loaderContext(ctx)))
     } catch (err) {
       this.#counters.localLoadErrs++
-      if (ctx.signal.aborted) throw abortReason(ctx.signal)
+      if (ctx.aborted) throw abortReason(ctx.reason)
       throw this.#loadFailed(key, asLoadError(key, err))
     }
     this.#counters.localLoads++
@@ -555,8 +576,16 @@ function asLoadError(key: string, err: unknown): PeercacheError {
   return new LoadError(`load of key ${quoteKey(key)} failed: ${message}`, { cause: err })
 }
 
-function abortReason(signal: AbortSignal): Error {
-  const reason: unknown = signal.reason
+/** loaderContext is the loader's `{ signal }`, the signal made only if the loader reads it. */
+function loaderContext(ctx: FlightContext): { readonly signal: AbortSignal } {
+  return {
+    get signal() {
+      return ctx.signal
+    },
+  }
+}
+
+function abortReason(reason: unknown): Error {
   if (reason instanceof PeercacheError) return reason
   return new AbortError('load aborted', { cause: reason })
 }

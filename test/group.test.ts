@@ -298,6 +298,21 @@ describe('byte budget', () => {
     await group.serve('dup')
     expect(loader.total()).toBe(1)
   })
+
+  it('serveCached answers a hit synchronously and counts it; a miss is undefined and serveLoad loads it once', async () => {
+    const loader = counting(async () => 'v')
+    const { cache, group } = newGroup({ load: loader.load })
+    expect(group.serveCached('k')).toBeUndefined()
+    const entry = await group.serveLoad('k')
+    expect(plain(entry.value)).toEqual(plain(new TextEncoder().encode('v')))
+    expect(group.serveCached('k')?.value).toBe(entry.value)
+    expect(group.stats()).toMatchObject({ serverRequests: 2, localLoads: 1, gets: 0 })
+    expect(loader.total()).toBe(1)
+    await cache.close()
+    expect(group.serveCached('k')).toBeUndefined() // closed: serveLoad gives the reason
+    expect(await errorOf(group.serveLoad('k'))).toBeInstanceOf(ClosedError)
+    expect(group.stats().serverRequests).toBe(2)
+  })
 })
 
 describe('set and remove without peers', () => {
@@ -803,6 +818,23 @@ describe('close', () => {
     expect(err).toBeInstanceOf(PeercacheError)
     expect(err).toBeInstanceOf(ClosedError)
     expect((err as PeercacheError).code).toBe('ERR_PEERCACHE_CLOSED')
+  })
+
+  it('after closeTimeout, a get whose loader ignores its signal and never settles still rejects with ClosedError', async () => {
+    const started = deferred()
+    const { cache, group } = newGroup(
+      {
+        load: () => {
+          started.resolve()
+          return new Promise<string>(() => {}) // never settles, never reads its signal
+        },
+      },
+      { closeTimeout: 20 },
+    )
+    const inFlight = errorOf(group.get('k'))
+    await started.promise
+    await cache.close()
+    expect(await inFlight).toBeInstanceOf(ClosedError)
   })
 })
 

@@ -295,6 +295,71 @@ describe('Singleflight', () => {
   })
 })
 
+describe('Singleflight: the lazy signal', () => {
+  it('abortAll releases every waiter at once, even when fn ignores its signal and never settles', async () => {
+    const sf = new Singleflight<string>()
+    const reason = new Error('closing')
+    let ctxSeen: FlightContext | undefined
+    const waiters = Array.from({ length: 5 }, () =>
+      settle(sf.do('k', (ctx) => {
+        ctxSeen = ctx
+        return new Promise<string>(() => {}) // never settles, never looks at the signal
+      })),
+    )
+    sf.abortAll(reason)
+    const outcomes = await Promise.all(waiters)
+    for (const outcome of outcomes) expect(outcome).toEqual({ ok: false, error: reason })
+    // Read only now, the signal is made already aborted, with the reason.
+    expect(ctxSeen?.aborted).toBe(true)
+    expect(ctxSeen?.reason).toBe(reason)
+    expect(ctxSeen?.signal.aborted).toBe(true)
+    expect(ctxSeen?.signal.reason).toBe(reason)
+    expect(sf.size).toBe(0)
+  })
+
+  it('abandonSignal is undefined when the first caller has no signal (nothing but abortAll can end the flight)', async () => {
+    const sf = new Singleflight<string>()
+    const gate = deferred<string>()
+    let ctxSeen: FlightContext | undefined
+    const fn = (ctx: FlightContext): Promise<string> => {
+      ctxSeen = ctx
+      return gate.promise
+    }
+    const plain = sf.do('k', fn)
+    const controller = new AbortController()
+    const signalled = settle(sf.do('k', fn, controller.signal))
+    expect(ctxSeen?.abandonSignal).toBeUndefined()
+    controller.abort('bye')
+    expect((await signalled).ok).toBe(false)
+    expect(ctxSeen?.aborted).toBe(false) // the first caller still waits
+    gate.resolve('v')
+    await expect(plain).resolves.toBe('v')
+  })
+
+  it('abandonSignal is the flight signal when the first caller has one: it aborts once every caller left', async () => {
+    const sf = new Singleflight<string>()
+    let ctxSeen: FlightContext | undefined
+    const a = new AbortController()
+    const b = new AbortController()
+    const fn = (ctx: FlightContext): Promise<string> => {
+      ctxSeen = ctx
+      return new Promise<string>(() => {})
+    }
+    const first = settle(sf.do('k', fn, a.signal))
+    const second = settle(sf.do('k', fn, b.signal))
+    const abandon = ctxSeen?.abandonSignal
+    expect(abandon).toBeInstanceOf(AbortSignal)
+    expect(abandon).toBe(ctxSeen?.signal)
+    a.abort('a left')
+    await first
+    expect(abandon?.aborted).toBe(false)
+    b.abort('b left')
+    await second
+    await expect(whenAborted(abandon as AbortSignal)).resolves.toBeInstanceOf(AbortError)
+    expect(sf.size).toBe(0)
+  })
+})
+
 describe('abortable / toAbortError', () => {
   it('wraps a reason as AbortError with the reason as cause, and passes an AbortError through', async () => {
     const reason = new Error('why')

@@ -5,7 +5,7 @@
  * marker header on 404s, authentication, and bounds on every input.
  *
  * Requests that reach it come from peers, so it never forwards: it answers
- * from the caches or loads locally (Group.serve), which is what keeps two
+ * from the caches or loads locally (Group.serveCached / serveLoad), which is what keeps two
  * processes with different peer lists from looping.
  */
 import { setMaxListeners } from 'node:events'
@@ -87,7 +87,8 @@ async function serveKeyPath(ctx: HandlerContext, req: IncomingMessage, res: Serv
     group.removeLocal(parsed.key)
     return sendOk(res)
   }
-  const entry = await serveKey(group, parsed.key, req, res)
+  // A hit is answered without an await or a signal: the serving hot path.
+  const entry = group.serveCached(parsed.key) ?? (await loadKey(group, parsed.key, res))
   if (entry !== undefined) sendValue(res, entry, req.method === 'HEAD')
 }
 
@@ -130,19 +131,29 @@ function applySet(res: ServerResponse, group: Group, key: string, body: Uint8Arr
   sendOk(res)
 }
 
-/** Serves each key of a batch (at most BATCH_CONCURRENCY loads at once); undefined if the client left. */
+/**
+ * Serves each key of a batch: the cached ones at once, then the others (at
+ * most BATCH_CONCURRENCY loads at once); undefined if the client left.
+ */
 async function serveKeys(group: Group, keys: readonly string[], res: ServerResponse): Promise<BatchEntryMessage[] | undefined> {
+  const entries: BatchEntryMessage[] = new Array(keys.length)
+  const misses: number[] = []
+  keys.forEach((key, i) => {
+    const entry = group.serveCached(key)
+    if (entry === undefined) misses.push(i)
+    else entries[i] = { key, status: 200, value: entry.value, expiresAt: entry.expiresAt }
+  })
+  if (misses.length === 0) return entries
   const gone = abortOnClose(res)
   try {
-    const entries: BatchEntryMessage[] = new Array(keys.length)
     let next = 0
     const worker = async (): Promise<void> => {
-      while (next < keys.length && !gone.signal.aborted) {
-        const i = next++
+      while (next < misses.length && !gone.signal.aborted) {
+        const i = misses[next++] as number
         entries[i] = await batchEntry(group, keys[i] as string, gone.signal)
       }
     }
-    await Promise.all(Array.from({ length: Math.min(BATCH_CONCURRENCY, keys.length) }, worker))
+    await Promise.all(Array.from({ length: Math.min(BATCH_CONCURRENCY, misses.length) }, worker))
     return gone.signal.aborted ? undefined : entries
   } finally {
     gone.release()
@@ -153,7 +164,7 @@ const BATCH_CONCURRENCY = 64
 
 async function batchEntry(group: Group, key: string, signal: AbortSignal): Promise<BatchEntryMessage> {
   try {
-    const entry = await group.serve(key, signal)
+    const entry = await group.serveLoad(key, signal)
     return { key, status: 200, value: entry.value, expiresAt: entry.expiresAt }
   } catch (err) {
     const status = err instanceof NotFoundError ? 404 : 503
@@ -161,11 +172,11 @@ async function batchEntry(group: Group, key: string, signal: AbortSignal): Promi
   }
 }
 
-/** Serves one key; a client that hangs up aborts our wait (never the shared load). */
-async function serveKey(group: Group, key: string, req: IncomingMessage, res: ServerResponse): Promise<CacheEntry | undefined> {
+/** Loads one key serveCached did not have; a client that hangs up aborts our wait (never the shared load). */
+async function loadKey(group: Group, key: string, res: ServerResponse): Promise<CacheEntry | undefined> {
   const gone = abortOnClose(res)
   try {
-    return await group.serve(key, gone.signal)
+    return await group.serveLoad(key, gone.signal)
   } catch (err) {
     if (gone.signal.aborted) return undefined
     sendLoadError(res, err)

@@ -1,0 +1,35 @@
+/**
+ * isolated runs one measurement in a fresh Node process. V8 shares type
+ * feedback between everything one process runs: a call site that has seen
+ * the baseline's types (the harness loop, lru-cache's own `get`) runs slower
+ * for the candidate measured after it, and the other way round. A fresh
+ * process per measurement gives every measurement the same start, which is
+ * what a ratio between them needs.
+ *
+ * Bounded: the child must answer within 60 s or it is killed by its PID.
+ */
+import { spawn } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+import type { BenchResult } from './harness.js'
+
+const CHILD = fileURLToPath(new URL('./measure-child.ts', import.meta.url))
+const TIMEOUT_MS = 60_000
+
+/** isolated runs `cases[name]()` of the module at `casesUrl` in a new process and returns its result. */
+export function isolated(casesUrl: URL, name: string): Promise<BenchResult> {
+  const child = spawn(process.execPath, ['--import', 'tsx', CHILD, casesUrl.href, name], { stdio: ['ignore', 'pipe', 'inherit'] })
+  return new Promise((resolve, reject) => {
+    let output = ''
+    const timer = setTimeout(() => child.kill('SIGKILL'), TIMEOUT_MS)
+    child.stdout.on('data', (chunk: Buffer) => {
+      output += chunk.toString('utf8')
+    })
+    child.once('error', reject)
+    child.once('exit', (code) => {
+      clearTimeout(timer)
+      const line = /^RESULT (.+)$/m.exec(output)
+      if (code === 0 && line !== null) resolve(JSON.parse(line[1] as string) as BenchResult)
+      else reject(new Error(`measurement ${name} exited with ${code} and no result`))
+    })
+  })
+}

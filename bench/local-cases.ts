@@ -1,0 +1,47 @@
+/**
+ * local-cases: the measurements of the local hit suite, one per case, each
+ * run in its own process by `isolated()` (see isolated.ts for why). Every
+ * case reads the same 1k keys, holding the same 100-byte value.
+ */
+import { LRUCache } from 'lru-cache'
+import { Peercache, type Group } from '../dist/index.js'
+import { measureAsync, measureSync, type BenchResult } from './harness.js'
+
+const KEYS = 1000
+const VALUE = new Uint8Array(100).fill(120)
+const keys = Array.from({ length: KEYS }, (_, i) => `product:${i}`)
+const keyAt = (i: number): string => keys[i % KEYS] as string
+
+/** cases are the local hit measurements, by name. */
+export const cases = {
+  raw: (): BenchResult => {
+    const raw = rawCache()
+    return measureSync('lru-cache get (raw)', (i) => raw.get(keyAt(i)))
+  },
+  awaitRaw: (): Promise<BenchResult> => {
+    const raw = rawCache()
+    return measureAsync('await raw lru-cache get', async (i) => raw.get(keyAt(i)), { concurrency: 1 })
+  },
+  peek: (): Promise<BenchResult> => withGroup((group) => measureSync('group.peek (sync, read-only view)', (i) => group.peek(keyAt(i)))),
+  get: (): Promise<BenchResult> =>
+    withGroup((group) => measureAsync('group.get (await, copies)', (i) => group.get(keyAt(i)), { concurrency: 1 })),
+  getString: (): Promise<BenchResult> =>
+    withGroup((group) => measureAsync('group.getString (await)', (i) => group.getString(keyAt(i)), { concurrency: 1 })),
+}
+
+function rawCache(): LRUCache<string, Uint8Array> {
+  const raw = new LRUCache<string, Uint8Array>({ maxSize: 64 << 20, sizeCalculation: (v, k) => v.byteLength + k.length })
+  for (const key of keys) raw.set(key, VALUE)
+  return raw
+}
+
+async function withGroup(measure: (group: Group) => BenchResult | Promise<BenchResult>): Promise<BenchResult> {
+  const cache = new Peercache()
+  const group = cache.group({ name: 'bench', cacheBytes: 64 << 20, load: () => VALUE })
+  for (const key of keys) await group.get(key)
+  try {
+    return await measure(group)
+  } finally {
+    await cache.close()
+  }
+}
