@@ -1,20 +1,18 @@
 /**
  * client: HttpPeer fetches values from another process over HTTP, with one
- * undici Pool (keep-alive) per peer. Every request is bounded: an overall
- * deadline that also counts time spent queued in the pool, undici's connect,
- * headers and body timeouts, a cap on the body size, and the caller's
- * signal. Every response body is consumed or destroyed, also on errors (an
- * unread body pins its connection).
+ * undici Pool (keep-alive) per peer. Every request is one bounded exchange
+ * (exchange.ts): an overall deadline that also counts time spent queued in
+ * the pool, undici's connect, headers and body timeouts, a cap on the body
+ * size, and the caller's signal; every response body is read to its end or
+ * the request aborted (an unread body would pin its connection).
  *
  * Answers are sorted into the owner's final answers (404 marked not-found,
  * 503 loader failed) and transport failures (PeerError), which feed the
  * peer's health and make the caller load locally.
  */
-import { EventEmitter } from 'node:events'
-import type { IncomingHttpHeaders } from 'node:http'
 import { Pool, errors as undiciErrors, type Dispatcher } from 'undici'
 import type { PeerAuth } from '../auth.js'
-import { concatChunks, textDecoder } from '../bytes.js'
+import { textDecoder } from '../bytes.js'
 import type { CacheEntry } from '../cache.js'
 import {
   LoadError,
@@ -23,7 +21,6 @@ import {
   PeerResponseError,
   PeerTimeoutError,
   PeerUnavailableError,
-  ResponseTooLargeError,
 } from '../errors.js'
 import {
   MAX_BATCH_KEYS,
@@ -36,6 +33,7 @@ import {
 import { toAbortError } from '../singleflight.js'
 import { PeerHealth, type HealthOptions } from './health.js'
 import { Batcher } from './batcher.js'
+import { exchange, type PeerResponse } from './exchange.js'
 import { batchPath, errorHeaderValue, peerPath } from './paths.js'
 
 /** PeerClientOptions configure how this process talks to its peers. */
@@ -71,13 +69,6 @@ export interface PeerTlsOptions {
   /** @default true */
   rejectUnauthorized?: boolean
   servername?: string
-}
-
-/** PeerResponse is a response read in full (bounded). */
-export interface PeerResponse {
-  status: number
-  headers: IncomingHttpHeaders
-  body: Uint8Array
 }
 
 /** HealthListener hears a peer going down or coming back. */
@@ -227,21 +218,15 @@ export class HttpPeer {
     await this.#pool.destroy().catch(() => {})
   }
 
-  async #send(method: Dispatcher.HttpMethod, path: string, body: Uint8Array | undefined, signal: AbortSignal | undefined): Promise<PeerResponse> {
-    const deadline = new Deadline(this.#options.timeout, signal)
-    try {
-      const headers: Record<string, string> = {}
-      if (this.#options.auth !== undefined) headers.authorization = this.#options.auth.sign(method, path, body)
+  #send(method: Dispatcher.HttpMethod, path: string, body: Uint8Array | undefined, signal: AbortSignal | undefined): Promise<PeerResponse> {
+    const { timeout, maxResponseBytes, auth } = this.#options
+    let headers: Record<string, string> | undefined
+    if (auth !== undefined || body !== undefined) {
+      headers = {}
+      if (auth !== undefined) headers.authorization = auth.sign(method, path, body)
       if (body !== undefined) headers['content-type'] = 'application/x-protobuf'
-      const response = await this.#pool.request({ method, path, headers, body: body ?? null, signal: deadline.signal })
-      const bytes = await readCapped(response.body, response.headers, this.#options.maxResponseBytes, this.url)
-      return { status: response.statusCode, headers: response.headers, body: bytes }
-    } catch (err) {
-      if (deadline.timedOut) throw new PeerTimeoutError(this.url, `no answer within ${this.#options.timeout} ms`, { cause: err })
-      throw err
-    } finally {
-      deadline.clear()
     }
+    return exchange(this.#pool, { method, path, headers, body, peer: this.url, timeout, maxResponseBytes, signal })
   }
 
   #readGetResponse(response: PeerResponse): CacheEntry {
@@ -326,80 +311,6 @@ export class HttpPeer {
       this.#scheduleProbe()
     }
   }
-}
-
-/**
- * Deadline is one request's overall time limit joined with the caller's
- * signal. A plain timer (not AbortSignal.timeout/any) so it is cleared the
- * moment the request ends and leaves nothing behind.
- */
-class Deadline {
-  /**
-   * The request's abort signal, in the EventEmitter form undici accepts
-   * (`signal: AbortSignal | EventEmitter`): an emitter costs a fraction of an
-   * AbortController, and this is made once per peer request.
-   */
-  readonly signal = new DeadlineSignal()
-  readonly #timer: NodeJS.Timeout
-  readonly #caller: AbortSignal | undefined
-  readonly #onCallerAbort = (): void => this.signal.abort()
-  timedOut = false
-
-  constructor(ms: number, caller: AbortSignal | undefined) {
-    this.#caller = caller
-    this.#timer = setTimeout(() => {
-      this.timedOut = true
-      this.signal.abort()
-    }, ms)
-    this.#timer.unref()
-    if (caller?.aborted) this.signal.abort()
-    else caller?.addEventListener('abort', this.#onCallerAbort, { once: true })
-  }
-
-  clear(): void {
-    clearTimeout(this.#timer)
-    this.#caller?.removeEventListener('abort', this.#onCallerAbort)
-  }
-}
-
-/** DeadlineSignal is an abort signal as undici reads an EventEmitter one: an `aborted` flag and an 'abort' event. */
-class DeadlineSignal extends EventEmitter {
-  aborted = false
-
-  abort(): void {
-    if (this.aborted) return
-    this.aborted = true
-    this.emit('abort')
-  }
-}
-
-/**
- * readCapped reads a body to its end, refusing (and destroying the body)
- * beyond `cap` bytes, whether the size is announced or only discovered.
- */
-export async function readCapped(body: Dispatcher.ResponseData['body'], headers: IncomingHttpHeaders, cap: number, peer: string): Promise<Uint8Array> {
-  const announced = Number(headers['content-length'])
-  if (Number.isFinite(announced) && announced > cap) {
-    // Destroyed unread, undici's body emits 'error' (RequestAbortedError): with no listener, that kills the process.
-    body.on('error', () => {})
-    body.destroy()
-    throw new ResponseTooLargeError(peer, `announced a body of ${announced} bytes, over the ${cap}-byte cap`)
-  }
-  // Announced and within the cap: one read. undici fails a body that does not
-  // match its Content-Length, so the announced size bounds it.
-  if (Number.isFinite(announced)) return new Uint8Array(await body.arrayBuffer())
-  const chunks: Uint8Array[] = []
-  let total = 0
-  for await (const chunk of body as AsyncIterable<Uint8Array>) {
-    total += chunk.byteLength
-    if (total > cap) {
-      body.on('error', () => {})
-      body.destroy()
-      throw new ResponseTooLargeError(peer, `sent more than the ${cap}-byte cap`)
-    }
-    chunks.push(chunk)
-  }
-  return concatChunks(chunks, total)
 }
 
 function errorMessage(body: Uint8Array): string {
