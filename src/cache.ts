@@ -76,15 +76,19 @@ export class ByteCache {
 
   /** peek is get without the counting (for `group.peek`): the live entry, an expired one dropped. */
   peek(key: string, clock: () => number): CacheEntry | undefined {
-    const entry = this.#lru.get(key)
-    if (entry === undefined || entry.expiresAt === 0 || entry.expiresAt > clock()) return entry
-    this.#lru.delete(key)
-    return undefined
+    return this.live(key, this.#lru.get(key), clock)
   }
 
   /** entry is the raw lookup: the entry as stored, expired or not, counting nothing (a hit path's first step). */
   entry(key: string): CacheEntry | undefined {
     return this.#lru.get(key)
+  }
+
+  /** live returns entry (what `entry(key)` gave) unless it has expired; an expired one is dropped. */
+  live(key: string, entry: CacheEntry | undefined, clock: () => number): CacheEntry | undefined {
+    if (entry === undefined || entry.expiresAt === 0 || entry.expiresAt > clock()) return entry
+    this.#lru.delete(key)
+    return undefined
   }
 
   /** items is the number of entries held. */

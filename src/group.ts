@@ -202,8 +202,9 @@ export class Group {
     // Fast path: an entry of main that never expires needs no clock.
     const entry = this.#main.entry(key)
     if (entry !== undefined && entry.expiresAt === 0) return entry.value
+    // Otherwise check the entry in hand (main is not looked up twice), then hot.
     const clock = this.#ctx.clock
-    return (this.#main.peek(key, clock) ?? this.#caches.hot.peek(key, clock))?.value
+    return (this.#main.live(key, entry, clock) ?? this.#caches.hot.peek(key, clock))?.value
   }
 
   /**
