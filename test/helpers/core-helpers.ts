@@ -45,17 +45,8 @@ export function whenAborted(signal: AbortSignal): Promise<unknown> {
   return new Promise((resolve) => signal.addEventListener('abort', () => resolve(signal.reason), { once: true }))
 }
 
-/** mulberry32 is a tiny seeded PRNG in [0, 1): the same seed gives the same sequence. */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
+/** mulberry32 is the demo's seeded PRNG in [0, 1): the same seed gives the same sequence. */
+export { mulberry32 } from '../../demo/zipf.js'
 
 /** bytesOf returns the UTF-8 bytes of a string. */
 export function bytesOf(text: string): Uint8Array {
