@@ -275,53 +275,47 @@ describe('slow and idle clients', () => {
     return written
   }
 
-  it('closes a slowloris connection (headers a byte every 200 ms) within headersTimeout', async () => {
+  /** watched starts the server and opens a connection that records what the server sends and when it closes it (within 10 s). */
+  async function watched(): Promise<{ socket: net.Socket; closed: Promise<number | undefined>; received: () => Buffer }> {
     await start({ serverTimeouts: timeouts })
     const socket = await connect(port, sockets)
     socket.on('error', () => {})
-    const received: Buffer[] = []
-    socket.on('data', (chunk: Buffer) => received.push(chunk))
-    const started = performance.now()
-    const closed = waitForClose(socket, 10_000, started)
+    const chunks: Buffer[] = []
+    socket.on('data', (chunk: Buffer) => chunks.push(chunk)) // read, so the server's FIN is seen
+    return { socket, closed: waitForClose(socket, 10_000), received: () => Buffer.concat(chunks) }
+  }
+
+  it('closes a slowloris connection (headers a byte every 200 ms) within headersTimeout', async () => {
+    const { socket, closed, received } = await watched()
     socket.write(`GET ${BASE}kv/a HTTP/1.1\r\nX-Slow: `)
     const written = await trickle(socket, 30)
     const elapsed = await closed
     expect(elapsed).toBeDefined()
     expect(elapsed!).toBeLessThan(5000)
     expect(written).toBeLessThan(30) // the writer stopped because the server closed, not because it ran out
-    const bytes = Buffer.concat(received)
+    const bytes = received()
     if (bytes.length > 0) expect(parseResponses(bytes)[0]?.status).toBe(408)
   })
 
   it('closes a connection sending its body a byte every 200 ms within requestTimeout', async () => {
-    await start({ serverTimeouts: timeouts })
-    const socket = await connect(port, sockets)
-    socket.on('error', () => {})
-    const received: Buffer[] = []
-    socket.on('data', (chunk: Buffer) => received.push(chunk))
-    const started = performance.now()
-    const closed = waitForClose(socket, 10_000, started)
+    const { socket, closed, received } = await watched()
     socket.write(`PUT ${BASE}kv/a HTTP/1.1\r\nHost: peer\r\nContent-Length: 1000\r\n\r\n`)
     const written = await trickle(socket, 60)
     const elapsed = await closed
     expect(elapsed).toBeDefined()
     expect(elapsed!).toBeLessThan(5000)
     expect(written).toBeLessThan(60)
-    const bytes = Buffer.concat(received)
+    const bytes = received()
     if (bytes.length > 0) expect(parseResponses(bytes)[0]?.status).toBe(408)
     expect(cache!.getGroup('kv')!.peek('a')).toBeUndefined()
   })
 
   it('closes a connection that never sends a byte within headersTimeout', async () => {
-    await start({ serverTimeouts: timeouts })
-    const socket = await connect(port, sockets)
-    socket.on('error', () => {})
-    const received: Buffer[] = []
-    socket.on('data', (chunk: Buffer) => received.push(chunk)) // read, so the server's FIN is seen
-    const elapsed = await waitForClose(socket, 10_000)
+    const { closed, received } = await watched()
+    const elapsed = await closed
     expect(elapsed).toBeDefined()
     expect(elapsed!).toBeLessThan(4000)
-    const bytes = Buffer.concat(received)
+    const bytes = received()
     if (bytes.length > 0) expect(parseResponses(bytes)[0]?.status).toBe(408)
   })
 
