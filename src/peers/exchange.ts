@@ -120,8 +120,11 @@ class BodyCollector implements Dispatcher.DispatchHandler {
     }
     this.#status = statusCode
     this.#headers = headers
-    this.#chunks = []
-    this.#total = 0
+    // A second response start (a retried request) drops what the first one read.
+    if (this.#total > 0) {
+      this.#chunks = []
+      this.#total = 0
+    }
   }
 
   onResponseData(_controller: Dispatcher.DispatchController, chunk: Buffer): void {
