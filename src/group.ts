@@ -15,7 +15,8 @@
  * them (A→B→A) or wait on each other.
  */
 import { performance } from 'node:perf_hooks'
-import { CachePair, type ByteCache, type CacheEntry, type CacheName } from './cache.js'
+import { HotAdmission } from './admission.js'
+import { CachePair, ENTRY_OVERHEAD_BYTES, entrySize, type ByteCache, type CacheEntry, type CacheName } from './cache.js'
 import {
   AbortError,
   ClosedError,
@@ -28,7 +29,8 @@ import {
 } from './errors.js'
 import type { Notifier } from './events.js'
 import type { Logger } from './logger.js'
-import type { PeerPicker } from './peer.js'
+import type { PeerEntry, PeerPicker } from './peer.js'
+import { RequestRate } from './rate.js'
 import { Singleflight, type FlightContext } from './singleflight.js'
 import { Histogram, newCounters, type GroupCounters, type GroupStats } from './stats.js'
 import { copyOut, toBytes, textDecoder } from './bytes.js'
@@ -75,7 +77,11 @@ export interface GroupOptions {
   maxKeyBytes?: number
   /** Hot is kept to about main / hotCacheRatio when the budget is full. @default 8 */
   hotCacheRatio?: number
-  /** Chance that a value fetched from its owner is mirrored into the hot cache. @default the instance's, 0.1 */
+  /**
+   * Set it to mirror values fetched from their owners into the hot cache by a
+   * coin of this probability (groupcache's way). Unset, the hot cache admits
+   * by frequency (see README, "Hot cache"). @default the instance's, unset
+   */
   hotCacheProbability?: number
   /** Default time to live of loaded values, in milliseconds; 0 = no expiry. @default 0 */
   ttl?: number
@@ -113,7 +119,8 @@ export interface GroupContext {
   clock: () => number
   /** Uniform in [0, 1). */
   random: () => number
-  hotCacheProbability: number
+  /** The coin's probability, or undefined for frequency-aware admission. */
+  hotCacheProbability: number | undefined
   coalesce: boolean
 }
 
@@ -135,7 +142,9 @@ export class Group {
   readonly #getFlights = new Singleflight<CacheEntry>()
   /** Flights of local loads, shared by gets and peers' requests: one origin load per key per process. */
   readonly #localFlights = new Singleflight<CacheEntry>()
-  readonly #hotProbability: number
+  readonly #admission: HotAdmission
+  /** Peers' requests per key, for the minute_qps of our answers; made at the first one. */
+  #serveRate: RequestRate | undefined
   readonly #ttl: number
   readonly #ttlJitter: number
   readonly #coalesce: boolean
@@ -148,7 +157,6 @@ export class Group {
     this.#load = options.load
     this.#ctx = ctx
     this.maxKeyBytes = options.maxKeyBytes ?? DEFAULT_MAX_KEY_BYTES
-    this.#hotProbability = options.hotCacheProbability ?? ctx.hotCacheProbability
     this.#ttl = options.ttl ?? 0
     this.#ttlJitter = options.ttlJitter ?? 0
     this.#coalesce = options.coalesce ?? ctx.coalesce
@@ -158,6 +166,13 @@ export class Group {
       onEvict: (cache, key, entry) => this.#emitEvict(cache, key, entry),
     })
     this.#main = this.#caches.main
+    this.#admission = new HotAdmission({
+      caches: this.#caches,
+      capacity: Math.ceil(options.cacheBytes / ENTRY_OVERHEAD_BYTES),
+      probability: options.hotCacheProbability ?? ctx.hotCacheProbability,
+      random: ctx.random,
+      clock: ctx.clock,
+    })
   }
 
   /**
@@ -337,7 +352,18 @@ export class Group {
   serveCached(key: string): CacheEntry | undefined {
     if (this.#closed) return undefined
     this.#counters.serverRequests++
+    this.#serveRate ??= new RequestRate(Math.ceil(this.#caches.capacity / (4 * ENTRY_OVERHEAD_BYTES)), this.#ctx.clock)
+    this.#serveRate.record(key)
     return this.#caches.lookup(key, this.#ctx.clock)
+  }
+
+  /**
+   * minuteQps is key's rate of requests from peers here (per second, over
+   * about the last minute): what our answers carry as `minute_qps`, for the
+   * askers' hot cache admission.
+   */
+  minuteQps(key: string): number {
+    return this.#serveRate?.perSecond(key) ?? 0
   }
 
   /** serveLoad is the second half of `serve`: a local load (never forwarded) of a key serveCached did not have. */
@@ -382,6 +408,7 @@ export class Group {
     let entry = this.#main.get(key, clock)
     let cache: CacheName = 'main'
     if (entry === undefined) {
+      this.#admission.record(key)
       entry = this.#caches.hot.get(key, clock)
       cache = 'hot'
     }
@@ -437,7 +464,7 @@ export class Group {
       this.#counters.peerLoads++
       this.#recordLoad(key, started, 'peer', peer.url)
       if (entry.expiresAt !== 0 && entry.expiresAt <= this.#ctx.clock()) return undefined // arrived expired: a miss
-      if (ctx.isCurrent() && this.#ctx.random() < this.#hotProbability) this.#caches.populate('hot', key, entry)
+      if (ctx.isCurrent() && this.#admits(key, entry)) this.#caches.populate('hot', key, { value: entry.value, expiresAt: entry.expiresAt })
       return entry
     } catch (err) {
       if (ctx.aborted) throw abortReason(ctx.reason)
@@ -445,6 +472,11 @@ export class Group {
       this.#peerFailed(key, peer.url, err)
       return undefined
     }
+  }
+
+  /** Whether a value fetched from its owner is mirrored in hot (a copy of the entry is: same shape as main's). */
+  #admits(key: string, entry: PeerEntry): boolean {
+    return this.#admission.admit(key, entrySize(entry, key), entry.minuteQps, this.#ctx.picker.others().length)
   }
 
   /** Runs the user's loader once per local flight and keeps the value in main. */

@@ -6,6 +6,15 @@
  */
 import type { CacheEntry } from './cache.js'
 
+/**
+ * PeerEntry is a value as a peer answered it: the entry, and the key's
+ * request rate at its owner (`minute_qps`, requests per second) when the
+ * owner told it (peercache owners do, Go peers do not).
+ */
+export interface PeerEntry extends CacheEntry {
+  readonly minuteQps?: number
+}
+
 /** PeerRequestOptions bound one request to a peer. */
 export interface PeerRequestOptions {
   /** Aborts the request (the client adds its own timeout on top). */
@@ -21,7 +30,7 @@ export interface Peer {
    * LoadError when the owner's loader gave that final answer, and with a
    * PeerError for anything that is the transport's fault.
    */
-  get(group: string, key: string, options: PeerRequestOptions & { coalesce?: boolean }): Promise<CacheEntry>
+  get(group: string, key: string, options: PeerRequestOptions & { coalesce?: boolean }): Promise<PeerEntry>
   /** getMany fetches several keys at once; the map holds each key's entry or its (final) error. */
   getMany(group: string, keys: readonly string[], options: PeerRequestOptions): Promise<Map<string, CacheEntry | Error>>
   /** set stores an entry at this peer (it owns the key). */

@@ -52,7 +52,11 @@ export interface PeercacheOptions {
   connections?: number
   /** Requests pipelined per connection. @default 1 */
   pipelining?: number
-  /** Chance that a value fetched from its owner is mirrored in the hot cache. @default 0.1 */
+  /**
+   * Set it to mirror values fetched from their owners into the hot cache by a
+   * coin of this probability (groupcache's way; groups may override). Unset,
+   * the hot cache admits by frequency. @default unset (frequency-aware)
+   */
   hotCacheProbability?: number
   /** Coalesce remote gets issued in one tick to one owner into one batch request (groups may override). @default true */
   coalesce?: boolean
@@ -136,7 +140,7 @@ export class Peercache {
       logger: this.logger,
       clock: options.clock ?? Date.now,
       random,
-      hotCacheProbability: options.hotCacheProbability ?? 0.1,
+      hotCacheProbability: options.hotCacheProbability,
       coalesce: options.coalesce ?? true,
     }
   }

@@ -14,6 +14,7 @@ import { Pool, errors as undiciErrors, type Dispatcher } from 'undici'
 import type { PeerAuth } from '../auth.js'
 import { textDecoder } from '../bytes.js'
 import type { CacheEntry } from '../cache.js'
+import type { PeerEntry } from '../peer.js'
 import {
   LoadError,
   NotFoundError,
@@ -179,7 +180,7 @@ export class HttpPeer {
   }
 
   #batchResult(entry: BatchEntryMessage): CacheEntry | Error {
-    if (entry.status === 200) return { value: entry.value ?? new Uint8Array(0), expiresAt: entry.expiresAt }
+    if (entry.status === 200) return peerEntry(entry.value ?? new Uint8Array(0), entry.expiresAt, entry.minuteQps)
     if (entry.status === 404) return new NotFoundError(entry.error ?? 'not found')
     if (entry.status === 503) return new LoadError(`owner ${this.url} failed to load: ${entry.error ?? ''}`)
     return new PeerResponseError(this.url, `batch entry status ${entry.status}`, { status: entry.status })
@@ -260,7 +261,7 @@ export class HttpPeer {
     }
     try {
       const message = decodeGetResponse(response.body)
-      return { value: message.value, expiresAt: message.expiresAt }
+      return peerEntry(message.value, message.expiresAt, message.minuteQps)
     } catch (err) {
       const error = new PeerResponseError(this.url, 'answered a body that is not a GetResponse', { status: 200, cause: err })
       this.#failed(error)
@@ -327,4 +328,9 @@ function poolOptions(options: PeerClientOptions): Pool.Options {
     keepAliveTimeout: 4_000,
     connect: { timeout: options.connectTimeout ?? options.timeout, ...tls },
   }
+}
+
+/** peerEntry is an answered value, with the owner's minute_qps when it sent one (Go peers do not). */
+function peerEntry(value: Uint8Array, expiresAt: number, minuteQps: number | undefined): PeerEntry {
+  return minuteQps === undefined ? { value, expiresAt } : { value, expiresAt, minuteQps }
 }

@@ -89,7 +89,7 @@ async function serveKeyPath(ctx: HandlerContext, req: IncomingMessage, res: Serv
   }
   // A hit is answered without an await or a signal: the serving hot path.
   const entry = group.serveCached(parsed.key) ?? (await loadKey(group, parsed.key, res))
-  if (entry !== undefined) sendValue(res, entry, req.method === 'HEAD')
+  if (entry !== undefined) sendValue(res, entry, group.minuteQps(parsed.key), req.method === 'HEAD')
 }
 
 /** Serves POST /_peercache/batch/{group}: a BatchRequest in, a BatchResponse out. */
@@ -141,7 +141,7 @@ async function serveKeys(group: Group, keys: readonly string[], res: ServerRespo
   keys.forEach((key, i) => {
     const entry = group.serveCached(key)
     if (entry === undefined) misses.push(i)
-    else entries[i] = { key, status: 200, value: entry.value, expiresAt: entry.expiresAt }
+    else entries[i] = { key, status: 200, value: entry.value, expiresAt: entry.expiresAt, minuteQps: group.minuteQps(key) }
   })
   if (misses.length === 0) return entries
   const gone = abortOnClose(res)
@@ -165,7 +165,7 @@ const BATCH_CONCURRENCY = 64
 async function batchEntry(group: Group, key: string, signal: AbortSignal): Promise<BatchEntryMessage> {
   try {
     const entry = await group.serveLoad(key, signal)
-    return { key, status: 200, value: entry.value, expiresAt: entry.expiresAt }
+    return { key, status: 200, value: entry.value, expiresAt: entry.expiresAt, minuteQps: group.minuteQps(key) }
   } catch (err) {
     const status = err instanceof NotFoundError ? 404 : 503
     return { key, status, expiresAt: 0, error: err instanceof Error ? err.message : String(err) }
@@ -269,8 +269,9 @@ function sendLoadError(res: ServerResponse, err: unknown): void {
   sendError(res, 503, message)
 }
 
-function sendValue(res: ServerResponse, entry: CacheEntry, headOnly: boolean): void {
-  sendBytes(res, 200, 'application/x-protobuf', encodeGetResponse({ value: entry.value, expiresAt: entry.expiresAt }), headOnly)
+/** sendValue answers a value, with the key's request rate here as minute_qps (askers weigh it for their hot caches). */
+function sendValue(res: ServerResponse, entry: CacheEntry, minuteQps: number, headOnly: boolean): void {
+  sendBytes(res, 200, 'application/x-protobuf', encodeGetResponse({ value: entry.value, expiresAt: entry.expiresAt, minuteQps }), headOnly)
 }
 
 function sendBytes(res: ServerResponse, status: number, type: string, body: Uint8Array, headOnly = false): void {
