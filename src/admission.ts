@@ -26,6 +26,8 @@ export interface HotAdmissionOptions {
   caches: CachePair
   /** How many distinct keys the sketch should tell apart. */
   capacity: number
+  /** The frequency sketch (tests inject one to age it by hand). @default a new FrequencySketch(capacity) */
+  sketch?: FrequencySketch
   /** When set, the coin: mirror with this probability (frequency is ignored). */
   probability: number | undefined
   /** Uniform in [0, 1). */
@@ -37,9 +39,7 @@ export interface HotAdmissionOptions {
 /** HotAdmission decides which fetched values the hot cache mirrors. */
 export class HotAdmission {
   readonly #caches: CachePair
-  /** Made at the first fetch from an owner: a process without peers never pays for it. */
-  #sketch: FrequencySketch | undefined
-  readonly #capacity: number
+  readonly #sketch: FrequencySketch | undefined
   readonly #probability: number | undefined
   readonly #random: () => number
   readonly #clock: () => number
@@ -52,8 +52,8 @@ export class HotAdmission {
     this.#probability = options.probability
     this.#random = options.random
     this.#clock = options.clock
-    this.#capacity = options.capacity
-    this.#periodStart = 0
+    this.#sketch = options.probability === undefined ? (options.sketch ?? new FrequencySketch(options.capacity)) : undefined
+    this.#periodStart = options.clock()
   }
 
   /** sketchBytes is the memory of the frequency sketch (0 with the coin). */
@@ -76,18 +76,12 @@ export class HotAdmission {
    */
   admit(key: string, size: number, minuteQps: number | undefined, askers: number): boolean {
     if (this.#probability !== undefined) return this.#random() < this.#probability
-    const sketch = this.#sketchMade()
     const victim = this.#caches.hotVictim(size)
     if (victim === null) return true
     if (victim === undefined) return false
+    const sketch = this.#sketch as FrequencySketch
     const candidate = Math.max(sketch.frequency(hashKey(key)), this.#clusterCount(minuteQps, askers))
     return candidate > sketch.frequency(hashKey(victim))
-  }
-
-  #sketchMade(): FrequencySketch {
-    if (this.#sketch !== undefined) return this.#sketch
-    this.#periodStart = this.#clock()
-    return (this.#sketch = new FrequencySketch(this.#capacity))
   }
 
   /**
