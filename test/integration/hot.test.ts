@@ -90,7 +90,7 @@ describe('a Go-shaped owner', () => {
 
 describe('hot budget rule with frequency admission', () => {
   it('main + hot stay within cacheBytes and hot within about 1/8 of main once full, under Zipf gets from every peer', async () => {
-    const cacheBytes = 64 * 1024
+    const cacheBytes = 32 * 1024
     cluster = await startCluster(3, kvGroup({ cacheBytes }))
     const random = mulberry32(0x5eed)
     const keys = 1000
