@@ -11,10 +11,9 @@
  * It prints `RESULT <json>`: RSS and heap after a full GC, items and bytes held.
  */
 import { setTimeout as delay } from 'node:timers/promises'
-import { getHeapSpaceStatistics } from 'node:v8'
 import { Peercache } from '../dist/index.js'
 
-const [mode, valueArg, budgetArg, kind] = process.argv.slice(2)
+const [mode, valueArg, budgetArg] = process.argv.slice(2)
 const valueBytes = Number(valueArg)
 const cacheBytes = Number(budgetArg)
 const gc = (globalThis as { gc?: () => void }).gc
@@ -24,7 +23,7 @@ const cache = new Peercache()
 const group = cache.group({
   name: 'memory',
   cacheBytes,
-  load: () => (kind === 'string' ? 'x'.repeat(valueBytes) : new Uint8Array(valueBytes).fill(120)),
+  load: () => new Uint8Array(valueBytes).fill(120),
 })
 let next = 0
 
@@ -64,8 +63,7 @@ async function main(): Promise<object> {
   const memory = await settle()
   const { main: stats } = group.stats()
   await cache.close()
-  const spaces = Object.fromEntries(getHeapSpaceStatistics().map((s) => [s.space_name, [s.space_size >> 20, s.space_used_size >> 20]]))
-  return { spaces, rss: memory.rss, heapTotal: memory.heapTotal, heapUsed: memory.heapUsed, external: memory.external, items: stats.items, bytes: stats.bytes, heaps }
+  return { rss: memory.rss, heapTotal: memory.heapTotal, heapUsed: memory.heapUsed, external: memory.external, items: stats.items, bytes: stats.bytes, heaps }
 }
 
 process.stdout.write(`RESULT ${JSON.stringify(await main())}\n`)

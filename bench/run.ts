@@ -12,6 +12,8 @@ const SUITES: Record<string, () => Promise<{ bench(): Promise<BenchRow[]> }>> = 
   ring: () => import('./ring.js'),
   remote: () => import('./remote.js'),
   batch: () => import('./batch.js'),
+  hot: () => import('./hot.js'),
+  memory: () => import('./memory.js'),
 }
 
 async function main(): Promise<void> {
@@ -31,7 +33,8 @@ async function main(): Promise<void> {
 function render(rows: BenchRow[]): string {
   const lines = ['| suite | operation | ops/s | baseline (same run) | baseline ops/s | ratio |', '|---|---|---:|---|---:|---:|']
   for (const r of rows) {
-    lines.push(`| ${r.suite} | ${r.name} | ${fmt(r.opsPerSec)} | ${r.baseline} | ${fmt(r.baselineOpsPerSec)} | ${r.ratio.toFixed(2)} |`)
+    const show = r.format ?? fmt
+    lines.push(`| ${r.suite} | ${r.name} | ${show(r.opsPerSec)} | ${r.baseline} | ${show(r.baselineOpsPerSec)} | ${r.ratio.toFixed(2)} |`)
   }
   return lines.join('\n')
 }

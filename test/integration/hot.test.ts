@@ -71,7 +71,7 @@ describe('a Go-shaped owner', () => {
     const self = await listenLocal()
     servers.push(self)
     const peers = [serverUrl(self), serverUrl(goPeer)]
-    const cache = new Peercache({ env: {}, self: peers[0], peers, coalesce: false })
+    const cache = new Peercache({ env: {}, self: peers[0]!, peers, coalesce: false })
     caches.push(cache)
     self.on('request', cache.handler())
     const group = cache.group({ name: 'kv', cacheBytes: 1 << 20, load: () => 'local' })
