@@ -13,8 +13,7 @@
  *    key space fits, as it does in the issue's app-cluster benchmark;
  *  - tight: a budget that holds half the key space per peer (entries
  *    counted with their overhead), so main (a third of the keys) and hot
- *    compete; printed with the best share any admission could reach there
- *    (the hottest remote keys that fit beside main).
+ *    compete for room once main has loaded the keys it owns.
  */
 import { createServer, type Server } from 'node:http'
 import { ENTRY_OVERHEAD_BYTES, Peercache, serverUrl, type Group } from '../dist/index.js'
@@ -50,23 +49,17 @@ export async function bench(): Promise<BenchRow[]> {
     rows.push({
       suite: 'hot cache',
       name: `hot share, frequency admission (${budget.label})`,
-      opsPerSec: frequency.share,
-      baseline: `hot share, coin 0.1${budget.cacheBytes < 64 << 20 ? `; best possible ${frequency.best.toFixed(2)}` : ''}`,
-      baselineOpsPerSec: coin.share,
-      ratio: frequency.share / coin.share,
+      opsPerSec: frequency,
+      baseline: 'hot share, coin 0.1',
+      baselineOpsPerSec: coin,
+      ratio: frequency / coin,
       format: (n) => n.toFixed(3),
     })
   }
   return rows
 }
 
-interface ShareResult {
-  share: number
-  /** The best share an oracle admission could reach with the hot room left beside main. */
-  best: number
-}
-
-async function measureShare(cacheBytes: number, hotCacheProbability: number | undefined): Promise<ShareResult> {
+async function measureShare(cacheBytes: number, hotCacheProbability: number | undefined): Promise<number> {
   const cluster = await startCluster(cacheBytes, hotCacheProbability)
   try {
     const keyOf = (id: number): string => `item:${id}`
@@ -77,8 +70,7 @@ async function measureShare(cacheBytes: number, hotCacheProbability: number | un
       if (cluster.caches[peer]!.picker.pickPeer(key) !== null) remoteGets[peer]!++
     })
     const hotHits = cluster.groups.reduce((sum, g, i) => sum + g.stats().hot.hits - (hitsBefore[i] as number), 0)
-    const share = hotHits / remoteGets.reduce((a, b) => a + b, 0)
-    return { share, best: bestShare(cluster, cacheBytes) }
+    return hotHits / remoteGets.reduce((a, b) => a + b, 0)
   } finally {
     await cluster.close()
   }
@@ -103,27 +95,6 @@ async function drive(groups: readonly Group[], gets: number, keyOf: (id: number)
   )
 }
 
-/**
- * bestShare: the share an oracle would reach — for each peer, the hottest
- * keys owned elsewhere that fit in the room main leaves, over all remote
- * gets. Popularity follows the Zipf ranks the drivers use.
- */
-function bestShare(cluster: RunningCluster, cacheBytes: number): number {
-  const weights = zipfWeights()
-  let best = 0
-  let total = 0
-  cluster.caches.forEach((cache, peer) => {
-    const room = Math.floor((cacheBytes - (cluster.groups[peer] as Group).stats().main.bytes) / ENTRY_BYTES)
-    let held = 0
-    for (const [id, weight] of weights) {
-      if (cache.picker.pickPeer(`item:${id}`) === null) continue
-      total += weight
-      if (held++ < room) best += weight
-    }
-  })
-  return best / total
-}
-
 /** SHUFFLE_SEED orders ids by popularity, the same on every peer: the cluster agrees on what is hot. */
 const SHUFFLE_SEED = 42
 
@@ -135,23 +106,6 @@ function zipfFor(peer: number): () => number {
   const next = zipfSampler(KEYS, ZIPF, () => (shuffling ? shuffle() : draws()))
   shuffling = false
   return next
-}
-
-/** zipfWeights lists [id, weight], hottest first, by asking the same sampler for the middle of each rank's slice. */
-function zipfWeights(): Array<[number, number]> {
-  const weights = Array.from({ length: KEYS }, (_, rank) => 1 / (rank + 1) ** ZIPF)
-  const total = weights.reduce((a, b) => a + b, 0)
-  const shuffle = mulberry32(SHUFFLE_SEED)
-  let shuffling = true
-  let fraction = 0
-  const next = zipfSampler(KEYS, ZIPF, () => (shuffling ? shuffle() : fraction))
-  shuffling = false
-  let below = 0
-  return weights.map((weight) => {
-    fraction = (below + weight / 2) / total
-    below += weight
-    return [next(), weight]
-  })
 }
 
 interface RunningCluster {
