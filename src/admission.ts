@@ -6,9 +6,14 @@
  *    its share of main), every fetched value is admitted;
  *  - when admitting would evict a hot entry, the candidate is admitted only
  *    if it is asked for more often than that victim (hot's least recently
- *    used entry), by a frequency sketch of this process's gets that missed
- *    main (hot hits and remote fetches) — so a one-hit wonder never pushes
- *    out a key that is asked for again and again.
+ *    used entry), by a frequency sketch of this process's gets that neither
+ *    cache answered — so a one-hit wonder never pushes out a key that is
+ *    asked for again and again.
+ *
+ * Unlike Caffeine, hits are not counted: the hit path stays as fast as it
+ * was, and LRU order already protects what is hit (the victim is always the
+ * entry hit least recently), so the sketch only has to rank that victim
+ * against candidates by how often each had to be fetched.
  *
  * The candidate's frequency also takes the owner's `minute_qps` into
  * account: the cluster-wide rate at the owner, divided among the askers and
@@ -61,7 +66,7 @@ export class HotAdmission {
     return this.#sketch?.bytes ?? 0
   }
 
-  /** record counts a get that main could not answer (call only then: main hits stay free). */
+  /** record counts a get that neither cache answered (call only then: hits stay free). */
   record(key: string): void {
     if (this.#sketch === undefined || !this.#sketch.increment(hashKey(key))) return
     const now = this.#clock()

@@ -408,7 +408,6 @@ export class Group {
     let entry = this.#main.get(key, clock)
     let cache: CacheName = 'main'
     if (entry === undefined) {
-      this.#admission.record(key)
       entry = this.#caches.hot.get(key, clock)
       cache = 'hot'
     }
@@ -421,6 +420,7 @@ export class Group {
   /** The miss path: validate, then join (or start) the key's flight. Call after #hit missed. */
   #miss(key: string, signal: AbortSignal | undefined, coalesce: boolean): Promise<CacheEntry> {
     this.checkKey(key)
+    this.#admission.record(key)
     if (this.#ctx.notify.wants('miss')) this.#ctx.notify.emit('miss', { group: this.name, key })
     this.#counters.loads++
     return this.#getFlights.do(key, (ctx) => this.#fill(key, ctx, coalesce), signal)
