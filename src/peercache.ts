@@ -127,7 +127,7 @@ export class Peercache {
     this.basePath = options.basePath ?? DEFAULT_BASE_PATH
     this.#config = resolvePeerConfig(options)
     this.#auth = makeAuth(options)
-    this.#notify = new Notifier(this.events)
+    this.#notify = new Notifier(this.events, this.logger)
     const random = options.random ?? Math.random
     this.#pool = this.#config.self === undefined ? undefined : this.#makePool(this.#config.self, random)
     this.#context = {

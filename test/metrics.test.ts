@@ -11,6 +11,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { NotFoundError, Peercache, serverUrl, type GroupStats, type PeercacheEvents } from '../src/index.js'
 import { Notifier, createEmitter } from '../src/events.js'
 import { LOAD_BUCKETS_SECONDS } from '../src/stats.js'
+import { noopLogger } from '../src/logger.js'
 import { closeServer, listenLocal, startCluster, type Cluster } from './helpers/cluster.js'
 import { closedPortUrl, keysOwnedBy, keysOwnedIn } from './helpers/features-cluster.js'
 import { parsePrometheus, parseSamples, type FlatSample, type ParsedFamily } from './helpers/features-prometheus.js'
@@ -330,7 +331,7 @@ describe('node:diagnostics_channel', () => {
   })
 
   it('Notifier.wants is false with no subscriber and no mitt listener, true with either', () => {
-    const notifier = new Notifier(createEmitter())
+    const notifier = new Notifier(createEmitter(), noopLogger())
     for (const type of ['hit', 'miss', 'load', 'load-error', 'evict', 'peer-error', 'peer-down', 'peer-up'] as const) {
       expect(notifier.wants(type), type).toBe(false)
     }
