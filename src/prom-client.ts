@@ -6,7 +6,7 @@
  * twice and nothing runs between scrapes. prom-client is an optional peer
  * dependency: this module loads the app's own copy, and only when imported.
  */
-import { Counter, Gauge, register as globalRegistry, type Registry } from 'prom-client'
+import { Counter, Gauge, register as globalRegistry, type Registry, type RegistryContentType } from 'prom-client'
 import { internals } from './internals.js'
 import { METRIC_FAMILIES, type MetricFamily, type MetricsSnapshot, type Sample } from './metrics.js'
 import type { Peercache } from './peercache.js'
@@ -14,7 +14,7 @@ import type { Peercache } from './peercache.js'
 /** PeercacheMetricsOptions configure registerPeercacheMetrics. */
 export interface PeercacheMetricsOptions {
   /** The registry to register into. @default prom-client's global `register` */
-  registry?: Registry
+  registry?: Registry<RegistryContentType>
 }
 
 /**
@@ -42,7 +42,7 @@ export function registerPeercacheMetrics(cache: Peercache, options: PeercacheMet
   }
 }
 
-function registerFamily(registry: Registry, family: MetricFamily, snapshot: () => MetricsSnapshot): void {
+function registerFamily(registry: Registry<RegistryContentType>, family: MetricFamily, snapshot: () => MetricsSnapshot): void {
   const config = { name: family.name, help: family.help, labelNames: family.labelNames, registers: [registry] }
   const samples = (): Sample[] => family.samples(snapshot())
   if (family.type === 'counter') {
@@ -62,7 +62,7 @@ function registerFamily(registry: Registry, family: MetricFamily, snapshot: () =
       },
     })
   } else {
-    registry.registerMetric(histogramCollector(family, samples) as unknown as Parameters<Registry['registerMetric']>[0])
+    registry.registerMetric(histogramCollector(family, samples) as unknown as Parameters<Registry<RegistryContentType>['registerMetric']>[0])
   }
 }
 

@@ -97,7 +97,8 @@ describe('registerPeercacheMetrics', () => {
 
   it('serves OpenMetrics too', async () => {
     const cache = standalone()
-    const registry = new Registry(Registry.OPENMETRICS_CONTENT_TYPE)
+    const registry = new Registry<typeof Registry.OPENMETRICS_CONTENT_TYPE>()
+    registry.setContentType(Registry.OPENMETRICS_CONTENT_TYPE)
     registerPeercacheMetrics(cache, { registry })
     await cache.getGroup('kv')!.get('a')
     const text = await registry.metrics()
