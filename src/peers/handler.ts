@@ -1,7 +1,7 @@
 /**
  * handler: the node:http listener that answers other peers. It speaks Go
  * groupcache's protocol byte for byte (status codes, error bodies, headers;
- * see ../shared/vectors/wire-golang.json) and adds what Go leaves out: a
+ * see test/fixtures/wire-golang.json) and adds what Go leaves out: a
  * marker header on 404s, authentication, and bounds on every input.
  *
  * Requests that reach it come from peers, so it never forwards: it answers
