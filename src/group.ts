@@ -32,6 +32,9 @@ import type { PeerPicker } from './peer.js'
 import { Singleflight, type FlightContext } from './singleflight.js'
 import { Histogram, newCounters, type GroupCounters, type GroupStats } from './stats.js'
 import { copyOut, toBytes, textDecoder } from './bytes.js'
+import { GroupWrites, type WriteReport } from './writes.js'
+
+export type { WriteReport } from './writes.js'
 
 /**
  * ReadonlyBytes is a Uint8Array the type system will not let you write to:
@@ -93,11 +96,6 @@ export interface SetOptions extends GetOptions {
   expiresAt?: number
 }
 
-/** WriteReport tells which peers a set or remove could not reach (they may still serve the old value until it expires or is evicted). */
-export interface WriteReport {
-  unreachable: Array<{ peer: string; error: Error }>
-}
-
 /** GetOptions are a caller's options for one get. */
 export interface GetOptions {
   /** Ends this caller's wait (rejecting with AbortError); a shared load goes on for others. */
@@ -142,6 +140,8 @@ export class Group {
   readonly #ttl: number
   readonly #ttlJitter: number
   readonly #coalesce: boolean
+  /** set/remove/clear across the cluster (writes.ts). */
+  readonly #writes: GroupWrites
   #closed = false
 
   /**
@@ -171,6 +171,7 @@ export class Group {
       onEvict: (cache, key, entry) => this.#emitEvict(cache, key, entry),
     })
     this.#main = this.#caches.main
+    this.#writes = new GroupWrites(this, ctx.picker)
   }
 
   /**
@@ -248,16 +249,7 @@ export class Group {
     this.#assertOpen()
     this.checkKey(key)
     const entry: CacheEntry = { value: ownBytes(value), expiresAt: this.#expiryOf(options) }
-    const owner = this.#ctx.picker.pickPeer(key)
-    this.removeLocal(key)
-    const signal = options.signal
-    if (owner === null) this.#caches.populate('main', key, entry)
-    else {
-      await owner.set(this.name, key, entry, signal === undefined ? {} : { signal })
-      // A get here may have fetched the old value while the PUT travelled: drop it and its flight.
-      this.removeLocal(key)
-    }
-    return this.#removeElsewhere(key, owner?.url, signal)
+    return this.#writes.set(key, entry, options.signal)
   }
 
   /**
@@ -267,19 +259,7 @@ export class Group {
   async remove(key: string, options: GetOptions = {}): Promise<WriteReport> {
     this.#assertOpen()
     this.checkKey(key)
-    this.removeLocal(key)
-    const owner = this.#ctx.picker.pickPeer(key)
-    const unreachable: WriteReport['unreachable'] = []
-    const signal = options.signal
-    if (owner !== null) {
-      await owner.remove(this.name, key, signal === undefined ? {} : { signal }).catch((error: unknown) => {
-        unreachable.push({ peer: owner.url, error: error as Error })
-      })
-      // A get here may have fetched the old value while the DELETE travelled: drop it and its flight.
-      this.removeLocal(key)
-    }
-    const rest = await this.#removeElsewhere(key, owner?.url, signal)
-    return { unreachable: [...unreachable, ...rest.unreachable] }
+    return this.#writes.remove(key, options.signal)
   }
 
   /**
@@ -302,17 +282,6 @@ export class Group {
     this.#getFlights.forget(key)
     this.#localFlights.forget(key)
     this.#caches.remove(key)
-  }
-
-  async #removeElsewhere(key: string, skip: string | undefined, signal: AbortSignal | undefined): Promise<WriteReport> {
-    const peers = this.#ctx.picker.others().filter((peer) => peer.url !== skip)
-    const options = signal === undefined ? {} : { signal }
-    const results = await Promise.allSettled(peers.map((peer) => peer.remove(this.name, key, options)))
-    const unreachable: WriteReport['unreachable'] = []
-    results.forEach((result, i) => {
-      if (result.status === 'rejected') unreachable.push({ peer: (peers[i] as { url: string }).url, error: result.reason as Error })
-    })
-    return { unreachable }
   }
 
   /** getJSON resolves to the value parsed as JSON; a value that is not JSON rejects with InvalidArgumentError. */
