@@ -79,6 +79,15 @@ export interface HealthListener {
 
 const MAX_ERROR_MESSAGE_BYTES = 1024
 
+/**
+ * REQUEST_REFUSALS are the statuses that refuse one request for what it is
+ * (malformed, a method the peer lacks, a body or key over the peer's
+ * limits: 413, 414, 431), not the peer's state. They fail that request
+ * only and never mark the peer down. 401 (secrets differ) and a bare 404
+ * (wrong base path) are not here: every request would get them.
+ */
+const REQUEST_REFUSALS: ReadonlySet<number> = new Set([400, 405, 413, 414, 431])
+
 /** HttpPeer is one remote peer reached over HTTP. */
 export class HttpPeer {
   readonly url: string
@@ -185,10 +194,16 @@ export class HttpPeer {
     return new PeerResponseError(this.url, `batch entry status ${entry.status}`, { status: entry.status })
   }
 
-  /** A status the verb does not expect: the peer cannot do what we asked (a transport-level problem). */
+  /**
+   * A status the verb does not expect: the peer cannot do what we asked (a
+   * transport-level problem). It counts against the peer's health unless it
+   * refuses only this request (see REQUEST_REFUSALS): the peer answered,
+   * and its other keys are still worth asking for.
+   */
   #unexpected(response: PeerResponse): PeerResponseError {
     const error = new PeerResponseError(this.url, `answered ${response.status}: ${errorMessage(response.body)}`, { status: response.status })
-    this.#failed(error)
+    if (REQUEST_REFUSALS.has(response.status)) this.#succeeded()
+    else this.#failed(error)
     return error
   }
 
