@@ -34,7 +34,7 @@ import { toAbortError } from '../singleflight.js'
 import { PeerHealth, type HealthOptions } from './health.js'
 import { Batcher } from './batcher.js'
 import { exchange, type PeerResponse } from './exchange.js'
-import { batchPath, errorHeaderValue, peerPath } from './paths.js'
+import { ERROR_HEADER, batchPath, errorHeaderValue, peerPath } from './paths.js'
 
 /** PeerClientOptions configure how this process talks to its peers. */
 export interface PeerClientOptions {
@@ -307,7 +307,12 @@ export class HttpPeer {
     this.#scheduleProbe()
   }
 
-  /** While down, probe with backoff; any HTTP answer but a 401 means the peer is back. */
+  /**
+   * While down, probe with backoff. Any HTTP answer means the peer is back,
+   * except those of a peer that is up but cannot serve us: a 401 (secrets
+   * differ) and a 503 `closing` (its cache is closed while its server still
+   * answers). Marking those up would only make them flap.
+   */
   #scheduleProbe(): void {
     if (this.#closed) return
     clearTimeout(this.#probeTimer)
@@ -319,13 +324,18 @@ export class HttpPeer {
     if (this.#closed || this.health.up) return
     try {
       const response = await this.#send('GET', this.#prefix + this.#options.basePath, undefined, undefined)
-      // Alive but refusing us (secrets differ): still no use as an owner; marking it up would only make it flap.
-      if (response.status === 401) throw new PeerResponseError(this.url, 'probe refused: 401', { status: 401 })
+      if (!servesUs(response)) throw new PeerResponseError(this.url, `probe answered ${response.status}`, { status: response.status })
       this.#succeeded()
     } catch {
       this.#scheduleProbe()
     }
   }
+}
+
+/** servesUs is false for a probe answer from a peer that is up but cannot serve us (see #scheduleProbe). */
+function servesUs(response: PeerResponse): boolean {
+  if (response.status === 401) return false
+  return !(response.status === 503 && response.headers[ERROR_HEADER] === errorHeaderValue.closing)
 }
 
 function errorMessage(body: Uint8Array): string {

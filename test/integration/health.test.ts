@@ -12,7 +12,7 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { PeerError, type PeercacheEvents } from '../../src/index.js'
 import { startCluster, type Cluster, type MemberOptions } from '../helpers/cluster.js'
-import { keysOwnedBy } from '../helpers/features-cluster.js'
+import { KEY_PREFIX, keysOwnedBy, recordRequests } from '../helpers/features-cluster.js'
 
 let cluster: Cluster | undefined
 
@@ -62,5 +62,34 @@ describe('a refusal of one request is not evidence against the peer', () => {
     expect(await c.group(0).getString(other!)).toBe(`v(${other})`)
     expect(c.loads[1]!.get(other!)).toBe(1)
     expect(c.loads[0]!.size).toBe(0)
+  })
+})
+
+describe('a peer that answers but cannot serve', () => {
+  it('its cache closed, its server up: marked down once, probed without flapping up, its keys load locally without asking it', async () => {
+    const { c, downs, ups } = await start({ probeMinMs: 20, probeMaxMs: 40 })
+    const log = recordRequests(c.servers[1]!)
+    await c.caches[1]!.close() // the server stays up (close() leaves a server it did not create listening)
+    const keys = keysOwnedBy(c, 1, 40, 'closed')
+    let next = 0
+    const getSome = async (n: number): Promise<void> => {
+      for (let i = 0; i < n; i++) {
+        const key = keys[next++]!
+        expect(await c.group(0).getString(key)).toBe(`v(${key})`)
+      }
+    }
+    const wentUp = new Promise<void>((resolve) => c.caches[0]!.events.on('peer-up', () => resolve()))
+    const probes = (): number => log.all.filter((r) => r.url === KEY_PREFIX).length
+    await getSome(3) // three 503 'closing' answers in a row: down
+    expect(downs.map((d) => d.peer)).toEqual([c.urls[1]])
+    // A probe is sent only while the peer is down: the 4th probe means the first three kept it down.
+    for (let probe = 2; probe <= 4; probe++) {
+      await Promise.race([wentUp, log.arrival(() => probes() >= probe)])
+      await getSome(3)
+    }
+    expect(ups).toEqual([])
+    expect(downs).toHaveLength(1)
+    // Only the three gets that marked it down asked it; everything since was a probe.
+    expect(log.all.filter((r) => r.url !== KEY_PREFIX)).toHaveLength(3)
   })
 })
