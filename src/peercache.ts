@@ -163,7 +163,7 @@ export class Peercache {
     this.#assertOpen()
     const name = (options as Partial<GroupOptions> | null)?.name
     if (typeof name === 'string' && this.#groups.has(name)) throw new InvalidArgumentError(`duplicate group name ${JSON.stringify(name)}`)
-    const group = new Group(options, this.#context)
+    const group = Group.create(options, this.#context)
     this.#groups.set(group.name, group)
     return group
   }
@@ -206,7 +206,10 @@ export class Peercache {
     return this.#handler
   }
 
-  /** For peercache's own adapters (peercache/fastify, peercache/prom-client); not public API. */
+  /**
+   * For peercache's own adapters (peercache/fastify, peercache/prom-client); not public API.
+   * @internal
+   */
   [internals](): PeercacheInternals {
     return { endpoint: this.#endpoint(), metricsSnapshot: () => this.#metricsSnapshot() }
   }

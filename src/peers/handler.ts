@@ -17,20 +17,31 @@ export type PeerHandler = (req: IncomingMessage, res: ServerResponse, next?: (er
 /** createHandler returns the peer endpoint listener for one Peercache. */
 export function createHandler(ctx: HandlerContext): PeerHandler {
   return (req, res, next) => {
-    const target = req.url ?? '/'
-    const path = pathOf(target)
+    const path = pathOf(req.url ?? '/')
     const route = routeOf(ctx, path)
     if (route === undefined) {
       if (next !== undefined) next()
       else sendError(res, 404, 'not found')
       return
     }
-    void serve(ctx, route, req, res, { method: req.method ?? '', target, path, authorization: req.headers.authorization }).catch((err: unknown) => {
+    void serve(ctx, route, req, res, { method: req.method ?? '', target: wireTarget(req), path, authorization: req.headers.authorization }).catch((err: unknown) => {
       ctx.logger.error({ err }, 'peer handler failed')
       if (!res.headersSent) sendError(res, 500, 'internal error')
       else res.destroy()
     })
   }
+}
+
+/**
+ * wireTarget is the request target as it travelled on the wire, which is
+ * what the peer signed. Mounted under a prefix (`app.use('/cache', …)`),
+ * express and connect strip the prefix from `req.url` and keep the original
+ * in `req.originalUrl`; routing uses the stripped path, authentication the
+ * original one.
+ */
+function wireTarget(req: IncomingMessage): string {
+  const original = (req as { originalUrl?: unknown }).originalUrl
+  return typeof original === 'string' ? original : (req.url ?? '/')
 }
 
 /** Admits the request, reads its body if it has one, and writes the answer (see serve.ts). */
