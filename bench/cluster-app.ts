@@ -4,25 +4,31 @@
  * cache of its mode (cluster-caches.ts) in front of a counted 5 ms origin
  * (cluster-origin.ts). It reports its URL when it listens and answers the
  * parent's requests over IPC: `peers`, `remoteIds`, `sample` (its CPU time
- * since the last sample, origin queries so far, the group's stats).
+ * since the last sample, origin queries so far, the group's stats), and
+ * `profileStart`/`profileStop` (a CPU profile of the window between).
  *
- * Usage (by cluster.ts only): cluster-app.ts <mode> [redis-url]
+ * Usage (by cluster.ts only): cluster-app.ts <mode> <name> [--redis url] [--cpu-prof dir]
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
+import { parseArgs } from 'node:util'
 import { serverUrl } from '../dist/index.js'
 import { createItemCache, MODES, type Mode } from './cluster-caches.js'
 import { serveParent, type Message } from './cluster-ipc.js'
 import { Origin } from './cluster-origin.js'
+import { WindowProfiler } from './window-profiler.js'
 
 const ORIGIN_LATENCY_MS = 5
 /** Item ids are decimal numbers: anything else is a 404 before the cache is asked. */
 const ITEM_ID = /^[1-9][0-9]{0,8}$/
 const PREFIX = '/item/'
 
-const [modeArg, redisUrl] = process.argv.slice(2)
-if (!MODES.includes(modeArg as Mode)) throw new Error(`cluster-app: unknown mode ${String(modeArg)}`)
+const { positionals, values } = parseArgs({ allowPositionals: true, options: { redis: { type: 'string' }, 'cpu-prof': { type: 'string' } } })
+const [mode, name] = positionals as [Mode, string]
+if (!MODES.includes(mode)) throw new Error(`cluster-app: unknown mode ${String(mode)}`)
 const origin = new Origin(ORIGIN_LATENCY_MS)
-const cache = await createItemCache(modeArg as Mode, origin, redisUrl)
+const cache = await createItemCache(mode, origin, values.redis)
+const profileDir = values['cpu-prof']
+const profiler = profileDir === undefined ? undefined : new WindowProfiler(profileDir, `${name}-${process.pid}`)
 const server = createServer(serve)
 await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
 let cpuMark = process.cpuUsage()
@@ -58,6 +64,8 @@ serveParent(
     peers: (message: Message) => cache.setPeers(message.peers as string[]),
     remoteIds: (message: Message) => cache.remoteIds(message.keys as number),
     sample,
+    profileStart: () => profiler?.start(),
+    profileStop: () => profiler?.stop(),
   },
   async () => {
     server.closeAllConnections()

@@ -41,13 +41,13 @@ export class BenchChild {
   #readyMessage: Promise<Message> | undefined
 
   /**
-   * fork starts `script` (a .ts file next to this one) under tsx with
-   * `execArgv` added; await `ready()` before asking it anything. `onCrash`
-   * hears of an exit nobody asked for.
+   * fork starts `script` (a .ts file next to this one) under tsx; await
+   * `ready()` before asking it anything. `onCrash` hears of an exit nobody
+   * asked for.
    */
-  static fork(name: string, script: string, args: string[], execArgv: string[], onCrash: (why: string) => void): BenchChild {
+  static fork(name: string, script: string, args: string[], onCrash: (why: string) => void): BenchChild {
     const path = fileURLToPath(new URL(script, import.meta.url))
-    const child = fork(path, args, { cwd: ROOT, execArgv: ['--import', 'tsx', ...execArgv], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+    const child = fork(path, args, { cwd: ROOT, execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
     return new BenchChild(name, child, onCrash)
   }
 
@@ -137,7 +137,7 @@ export type Handlers = Record<string, (message: Message) => unknown>
 /**
  * serveParent is the child's side: it says `ready` with `info`, answers each
  * request with its handler's result, and on `stop` or a closed channel runs
- * `stop` once and exits 0 (which is when `--cpu-prof` writes its profile).
+ * `stop` once and exits 0.
  */
 export function serveParent(info: Record<string, unknown>, handlers: Handlers, stop: () => Promise<void>): void {
   const send = process.send?.bind(process)

@@ -5,7 +5,8 @@
  * keep-alive pools; ids are drawn from a seeded Zipf distribution. Every
  * `sample` request answers what happened since the previous one: requests,
  * errors, p50/p99 latency, CPU time, and how often each app was asked for
- * each id (to tell gets for remote-owned keys apart).
+ * each id (to tell gets for remote-owned keys apart). `progress` answers
+ * how many requests were served since the start (the warm-up waits on it).
  *
  * Usage (by cluster.ts only): cluster-loadgen.ts, then a `start` request.
  */
@@ -48,6 +49,8 @@ class Load {
   #running = true
   #workers: Promise<void> = Promise.resolve()
   #target = 0
+  /** Requests served since the start. */
+  total = 0
   #window: Window
 
   constructor(plan: LoadPlan) {
@@ -109,6 +112,7 @@ class Load {
 
   #served(target: number, id: number, latencyMs: number): void {
     const w = this.#window
+    this.total++
     w.requests++
     w.latencies.push(latencyMs)
     w.idCounts[target]![id]!++
@@ -152,6 +156,7 @@ serveParent(
       load.start()
     },
     sample: () => load?.sample(),
+    progress: () => load?.total ?? 0,
   },
   async () => load?.stop(),
 )

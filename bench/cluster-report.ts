@@ -16,11 +16,12 @@ const LABELS: Record<Mode, string> = {
 /** resultsTable is one row per mode. */
 export function resultsTable(results: readonly ModeResult[]): string {
   const lines = [
-    '| mode | req/s | p50 | p99 | origin queries / distinct key | app CPU / req | redis-server CPU / req | load generator CPU / req | errors |',
-    '|---|---:|---:|---:|---:|---:|---:|---:|---:|',
+    '| mode | req/s | p50 | p99 | origin queries / distinct key | app CPU / req | redis-server CPU / req | load generator CPU / req | errors | warm-up |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
   ]
   for (const r of results) {
-    const cells = [ms(r.p50Ms), ms(r.p99Ms), r.originQueriesPerKey.toFixed(2), us(r.appCpuMicrosPerReq), us(r.redisCpuMicrosPerReq), us(r.loadgenCpuMicrosPerReq), String(r.errors)]
+    const warmup = `${r.warmupRequests.toLocaleString('en-US')} req in ${(r.warmupMs / 1000).toFixed(0)} s`
+    const cells = [ms(r.p50Ms), ms(r.p99Ms), r.originQueriesPerKey.toFixed(2), us(r.appCpuMicrosPerReq), us(r.redisCpuMicrosPerReq), us(r.loadgenCpuMicrosPerReq), String(r.errors), warmup]
     lines.push(`| ${LABELS[r.mode]} | ${Math.round(r.reqPerSec).toLocaleString('en-US')} | ${cells.join(' | ')} |`)
   }
   return lines.join('\n')

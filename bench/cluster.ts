@@ -1,6 +1,7 @@
 /**
  * cluster bench: `npm run bench -- cluster [--secs 20] [--warmup 5]
- * [--modes peercache,redis,map] [--cpu-prof DIR]`. The job peercache exists
+ * [--warmup-requests 100000] [--modes peercache,redis,map] [--cpu-prof DIR]`.
+ * The job peercache exists
  * for, measured the way a user would: the same 3 app processes under the
  * same load, once as one peercache cluster, once with Redis cache-aside, once
  * with an in-process Map (the ceiling), side by side in one run, so the
@@ -8,8 +9,10 @@
  *
  * It runs only when named (over a minute). A run of all three modes for at
  * least 20 s (and no --cpu-prof) rewrites its section of BENCHMARKS.md.
- * `--cpu-prof DIR` runs the app processes under `node --cpu-prof`, one
- * folder per mode (read them with `tsx bench/cpuprofile.ts DIR/peercache`).
+ * The warm-up lasts --warmup seconds and --warmup-requests requests, both
+ * (see cluster-mode.ts for why). `--cpu-prof DIR` has each app process write
+ * a V8 CPU profile of the measured window, one folder per mode (read them
+ * with `tsx bench/cpuprofile.ts DIR/peercache`).
  */
 import { mkdirSync } from 'node:fs'
 import { cpus } from 'node:os'
@@ -33,6 +36,7 @@ const RECORD_MIN_SECS = 20
 interface Flags {
   secs: number
   warmupSecs: number
+  warmupRequests: number
   modes: Mode[]
   cpuProfDir: string | undefined
 }
@@ -45,6 +49,7 @@ export function parseFlags(argv: readonly string[]): Flags {
     options: {
       secs: { type: 'string', default: '20' },
       warmup: { type: 'string', default: '5' },
+      'warmup-requests': { type: 'string', default: '100000' },
       modes: { type: 'string', default: MODES.join(',') },
       'cpu-prof': { type: 'string' },
     },
@@ -53,7 +58,19 @@ export function parseFlags(argv: readonly string[]): Flags {
   const unknown = modes.filter((m) => !MODES.includes(m as Mode))
   if (unknown.length > 0 || modes.length === 0) throw new Error(`--modes takes a comma-separated list of ${MODES.join(', ')}; got ${values.modes}`)
   const dir = values['cpu-prof']
-  return { secs: seconds('--secs', values.secs), warmupSecs: seconds('--warmup', values.warmup), modes: modes as Mode[], cpuProfDir: dir === undefined ? undefined : resolve(dir) }
+  return {
+    secs: seconds('--secs', values.secs),
+    warmupSecs: seconds('--warmup', values.warmup),
+    warmupRequests: count('--warmup-requests', values['warmup-requests']),
+    modes: modes as Mode[],
+    cpuProfDir: dir === undefined ? undefined : resolve(dir),
+  }
+}
+
+function count(flag: string, raw: string): number {
+  const value = Number(raw)
+  if (raw.trim() === '' || !Number.isInteger(value) || value < 0 || value > 1e8) throw new Error(`${flag} takes a whole number from 0 to 100000000, got ${raw}`)
+  return value
 }
 
 function seconds(flag: string, raw: string): number {
@@ -69,7 +86,8 @@ export async function bench(argv: readonly string[] = []): Promise<BenchRow[]> {
   if (flags.modes.includes('redis') && redisServer === undefined) console.error(INSTALL_HINT)
   const modes = flags.modes.filter((mode) => mode !== 'redis' || redisServer !== undefined)
   if (flags.cpuProfDir !== undefined) for (const mode of modes) mkdirSync(resolve(flags.cpuProfDir, mode), { recursive: true })
-  const options: ModeOptions = { ...SETUP, secs: flags.secs, warmupSecs: flags.warmupSecs, cpuProfDir: flags.cpuProfDir, redisServer, ticksPerSecond: clockTicksPerSecond() }
+  const { secs, warmupSecs, warmupRequests } = flags
+  const options: ModeOptions = { ...SETUP, secs, warmupSecs, warmupRequests, cpuProfDir: flags.cpuProfDir, redisServer, ticksPerSecond: clockTicksPerSecond() }
   const results = await runModes(modes, options)
   const report = [resultsTable(results), ratiosTable(results), hotShareLine(results)].filter((part) => part !== '').join('\n\n')
   console.log(`\n${report}\n`)
@@ -95,7 +113,7 @@ async function runModes(modes: readonly Mode[], options: ModeOptions): Promise<M
   try {
     const results: ModeResult[] = []
     for (const mode of modes) {
-      process.stderr.write(`cluster: ${mode}, ${options.warmupSecs} s warm-up + ${options.secs} s measured…\n`)
+      process.stderr.write(`cluster: ${mode}, warm-up (${options.warmupSecs} s and ${options.warmupRequests} requests), then ${options.secs} s measured…\n`)
       results.push(await runMode(mode, options, processes, interrupted.signal))
     }
     return results
@@ -111,10 +129,12 @@ function section(report: string, flags: Flags): string {
   return `## Cluster: peercache vs Redis vs an in-process Map (issue #12)
 
 Made by \`npm run bench -- cluster --secs ${flags.secs}\` (bench/cluster.ts) on ${new Date().toISOString().slice(0, 10)}, Node ${process.version}, ${cpus().length} × ${cpu}.
-It runs only when named (about ${Math.ceil((MODES.length * (flags.secs + flags.warmupSecs + 8)) / 60)} minutes), not in a plain \`npm run bench\`.
+It runs only when named (a few minutes), not in a plain \`npm run bench\`.
 Three node:http app processes serve \`GET /item/:id\` (~250-byte JSON) through a cache in front of an origin that
 takes 5 ms per query (counted); one load generator process asks for ids drawn Zipf(0.99) over 10,000 ids, 64
-requests in flight, round robin over the apps, over undici keep-alive. Per mode: ${flags.warmupSecs} s warm-up, then ${flags.secs} s measured.
+requests in flight, round robin over the apps, over undici keep-alive. Per mode: a warm-up of at least ${flags.warmupSecs} s and
+${flags.warmupRequests.toLocaleString('en-US')} requests (so that every mode is measured from the same point of the same key sequence: a first-time id is
+a miss in every mode, and their share falls as requests go by), then ${flags.secs} s measured.
 Everything (apps, peers, redis-server, load) shares this machine's cores, as on the issue's 2-core box: req/s is
 bounded by CPU, so CPU per request is what decides it. Modes: **peercache** (the apps are one peercache cluster,
 defaults, each app's peer endpoint on its own 127.0.0.1 port), **Redis** (a real \`redis-server\`, persistence off,
