@@ -27,6 +27,7 @@ import {
   isFinalLoadError,
 } from './errors.js'
 import type { Notifier } from './events.js'
+import type { Tracer } from './tracing.js'
 import type { Logger } from './logger.js'
 import type { PeerPicker } from './peer.js'
 import { Singleflight, type FlightContext } from './singleflight.js'
@@ -116,6 +117,7 @@ export interface GroupContext {
   random: () => number
   hotCacheProbability: number
   coalesce: boolean
+  tracer: Tracer
 }
 
 const DEFAULT_MAX_KEY_BYTES = 64 * 1024
@@ -195,6 +197,12 @@ export class Group {
    * miss waits for the key's flight. Errors always arrive as rejections.
    */
   #read<T>(key: string, signal: AbortSignal | undefined, coalesce: boolean, convert: (bytes: Uint8Array) => T): Promise<T> {
+    const tracer = this.#ctx.tracer
+    if (tracer.tracesGets) return tracer.get(this.name, key, () => this.#readNow(key, signal, coalesce, convert))
+    return this.#readNow(key, signal, coalesce, convert)
+  }
+
+  #readNow<T>(key: string, signal: AbortSignal | undefined, coalesce: boolean, convert: (bytes: Uint8Array) => T): Promise<T> {
     try {
       const hit = this.#hit(key)
       if (hit !== undefined) return Promise.resolve(convert(hit.value))
@@ -431,7 +439,7 @@ export class Group {
     const started = performance.now()
     try {
       const signal = ctx.abandonSignal
-      const entry = await peer.get(this.name, key, signal === undefined ? { coalesce } : { signal, coalesce })
+      const entry = await this.#ctx.tracer.fetch(peer, this.name, key, signal === undefined ? { coalesce } : { signal, coalesce })
       this.#counters.peerLoads++
       this.#recordLoad(key, started, 'peer', peer.url)
       if (entry.expiresAt !== 0 && entry.expiresAt <= this.#ctx.clock()) return undefined // arrived expired: a miss
@@ -452,7 +460,7 @@ export class Group {
     const started = performance.now()
     let entry: CacheEntry
     try {
-      entry = this.#toEntry(key, await this.#load(key, loaderContext(ctx)))
+      entry = this.#toEntry(key, await this.#ctx.tracer.load(this.name, key, this.#load, loaderContext(ctx)))
     } catch (err) {
       this.#counters.localLoadErrs++
       if (ctx.aborted) throw abortReason(ctx.reason)

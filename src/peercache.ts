@@ -19,6 +19,7 @@ import { NO_PEERS, type PeerPicker } from './peer.js'
 import type { PeerTlsOptions } from './peers/client.js'
 import { createHandler, type HandlerContext, type PeerHandler } from './peers/handler.js'
 import { internals, type PeercacheInternals } from './internals.js'
+import { Tracer } from './tracing.js'
 import { DEFAULT_BASE_PATH } from './peers/paths.js'
 import { PeerPool } from './peers/pool.js'
 import type { HashFn } from './ring.js'
@@ -140,6 +141,7 @@ export class Peercache {
       random,
       hotCacheProbability: options.hotCacheProbability ?? 0.1,
       coalesce: options.coalesce ?? true,
+      tracer: new Tracer(),
     }
   }
 
