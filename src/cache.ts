@@ -18,6 +18,13 @@ export interface CacheEntry {
   readonly value: Uint8Array
   /** Epoch milliseconds after which the entry is never served; 0 = never expires. */
   readonly expiresAt: number
+  /**
+   * A typed group's value decoded from `value`, kept so a hit does not decode
+   * again; shared by every caller. Counted against the budget as the size of
+   * its bytes once more (an estimate: a parsed value takes at least about
+   * as much memory as its text).
+   */
+  readonly decoded?: unknown
 }
 
 /** CacheStats are one cache's counters, groupcache's CacheStats. */
@@ -192,7 +199,12 @@ export class CachePair {
   }
 }
 
-/** entrySize is what one entry costs against the budget: key UTF-8 bytes + value bytes (at least 1, as lru-cache requires). */
+/**
+ * entrySize is what one entry costs against the budget: key UTF-8 bytes +
+ * value bytes, + the value bytes again when a decoded value is kept (at
+ * least 1, as lru-cache requires).
+ */
 export function entrySize(entry: CacheEntry, key: string): number {
-  return Math.max(1, Buffer.byteLength(key, 'utf8') + entry.value.byteLength)
+  const decoded = entry.decoded === undefined ? 0 : entry.value.byteLength
+  return Math.max(1, Buffer.byteLength(key, 'utf8') + entry.value.byteLength + decoded)
 }

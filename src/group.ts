@@ -19,6 +19,7 @@ import { CachePair, type ByteCache, type CacheEntry, type CacheName } from './ca
 import {
   AbortError,
   ClosedError,
+  CodecError,
   InvalidArgumentError,
   LoadError,
   NotFoundError,
@@ -32,6 +33,7 @@ import type { PeerPicker } from './peer.js'
 import { Singleflight, type FlightContext } from './singleflight.js'
 import { Histogram, newCounters, type GroupCounters, type GroupStats } from './stats.js'
 import { copyOut, toBytes, textDecoder } from './bytes.js'
+import { decodeValue, encodeValue, sharesDecoded, type Codec } from './codecs.js'
 import { GroupWrites, type WriteReport } from './writes.js'
 
 export type { WriteReport } from './writes.js'
@@ -66,7 +68,35 @@ export type LoadResult =
  */
 export type Loader = (key: string, context: { signal: AbortSignal }) => LoadResult | Promise<LoadResult>
 
-/** GroupOptions configures one group. */
+/**
+ * TypedLoader fetches a typed group's value from the origin; the group's
+ * codec turns it into the bytes that are cached and sent. The same contract
+ * as Loader (unversioned; throw NotFoundError for a missing key). The value
+ * expires after the group's `ttl`.
+ */
+export type TypedLoader<T> = (key: string, context: { signal: AbortSignal }) => T | Promise<T>
+
+/**
+ * SetValue is what `set` takes: bytes or a string in an untyped group (a
+ * `Group<Buffer>`), a T in a typed one.
+ */
+export type SetValue<T> = [T] extends [Buffer] ? Uint8Array | string : T
+
+/** TypedGroupOptions configures a typed group: `load` returns T, `get` resolves to T. */
+export interface TypedGroupOptions<T> extends Omit<GroupOptions, 'load' | 'codec'> {
+  /**
+   * Turns values into the bytes that are cached, counted against
+   * `cacheBytes` and sent to peers, and back (`codecs.json()`,
+   * `codecs.string()`, `codecs.bytes()` or your own). A decoded value is kept
+   * beside its bytes, so a hit does not decode again: it is shared between
+   * callers and must not be mutated.
+   */
+  codec: Codec<T>
+  /** Fills a miss on a key this process owns, with a value the codec encodes. */
+  load: TypedLoader<T>
+}
+
+/** GroupOptions configures one (untyped) group: values are bytes, `get` resolves to a Buffer. */
 export interface GroupOptions {
   /** The group's name: 1..255 UTF-8 bytes, no `/`. The same on every peer. */
   name: string
@@ -74,6 +104,8 @@ export interface GroupOptions {
   cacheBytes: number
   /** Fills a miss on a key this process owns. */
   load: Loader
+  /** An untyped group has no codec (its values are bytes); see TypedGroupOptions. */
+  codec?: undefined
   /** Longest key accepted, in UTF-8 bytes. @default 65536 */
   maxKeyBytes?: number
   /** Hot is kept to about main / hotCacheRatio when the budget is full. @default 8 */
@@ -118,11 +150,21 @@ export interface GroupContext {
 const DEFAULT_MAX_KEY_BYTES = 64 * 1024
 const MAX_GROUP_NAME_BYTES = 255
 
-/** Group is one named cache; create it with `peercache.group(options)`. */
-export class Group {
+/**
+ * Group is one named cache; create it with `peercache.group(options)`. T is
+ * what `get` resolves to: a Buffer for an untyped group, the codec's type
+ * for a typed one.
+ */
+export class Group<T = Buffer> {
   readonly name: string
   readonly maxKeyBytes: number
-  readonly #load: Loader
+  readonly #load: Loader | TypedLoader<T>
+  /** The typed group's codec, or undefined (values are bytes). */
+  readonly #codec: Codec<T> | undefined
+  /** True when decoded values are kept in the entries and shared (every codec but bytes()). */
+  readonly #keepDecoded: boolean
+  /** What a read hands the caller: a copy of the bytes, or the (kept) decoded value. */
+  readonly #output: (entry: CacheEntry) => T
   readonly #ctx: GroupContext
   readonly #caches: CachePair
   /** this.#caches.main, held directly: peek is one lookup deep. */
@@ -142,10 +184,13 @@ export class Group {
   #closed = false
 
   /** Use `peercache.group()`; the constructor is internal. */
-  constructor(options: GroupOptions, ctx: GroupContext) {
+  constructor(options: GroupOptions | TypedGroupOptions<T>, ctx: GroupContext) {
     validateGroupOptions(options)
     this.name = options.name
     this.#load = options.load
+    this.#codec = options.codec
+    this.#keepDecoded = options.codec !== undefined && sharesDecoded(options.codec as Codec<unknown>)
+    this.#output = this.#outputOf(options.codec)
     this.#ctx = ctx
     this.maxKeyBytes = options.maxKeyBytes ?? DEFAULT_MAX_KEY_BYTES
     this.#hotProbability = options.hotCacheProbability ?? ctx.hotCacheProbability
@@ -167,13 +212,13 @@ export class Group {
    * BENCHMARKS.md; `getString`/`getJSON` skip the copy, `peek` is a no-copy
    * read-only view).
    */
-  get(key: string, options?: GetOptions): Promise<Buffer> {
-    return this.#read(key, options?.signal, this.#coalesce, copyOut)
+  get(key: string, options?: GetOptions): Promise<T> {
+    return this.#read(key, options?.signal, this.#coalesce, this.#output)
   }
 
-  /** getString resolves to the value decoded as UTF-8 (no intermediate copy). */
+  /** getString resolves to the value's bytes decoded as UTF-8 (no intermediate copy), whatever the codec. */
   getString(key: string, options?: GetOptions): Promise<string> {
-    return this.#read(key, options?.signal, this.#coalesce, decodeUtf8)
+    return this.#read(key, options?.signal, this.#coalesce, entryText)
   }
 
   /**
@@ -181,11 +226,11 @@ export class Group {
    * function frame on the hit path, which costs as much as the lookup), a
    * miss waits for the key's flight. Errors always arrive as rejections.
    */
-  #read<T>(key: string, signal: AbortSignal | undefined, coalesce: boolean, convert: (bytes: Uint8Array) => T): Promise<T> {
+  #read<R>(key: string, signal: AbortSignal | undefined, coalesce: boolean, convert: (entry: CacheEntry) => R): Promise<R> {
     try {
       const hit = this.#hit(key)
-      if (hit !== undefined) return Promise.resolve(convert(hit.value))
-      return this.#miss(key, signal, coalesce).then((entry) => convert(entry.value))
+      if (hit !== undefined) return Promise.resolve(convert(hit))
+      return this.#miss(key, signal, coalesce).then(convert)
     } catch (err) {
       return Promise.reject(err)
     }
@@ -214,11 +259,11 @@ export class Group {
    * owner; keys in flight are joined, not fetched twice. Rejects with the
    * first failure other than not-found.
    */
-  async getMany(keys: Iterable<string>, options?: GetOptions): Promise<Map<string, Buffer>> {
+  async getMany(keys: Iterable<string>, options?: GetOptions): Promise<Map<string, T>> {
     const unique = [...new Set(keys)]
     for (const key of unique) this.checkKey(key)
-    const settled = await Promise.allSettled(unique.map((key) => this.#read(key, options?.signal, true, copyOut)))
-    const found = new Map<string, Buffer>()
+    const settled = await Promise.allSettled(unique.map((key) => this.#read(key, options?.signal, true, this.#output)))
+    const found = new Map<string, T>()
     settled.forEach((result, i) => {
       if (result.status === 'fulfilled') found.set(unique[i] as string, result.value)
       else if (!(result.reason instanceof NotFoundError)) throw result.reason
@@ -232,11 +277,12 @@ export class Group {
    * the old value. A load of key in flight anywhere it reached will not
    * store its (older) result. Rejects if the owner cannot be reached.
    */
-  async set(key: string, value: Uint8Array | string, options: SetOptions = {}): Promise<WriteReport> {
+  async set(key: string, value: SetValue<T>, options: SetOptions = {}): Promise<WriteReport> {
     this.#assertOpen()
     this.checkKey(key)
-    const entry: CacheEntry = { value: ownBytes(value), expiresAt: this.#expiryOf(options) }
-    return this.#writes.set(key, entry, options.signal)
+    const bytes = this.#codec === undefined ? ownBytes(value as Uint8Array | string) : encodeValue(this.#codec, value as T)
+    // Not decoded here: setLocal decodes when this process is the owner.
+    return this.#writes.set(key, { value: bytes, expiresAt: this.#expiryOf(options) }, options.signal)
   }
 
   /**
@@ -254,8 +300,9 @@ export class Group {
    * names us the owner). Loads of key in flight here will not overwrite it.
    */
   setLocal(key: string, entry: CacheEntry): void {
+    const stored = this.#decoded(entry)
     this.removeLocal(key)
-    this.#caches.populate('main', key, entry)
+    this.#caches.populate('main', key, stored)
   }
 
   /**
@@ -402,7 +449,7 @@ export class Group {
     const started = performance.now()
     try {
       const signal = ctx.abandonSignal
-      const entry = await peer.get(this.name, key, signal === undefined ? { coalesce } : { signal, coalesce })
+      const entry = this.#decoded(await peer.get(this.name, key, signal === undefined ? { coalesce } : { signal, coalesce }))
       this.#counters.peerLoads++
       this.#recordLoad(key, started, 'peer', peer.url)
       if (entry.expiresAt !== 0 && entry.expiresAt <= this.#ctx.clock()) return undefined // arrived expired: a miss
@@ -410,7 +457,7 @@ export class Group {
       return entry
     } catch (err) {
       if (ctx.aborted) throw abortReason(ctx.reason)
-      if (isFinalLoadError(err)) throw this.#loadFailed(key, err as Error)
+      if (isFinalLoadError(err) || err instanceof CodecError) throw this.#loadFailed(key, err as Error)
       this.#peerFailed(key, peer.url, err)
       return undefined
     }
@@ -436,7 +483,9 @@ export class Group {
     return entry
   }
 
-  #toEntry(key: string, result: LoadResult): CacheEntry {
+  #toEntry(key: string, loaded: unknown): CacheEntry {
+    if (this.#codec !== undefined) return this.#decoded({ value: this.#encodeLoaded(key, loaded as T), expiresAt: this.#expiryFromTtl(this.#ttl) })
+    const result = loaded as LoadResult
     if (typeof result === 'string' || result instanceof Uint8Array) {
       return { value: ownBytes(result), expiresAt: this.#expiryFromTtl(this.#ttl) }
     }
@@ -447,6 +496,33 @@ export class Group {
       }
     }
     throw new LoadError(`loader for key ${quoteKey(key)} returned ${describe(result)}, not a string or Uint8Array`)
+  }
+
+  /** The loader's value through the codec: a value it cannot encode is the loader's failure. */
+  #encodeLoaded(key: string, value: T): Uint8Array {
+    try {
+      return encodeValue(this.#codec as Codec<T>, value)
+    } catch (err) {
+      throw new LoadError(`loader for key ${quoteKey(key)} returned a value the codec cannot encode: ${(err as Error).message}`, { cause: err })
+    }
+  }
+
+  /**
+   * #decoded returns entry with its decoded value kept beside the bytes
+   * (typed groups, except codecs.bytes()): decoded once per value that enters
+   * this process, shared by every hit. Other groups' entries are returned as
+   * they are. Throws CodecError for bytes the codec cannot decode.
+   */
+  #decoded(entry: CacheEntry): CacheEntry {
+    if (!this.#keepDecoded) return entry
+    return { value: entry.value, expiresAt: entry.expiresAt, decoded: decodeValue(this.#codec as Codec<T>, entry.value) }
+  }
+
+  /** The read's output for this group's kind: a Buffer copy, a fresh decode (bytes()), or the kept decoded value. */
+  #outputOf(codec: Codec<T> | undefined): (entry: CacheEntry) => T {
+    if (codec === undefined) return entryCopy as (entry: CacheEntry) => T
+    if (!this.#keepDecoded) return (entry) => decodeValue(codec, entry.value)
+    return (entry) => entry.decoded as T
   }
 
   #expiryOf(result: { ttl?: number; expiresAt?: number }): number {
@@ -493,8 +569,12 @@ export class Group {
   }
 }
 
-function decodeUtf8(bytes: Uint8Array): string {
-  return textDecoder.decode(bytes)
+function entryText(entry: CacheEntry): string {
+  return textDecoder.decode(entry.value)
+}
+
+function entryCopy(entry: CacheEntry): Buffer {
+  return copyOut(entry.value)
 }
 
 /** validateGroupName throws InvalidArgumentError unless name is a usable group name. */
@@ -507,7 +587,7 @@ export function validateGroupName(name: unknown): asserts name is string {
   }
 }
 
-function validateGroupOptions(options: GroupOptions): void {
+function validateGroupOptions(options: GroupOptions | TypedGroupOptions<unknown>): void {
   if (options === null || typeof options !== 'object') throw new InvalidArgumentError('group options must be an object')
   validateGroupName(options.name)
   if (typeof options.load !== 'function') throw new InvalidArgumentError('group option load must be a function')
@@ -518,6 +598,10 @@ function validateGroupOptions(options: GroupOptions): void {
   if (options.ttlJitter !== undefined) checkInteger('ttlJitter', options.ttlJitter, 0)
   if (options.hotCacheProbability !== undefined) checkProbability('hotCacheProbability', options.hotCacheProbability)
   if (options.coalesce !== undefined && typeof options.coalesce !== 'boolean') throw new InvalidArgumentError('coalesce must be a boolean')
+  const codec = options.codec as Partial<Codec<unknown>> | undefined
+  if (codec !== undefined && (typeof codec?.encode !== 'function' || typeof codec.decode !== 'function')) {
+    throw new InvalidArgumentError('group option codec must have encode and decode functions')
+  }
 }
 
 /** checkInteger throws InvalidArgumentError unless value is a safe integer >= min. */
@@ -541,7 +625,7 @@ function ownBytes(value: Uint8Array | string): Uint8Array {
 }
 
 function asLoadError(key: string, err: unknown): PeercacheError {
-  if (err instanceof NotFoundError || err instanceof LoadError) return err
+  if (err instanceof NotFoundError || err instanceof LoadError || err instanceof CodecError) return err
   const message = err instanceof Error ? err.message : String(err)
   return new LoadError(`load of key ${quoteKey(key)} failed: ${message}`, { cause: err })
 }

@@ -25,7 +25,7 @@ export type PeerHandler = (req: IncomingMessage, res: ServerResponse, next?: (er
 /** HandlerContext is what the handler needs from its Peercache. */
 export interface HandlerContext {
   basePath: string
-  group(name: string): Group | undefined
+  group(name: string): Group<unknown> | undefined
   /** Longest key any group accepts, in UTF-8 bytes: bounds the path before decoding. */
   maxKeyBytes(): number
   auth: PeerAuth | undefined
@@ -119,15 +119,15 @@ async function serveMetrics(ctx: HandlerContext, req: IncomingMessage, res: Serv
   sendBytes(res, 200, 'text/plain; version=0.0.4; charset=utf-8', Buffer.from(ctx.metrics(), 'utf8'))
 }
 
-function applySet(res: ServerResponse, group: Group, key: string, body: Uint8Array): void {
-  let message
+function applySet(res: ServerResponse, group: Group<unknown>, key: string, body: Uint8Array): void {
   try {
-    message = decodeSetRequest(body)
+    const message = decodeSetRequest(body)
+    if (message.group !== group.name || message.key !== key) return sendError(res, 400, 'bad request: body names another group or key')
+    // A typed group decodes the value here: bytes its codec cannot read are refused (CodecError).
+    group.setLocal(key, { value: message.value, expiresAt: message.expiresAt })
   } catch (err) {
     return sendError(res, 400, `bad request: ${(err as Error).message}`)
   }
-  if (message.group !== group.name || message.key !== key) return sendError(res, 400, 'bad request: body names another group or key')
-  group.setLocal(key, { value: message.value, expiresAt: message.expiresAt })
   sendOk(res)
 }
 
@@ -135,7 +135,7 @@ function applySet(res: ServerResponse, group: Group, key: string, body: Uint8Arr
  * Serves each key of a batch: the cached ones at once, then the others (at
  * most BATCH_CONCURRENCY loads at once); undefined if the client left.
  */
-async function serveKeys(group: Group, keys: readonly string[], res: ServerResponse): Promise<BatchEntryMessage[] | undefined> {
+async function serveKeys(group: Group<unknown>, keys: readonly string[], res: ServerResponse): Promise<BatchEntryMessage[] | undefined> {
   const entries: BatchEntryMessage[] = new Array(keys.length)
   const misses: number[] = []
   keys.forEach((key, i) => {
@@ -162,7 +162,7 @@ async function serveKeys(group: Group, keys: readonly string[], res: ServerRespo
 
 const BATCH_CONCURRENCY = 64
 
-async function batchEntry(group: Group, key: string, signal: AbortSignal): Promise<BatchEntryMessage> {
+async function batchEntry(group: Group<unknown>, key: string, signal: AbortSignal): Promise<BatchEntryMessage> {
   try {
     const entry = await group.serveLoad(key, signal)
     return { key, status: 200, value: entry.value, expiresAt: entry.expiresAt }
@@ -173,7 +173,7 @@ async function batchEntry(group: Group, key: string, signal: AbortSignal): Promi
 }
 
 /** Loads one key serveCached did not have; a client that hangs up aborts our wait (never the shared load). */
-async function loadKey(group: Group, key: string, res: ServerResponse): Promise<CacheEntry | undefined> {
+async function loadKey(group: Group<unknown>, key: string, res: ServerResponse): Promise<CacheEntry | undefined> {
   const gone = abortOnClose(res)
   try {
     return await group.serveLoad(key, gone.signal)
