@@ -134,7 +134,10 @@ export interface GetOptions {
   signal?: AbortSignal
 }
 
-/** GroupContext is what a Group borrows from its Peercache (injected, never global). */
+/**
+ * GroupContext is what a Group borrows from its Peercache (injected, never global).
+ * @internal
+ */
 export interface GroupContext {
   picker: PeerPicker
   notify: Notifier
@@ -183,8 +186,18 @@ export class Group<T = Buffer> {
   readonly #writes: GroupWrites
   #closed = false
 
-  /** Use `peercache.group()`; the constructor is internal. */
-  constructor(options: GroupOptions | TypedGroupOptions<T>, ctx: GroupContext) {
+  /**
+   * create builds a group for its Peercache. Users call `peercache.group()`:
+   * the constructor is private and this factory is stripped from the published
+   * types, so the context a group borrows is not part of the public API.
+   * @internal
+   */
+  static create<T>(options: GroupOptions | TypedGroupOptions<T>, ctx: GroupContext): Group<T> {
+    return new Group<T>(options, ctx)
+  }
+
+  /** Use `peercache.group()`. */
+  private constructor(options: GroupOptions | TypedGroupOptions<T>, ctx: GroupContext) {
     validateGroupOptions(options)
     this.name = options.name
     this.#load = options.load
@@ -298,6 +311,7 @@ export class Group<T = Buffer> {
   /**
    * setLocal stores an entry in this process's main cache (a peer's PUT: it
    * names us the owner). Loads of key in flight here will not overwrite it.
+   * @internal
    */
   setLocal(key: string, entry: CacheEntry): void {
     const stored = this.#decoded(entry)
@@ -309,6 +323,7 @@ export class Group<T = Buffer> {
    * removeLocal drops key from this process's caches and detaches its loads
    * in flight, so that a load that started before the removal cannot store
    * its (stale) value after it.
+   * @internal
    */
   removeLocal(key: string): void {
     this.#getFlights.forget(key)
@@ -331,7 +346,10 @@ export class Group<T = Buffer> {
     return { ...this.#counters, main: this.#caches.main.stats(), hot: this.#caches.hot.stats() }
   }
 
-  /** loadDurations is the histogram of load durations (seconds), for metrics. */
+  /**
+   * loadDurations is the histogram of load durations (seconds), for metrics.
+   * @internal
+   */
   get loadDurations(): Readonly<Histogram> {
     return this.#loadDurations
   }
@@ -339,6 +357,7 @@ export class Group<T = Buffer> {
   /**
    * serve answers a peer's request for key. It never forwards (see the file
    * comment): it answers from the caches or loads locally.
+   * @internal
    */
   async serve(key: string, signal?: AbortSignal): Promise<CacheEntry> {
     return this.serveCached(key) ?? this.serveLoad(key, signal)
@@ -349,6 +368,7 @@ export class Group<T = Buffer> {
    * peer's request and returns the cached entry, or undefined when the key
    * must be loaded (or the group is closed): then call `serveLoad`. A hit
    * served this way needs no signal and no await.
+   * @internal
    */
   serveCached(key: string): CacheEntry | undefined {
     if (this.#closed) return undefined
@@ -356,13 +376,19 @@ export class Group<T = Buffer> {
     return this.#caches.lookup(key, this.#ctx.clock)
   }
 
-  /** serveLoad is the second half of `serve`: a local load (never forwarded) of a key serveCached did not have. */
+  /**
+   * serveLoad is the second half of `serve`: a local load (never forwarded) of a key serveCached did not have.
+   * @internal
+   */
   serveLoad(key: string, signal?: AbortSignal): Promise<CacheEntry> {
     if (this.#closed) return Promise.reject(new ClosedError(`group ${this.name} is closed`))
     return this.#localFlights.do(key, (ctx) => this.#loadLocally(key, ctx), signal)
   }
 
-  /** checkKey throws InvalidArgumentError unless key is a string this group accepts. */
+  /**
+   * checkKey throws InvalidArgumentError unless key is a string this group accepts.
+   * @internal
+   */
   checkKey(key: string): void {
     if (typeof key !== 'string') throw new InvalidArgumentError(`key must be a string, got ${typeof key}`)
     // Fast path: a UTF-16 length within the limit / 3 cannot exceed it in UTF-8.
@@ -372,7 +398,10 @@ export class Group<T = Buffer> {
     if (!key.isWellFormed()) throw new InvalidArgumentError('key contains a lone surrogate (not valid UTF-16)')
   }
 
-  /** close stops new gets, waits up to `timeoutMs` for flights in progress, then aborts the rest. */
+  /**
+   * close stops new gets, waits up to `timeoutMs` for flights in progress, then aborts the rest.
+   * @internal
+   */
   async close(timeoutMs: number): Promise<void> {
     if (this.#closed) return
     this.#closed = true
