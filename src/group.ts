@@ -269,19 +269,33 @@ export class Group<T = Buffer> {
   /**
    * getMany resolves to a Map of the keys found (a key the origin does not
    * have is absent). Remote keys are fetched with one batch request per
-   * owner; keys in flight are joined, not fetched twice. Rejects with the
-   * first failure other than not-found.
+   * owner; keys in flight are joined, not fetched twice. All or nothing
+   * beyond not-found: an invalid key rejects before anything is fetched, and
+   * otherwise it waits for every key, then rejects with the failure of the
+   * first failing key in the order given (getManySettled keeps the others).
    */
   async getMany(keys: Iterable<string>, options?: GetOptions): Promise<Map<string, T>> {
     const unique = [...new Set(keys)]
     for (const key of unique) this.checkKey(key)
-    const settled = await Promise.allSettled(unique.map((key) => this.#read(key, options?.signal, true, this.#output)))
     const found = new Map<string, T>()
-    settled.forEach((result, i) => {
-      if (result.status === 'fulfilled') found.set(unique[i] as string, result.value)
+    for (const [key, result] of await this.getManySettled(unique, options)) {
+      if (result.status === 'fulfilled') found.set(key, result.value)
       else if (!(result.reason instanceof NotFoundError)) throw result.reason
-    })
+    }
     return found
+  }
+
+  /**
+   * getManySettled resolves to a Map with one entry per distinct key, in the
+   * order given: `{ status: 'fulfilled', value }` or `{ status: 'rejected',
+   * reason }` (Promise.allSettled's shape). A failing key (not found, a load
+   * error, an invalid key) never fails the others, and it never rejects
+   * (an abort of `signal` shows as each unfinished key's AbortError).
+   */
+  async getManySettled(keys: Iterable<string>, options?: GetOptions): Promise<Map<string, PromiseSettledResult<T>>> {
+    const unique = [...new Set(keys)]
+    const settled = await Promise.allSettled(unique.map((key) => this.#read(key, options?.signal, true, this.#output)))
+    return new Map(unique.map((key, i) => [key, settled[i] as PromiseSettledResult<T>]))
   }
 
   /**
