@@ -35,6 +35,7 @@ import { Histogram, newCounters, type GroupCounters, type GroupStats } from './s
 import { copyOut, toBytes, textDecoder } from './bytes.js'
 import { decodeValue, encodeValue, sharesDecoded, type Codec } from './codecs.js'
 import { GroupWrites, type WriteReport } from './writes.js'
+import { NotFoundMemory } from './not-found.js'
 
 export type { WriteReport } from './writes.js'
 
@@ -118,6 +119,15 @@ export interface GroupOptions {
   ttlJitter?: number
   /** Coalesce remote gets of one tick to one owner into one batch request. @default the instance's, true */
   coalesce?: boolean
+  /**
+   * How long, in milliseconds, the process that ran the loader remembers a
+   * NotFoundError it threw (negative caching): gets of that key from any peer
+   * reach the owner and are answered not found without an origin load until
+   * then. `set`, `remove` and `clear` forget it. Remembered keys take at most
+   * cacheBytes / 8 (key bytes + 64 each) beside the caches. 0 = off.
+   * @default 0
+   */
+  notFoundTtl?: number
 }
 
 /** SetOptions are the options of `group.set`. */
@@ -184,6 +194,8 @@ export class Group<T = Buffer> {
   readonly #coalesce: boolean
   /** set/remove/clear across the cluster (writes.ts). */
   readonly #writes: GroupWrites
+  /** Keys the loader said do not exist, while `notFoundTtl` lasts (undefined when off). */
+  readonly #notFound: NotFoundMemory | undefined
   #closed = false
 
   /**
@@ -217,6 +229,8 @@ export class Group<T = Buffer> {
     })
     this.#main = this.#caches.main
     this.#writes = new GroupWrites(this, ctx.picker)
+    const notFoundTtl = options.notFoundTtl ?? 0
+    this.#notFound = notFoundTtl > 0 && options.cacheBytes > 0 ? new NotFoundMemory(notFoundTtl, Math.floor(options.cacheBytes / 8)) : undefined
   }
 
   /**
@@ -343,6 +357,7 @@ export class Group<T = Buffer> {
     this.#getFlights.forget(key)
     this.#localFlights.forget(key)
     this.#caches.remove(key)
+    this.#notFound?.forget(key)
   }
 
   /** getJSON resolves to the value parsed as JSON; a value that is not JSON rejects with InvalidArgumentError. */
@@ -510,6 +525,7 @@ export class Group<T = Buffer> {
   async #loadLocally(key: string, ctx: FlightContext): Promise<CacheEntry> {
     const hit = this.#caches.main.get(key, this.#ctx.clock)
     if (hit !== undefined) return hit
+    this.#recallNotFound(key)
     const started = performance.now()
     let entry: CacheEntry
     try {
@@ -517,13 +533,24 @@ export class Group<T = Buffer> {
     } catch (err) {
       this.#counters.localLoadErrs++
       if (ctx.aborted) throw abortReason(ctx.reason)
-      throw this.#loadFailed(key, asLoadError(key, err))
+      const error = asLoadError(key, err)
+      // Like a value, a not-found learnt by a detached (removed, set) load is stale: not remembered.
+      if (error instanceof NotFoundError && ctx.isCurrent()) this.#notFound?.remember(key, error, this.#ctx.clock())
+      throw this.#loadFailed(key, error)
     }
     this.#counters.localLoads++
     this.#recordLoad(key, started, 'local', undefined)
     // A remove or set while this load ran detached the flight: its value is stale.
     if (ctx.isCurrent()) this.#caches.populate('main', key, entry)
     return entry
+  }
+
+  /** Throws the remembered NotFoundError while key is in the not-found memory (`notFoundTtl`): no loader run. */
+  #recallNotFound(key: string): void {
+    const remembered = this.#notFound?.recall(key, this.#ctx.clock())
+    if (remembered === undefined) return
+    this.#counters.notFoundHits++
+    throw remembered
   }
 
   #toEntry(key: string, loaded: unknown): CacheEntry {
@@ -639,6 +666,7 @@ function validateGroupOptions(options: GroupOptions | TypedGroupOptions<unknown>
   if (options.hotCacheRatio !== undefined) checkInteger('hotCacheRatio', options.hotCacheRatio, 1)
   if (options.ttl !== undefined) checkInteger('ttl', options.ttl, 0)
   if (options.ttlJitter !== undefined) checkInteger('ttlJitter', options.ttlJitter, 0)
+  if (options.notFoundTtl !== undefined) checkInteger('notFoundTtl', options.notFoundTtl, 0)
   if (options.hotCacheProbability !== undefined) checkProbability('hotCacheProbability', options.hotCacheProbability)
   if (options.coalesce !== undefined && typeof options.coalesce !== 'boolean') throw new InvalidArgumentError('coalesce must be a boolean')
   const codec = options.codec as Partial<Codec<unknown>> | undefined

@@ -30,6 +30,8 @@ const COUNTERS: ReadonlyArray<[keyof GroupStats, string, string]> = [
   ['peerLoads', 'peercache_peer_loads_total', 'Values fetched from the owning peer.'],
   ['peerErrors', 'peercache_peer_errors_total', 'Peer requests that failed (then loaded locally).'],
   ['serverRequests', 'peercache_server_requests_total', 'Requests served to other peers.'],
+  ['notFoundHits', 'peercache_not_found_hits_total', 'Loads answered not-found from memory (notFoundTtl), without the loader.'],
+  ['staleHits', 'peercache_stale_hits_total', 'Gets answered with a stale value (staleWhileRevalidate, staleIfError).'],
 ]
 
 const CACHES = ['main', 'hot'] as const
