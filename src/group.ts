@@ -36,6 +36,7 @@ import { copyOut, toBytes, textDecoder } from './bytes.js'
 import { decodeValue, encodeValue, sharesDecoded, type Codec } from './codecs.js'
 import { GroupWrites, type WriteReport } from './writes.js'
 import { NotFoundMemory } from './not-found.js'
+import { StalePolicy, markStale } from './stale.js'
 
 export type { WriteReport } from './writes.js'
 
@@ -128,6 +129,23 @@ export interface GroupOptions {
    * @default 0
    */
   notFoundTtl?: number
+  /**
+   * For this many milliseconds after a value expires, a get answers the
+   * stale value at once and starts one refresh in the background (through
+   * the key's owner: one per key in the cluster), as RFC 5861's
+   * stale-while-revalidate. Needs expiring values (`ttl`). 0 = off.
+   * @default 0
+   */
+  staleWhileRevalidate?: number
+  /**
+   * For this many milliseconds after a value expires, a get whose load fails
+   * (the origin failed; or the owner was unreachable and the local load
+   * failed) answers the stale value instead of the error, as RFC 5861's
+   * stale-if-error. Expired values are kept this long (or
+   * staleWhileRevalidate, the longer). 0 = off.
+   * @default 0
+   */
+  staleIfError?: number
 }
 
 /** SetOptions are the options of `group.set`. */
@@ -196,6 +214,8 @@ export class Group<T = Buffer> {
   readonly #writes: GroupWrites
   /** Keys the loader said do not exist, while `notFoundTtl` lasts (undefined when off). */
   readonly #notFound: NotFoundMemory | undefined
+  /** The stale windows (undefined when both are 0: expired entries are never seen). */
+  readonly #stale: StalePolicy | undefined
   #closed = false
 
   /**
@@ -222,7 +242,10 @@ export class Group<T = Buffer> {
     this.#ttl = options.ttl ?? 0
     this.#ttlJitter = options.ttlJitter ?? 0
     this.#coalesce = options.coalesce ?? ctx.coalesce
+    const stale = new StalePolicy(options.staleWhileRevalidate ?? 0, options.staleIfError ?? 0)
+    this.#stale = stale.grace > 0 ? stale : undefined
     this.#caches = new CachePair({
+      staleMs: stale.grace,
       cacheBytes: options.cacheBytes,
       hotRatio: options.hotCacheRatio ?? 8,
       onEvict: (cache, key, entry) => this.#emitEvict(cache, key, entry),
@@ -257,7 +280,9 @@ export class Group<T = Buffer> {
     try {
       const hit = this.#hit(key)
       if (hit !== undefined) return Promise.resolve(convert(hit))
-      return this.#miss(key, signal, coalesce).then(convert)
+      const missed = this.#miss(key, signal, coalesce)
+      if (this.#stale === undefined) return missed.then(convert)
+      return missed.then((entry) => convert(this.#countStale(key, entry)))
     } catch (err) {
       return Promise.reject(err)
     }
@@ -277,7 +302,9 @@ export class Group<T = Buffer> {
     if (entry !== undefined && entry.expiresAt === 0) return entry.value
     // Otherwise check the entry in hand (main is not looked up twice), then hot.
     const clock = this.#ctx.clock
-    return (this.#main.live(key, entry, clock) ?? this.#caches.hot.peek(key, clock))?.value
+    const live = this.#main.live(key, entry, clock) ?? this.#caches.hot.peek(key, clock)
+    // A stale entry (kept for the stale windows) is not peeked: peek never serves past expiry.
+    return live !== undefined && (this.#stale === undefined || this.#stale.fresh(live, clock())) ? live.value : undefined
   }
 
   /**
@@ -402,7 +429,22 @@ export class Group<T = Buffer> {
   serveCached(key: string): CacheEntry | undefined {
     if (this.#closed) return undefined
     this.#counters.serverRequests++
-    return this.#caches.lookup(key, this.#ctx.clock)
+    const entry = this.#caches.lookup(key, this.#ctx.clock)
+    if (entry === undefined || this.#stale === undefined || entry.expiresAt === 0) return entry
+    return this.#serveExpired(key, entry, this.#stale)
+  }
+
+  /**
+   * A peer asked for an expired entry we keep: within staleWhileRevalidate
+   * answer it flagged stale (the asker will not cache it as fresh) and refresh
+   * it here, once; past that, undefined: serveLoad loads, stale-if-error.
+   */
+  #serveExpired(key: string, entry: CacheEntry, stale: StalePolicy): CacheEntry | undefined {
+    const now = this.#ctx.clock()
+    if (stale.fresh(entry, now)) return entry
+    if (!stale.revalidating(entry, now)) return undefined
+    this.#localFlights.do(key, (ctx) => this.#loadLocally(key, ctx)).catch(ignore)
+    return markStale(entry)
   }
 
   /**
@@ -411,7 +453,9 @@ export class Group<T = Buffer> {
    */
   serveLoad(key: string, signal?: AbortSignal): Promise<CacheEntry> {
     if (this.#closed) return Promise.reject(new ClosedError(`group ${this.name} is closed`))
-    return this.#localFlights.do(key, (ctx) => this.#loadLocally(key, ctx), signal)
+    const load = this.#localFlights.do(key, (ctx) => this.#loadLocally(key, ctx), signal)
+    if (this.#stale === undefined) return load
+    return load.catch((err: unknown) => this.#staleOnError(key, this.#caches.lookup(key, this.#ctx.clock), err))
   }
 
   /**
@@ -460,9 +504,49 @@ export class Group<T = Buffer> {
       cache = 'hot'
     }
     if (entry === undefined) return undefined
+    if (this.#stale !== undefined && entry.expiresAt !== 0 && !this.#hitExpired(key, entry, this.#stale)) return undefined
     this.#counters.cacheHits++
     if (this.#ctx.notify.wants('hit')) this.#ctx.notify.emit('hit', { group: this.name, key, cache })
     return entry
+  }
+
+  /**
+   * Decides a hit on an entry that can expire, in a group with stale
+   * windows: fresh → served; expired within staleWhileRevalidate → served
+   * (counted stale) while one refresh runs behind, through the owner;
+   * otherwise a miss, whose flight falls back on this entry if its load fails.
+   */
+  #hitExpired(key: string, entry: CacheEntry, stale: StalePolicy): boolean {
+    const now = this.#ctx.clock()
+    if (stale.fresh(entry, now)) return true
+    if (!stale.revalidating(entry, now)) return false
+    this.#countStale(key, markStale(entry))
+    // One refresh per key: a flight already running is joined, not doubled.
+    this.#getFlights.do(key, (ctx) => this.#fill(key, ctx, this.#coalesce)).catch(ignore)
+    return true
+  }
+
+  /** Counts and announces a get answered with a stale entry; returns the entry. */
+  #countStale(key: string, entry: CacheEntry): CacheEntry {
+    if (entry.stale !== true) return entry
+    this.#counters.staleHits++
+    if (this.#ctx.notify.wants('stale')) this.#ctx.notify.emit('stale', { group: this.name, key, expiredAt: entry.expiresAt })
+    return entry
+  }
+
+  /**
+   * stale-if-error: a load of key failed with err; answer `kept` (flagged
+   * stale) if it is within the windows, else rethrow. Aborts and shutdowns
+   * are never papered over.
+   */
+  #staleOnError(key: string, kept: CacheEntry | undefined, err: unknown): CacheEntry {
+    const stale = this.#stale
+    if (kept === undefined || stale === undefined || err instanceof AbortError || err instanceof ClosedError) throw err
+    const now = this.#ctx.clock()
+    if (stale.fresh(kept, now)) return kept
+    if (!stale.usableOnError(kept, now)) throw err
+    this.#ctx.logger.warn({ group: this.name, err }, 'load failed, answering the stale value (staleIfError)')
+    return markStale(kept)
   }
 
   /** The miss path: validate, then join (or start) the key's flight. Call after #hit missed. */
@@ -480,11 +564,18 @@ export class Group<T = Buffer> {
     // of this flight has already stored the value: check again, so two
     // back-to-back flights do not load the key twice.
     const hit = this.#caches.lookup(key, this.#ctx.clock)
-    if (hit !== undefined) {
+    if (hit !== undefined && (this.#stale === undefined || this.#stale.fresh(hit, this.#ctx.clock()))) {
       this.#counters.cacheHits++
       return hit
     }
     this.#counters.loadsDeduped++
+    // An expired entry kept for the stale windows: the answer if this load fails (stale-if-error).
+    if (hit !== undefined) return this.#fetchOrLoad(key, ctx, coalesce).catch((err: unknown) => this.#staleOnError(key, hit, err))
+    return this.#fetchOrLoad(key, ctx, coalesce)
+  }
+
+  /** The owner, then the local loader. */
+  async #fetchOrLoad(key: string, ctx: FlightContext, coalesce: boolean): Promise<CacheEntry> {
     const fromPeer = await this.#fetchFromOwner(key, ctx, coalesce)
     if (fromPeer !== undefined) return fromPeer
     try {
@@ -510,8 +601,11 @@ export class Group<T = Buffer> {
       const entry = this.#decoded(await peer.get(this.name, key, signal === undefined ? { coalesce } : { signal, coalesce }))
       this.#counters.peerLoads++
       this.#recordLoad(key, started, 'peer', peer.url)
+      // The owner's stale answer (flagged) is answered, never cached as fresh.
+      if (entry.stale === true) return entry
       if (entry.expiresAt !== 0 && entry.expiresAt <= this.#ctx.clock()) return undefined // arrived expired: a miss
       if (ctx.isCurrent() && this.#ctx.random() < this.#hotProbability) this.#caches.populate('hot', key, entry)
+      else if (this.#stale !== undefined && ctx.isCurrent()) this.#refreshHot(key, entry)
       return entry
     } catch (err) {
       if (ctx.aborted) throw abortReason(ctx.reason)
@@ -521,10 +615,15 @@ export class Group<T = Buffer> {
     }
   }
 
+  /** A refresh brought a fresh value: replace the expired copy hot keeps for the stale windows, if any. */
+  #refreshHot(key: string, entry: CacheEntry): void {
+    if (this.#caches.hot.entry(key) !== undefined) this.#caches.populate('hot', key, entry)
+  }
+
   /** Runs the user's loader once per local flight and keeps the value in main. */
   async #loadLocally(key: string, ctx: FlightContext): Promise<CacheEntry> {
     const hit = this.#caches.main.get(key, this.#ctx.clock)
-    if (hit !== undefined) return hit
+    if (hit !== undefined && (this.#stale === undefined || this.#stale.fresh(hit, this.#ctx.clock()))) return hit
     this.#recallNotFound(key)
     const started = performance.now()
     let entry: CacheEntry
@@ -585,7 +684,9 @@ export class Group<T = Buffer> {
    */
   #decoded(entry: CacheEntry): CacheEntry {
     if (!this.#keepDecoded) return entry
-    return { value: entry.value, expiresAt: entry.expiresAt, decoded: decodeValue(this.#codec as Codec<T>, entry.value) }
+    const decoded = decodeValue(this.#codec as Codec<T>, entry.value)
+    if (entry.stale === true) return { value: entry.value, expiresAt: entry.expiresAt, decoded, stale: true }
+    return { value: entry.value, expiresAt: entry.expiresAt, decoded }
   }
 
   /** The read's output for this group's kind: a Buffer copy, a fresh decode (bytes()), or the kept decoded value. */
@@ -668,6 +769,8 @@ function validateGroupOptions(options: GroupOptions | TypedGroupOptions<unknown>
   if (options.ttl !== undefined) checkInteger('ttl', options.ttl, 0)
   if (options.ttlJitter !== undefined) checkInteger('ttlJitter', options.ttlJitter, 0)
   if (options.notFoundTtl !== undefined) checkInteger('notFoundTtl', options.notFoundTtl, 0)
+  if (options.staleWhileRevalidate !== undefined) checkInteger('staleWhileRevalidate', options.staleWhileRevalidate, 0)
+  if (options.staleIfError !== undefined) checkInteger('staleIfError', options.staleIfError, 0)
   if (options.hotCacheProbability !== undefined) checkProbability('hotCacheProbability', options.hotCacheProbability)
   if (options.coalesce !== undefined && typeof options.coalesce !== 'boolean') throw new InvalidArgumentError('coalesce must be a boolean')
   const codec = options.codec as Partial<Codec<unknown>> | undefined
@@ -710,6 +813,8 @@ function loaderContext(ctx: FlightContext): { readonly signal: AbortSignal } {
     },
   }
 }
+
+function ignore(): void {}
 
 function abortReason(reason: unknown): Error {
   if (reason instanceof PeercacheError) return reason

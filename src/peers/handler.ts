@@ -152,7 +152,7 @@ async function serveKeys(group: Group<unknown>, keys: readonly string[], res: Se
   keys.forEach((key, i) => {
     const entry = group.serveCached(key)
     if (entry === undefined) misses.push(i)
-    else entries[i] = { key, status: 200, value: entry.value, expiresAt: entry.expiresAt }
+    else entries[i] = okEntry(key, entry)
   })
   if (misses.length === 0) return entries
   const gone = abortOnClose(res)
@@ -176,11 +176,18 @@ const BATCH_CONCURRENCY = 64
 async function batchEntry(group: Group<unknown>, key: string, signal: AbortSignal): Promise<BatchEntryMessage> {
   try {
     const entry = await group.serveLoad(key, signal)
-    return { key, status: 200, value: entry.value, expiresAt: entry.expiresAt }
+    return okEntry(key, entry)
   } catch (err) {
     const status = err instanceof NotFoundError ? 404 : 503
     return { key, status, expiresAt: 0, error: err instanceof Error ? err.message : String(err) }
   }
+}
+
+/** okEntry is a batch's answer for a key served (flagged when stale: the owner's stale windows). */
+function okEntry(key: string, entry: CacheEntry): BatchEntryMessage {
+  const message: BatchEntryMessage = { key, status: 200, value: entry.value, expiresAt: entry.expiresAt }
+  if (entry.stale === true) message.stale = true
+  return message
 }
 
 /** Loads one key serveCached did not have; a client that hangs up aborts our wait (never the shared load). */
@@ -281,7 +288,8 @@ function sendLoadError(res: ServerResponse, err: unknown): void {
 }
 
 function sendValue(res: ServerResponse, entry: CacheEntry, headOnly: boolean): void {
-  sendBytes(res, 200, 'application/x-protobuf', encodeGetResponse({ value: entry.value, expiresAt: entry.expiresAt }), headOnly)
+  const message = entry.stale === true ? { value: entry.value, expiresAt: entry.expiresAt, stale: true } : { value: entry.value, expiresAt: entry.expiresAt }
+  sendBytes(res, 200, 'application/x-protobuf', encodeGetResponse(message), headOnly)
 }
 
 function sendBytes(res: ServerResponse, status: number, type: string, body: Uint8Array, headOnly = false): void {
