@@ -19,6 +19,18 @@ export interface CacheEntry {
   readonly value: Uint8Array
   /** Epoch milliseconds after which the entry is never served; 0 = never expires. */
   readonly expiresAt: number
+  /**
+   * A typed group's value decoded from `value`, kept so a hit does not decode
+   * again; shared by every caller. Counted against the budget as the size of
+   * its bytes once more (an estimate: a parsed value takes at least about
+   * as much memory as its text).
+   */
+  readonly decoded?: unknown
+  /**
+   * True on an answer past its expiry, served within a group's
+   * staleWhileRevalidate / staleIfError window: never stored as fresh.
+   */
+  readonly stale?: true
 }
 
 /** CacheStats are one cache's counters, groupcache's CacheStats. */
@@ -47,9 +59,13 @@ export class ByteCache {
   #hits = 0
   #evictions = 0
 
+  /** Entries are kept (and returned) this many ms past their expiry: a group's stale windows. */
+  readonly #grace: number
+
   /** sizeOf is what an entry counts against maxBytes (`entrySize`; tests inject key + value bytes alone). */
-  constructor(name: CacheName, maxBytes: number, onEvict: EvictListener | undefined, sizeOf: SizeOf = entrySize) {
+  constructor(name: CacheName, maxBytes: number, onEvict: EvictListener | undefined, grace = 0, sizeOf: SizeOf = entrySize) {
     this.name = name
+    this.#grace = grace
     this.#lru = new LRUCache<string, CacheEntry>({
       // lru-cache needs a positive bound; the shared budget is enforced by CachePair.
       maxSize: Math.max(1, maxBytes),
@@ -89,9 +105,9 @@ export class ByteCache {
     return this.#lru.get(key)
   }
 
-  /** live returns entry (what `entry(key)` gave) unless it has expired; an expired one is dropped. */
+  /** live returns entry (what `entry(key)` gave) unless it expired more than the grace ago; such an entry is dropped. */
   live(key: string, entry: CacheEntry | undefined, clock: () => number): CacheEntry | undefined {
-    if (entry === undefined || entry.expiresAt === 0 || entry.expiresAt > clock()) return entry
+    if (entry === undefined || entry.expiresAt === 0 || entry.expiresAt + this.#grace > clock()) return entry
     this.#lru.delete(key)
     return undefined
   }
@@ -139,6 +155,8 @@ export interface CachePairOptions {
   /** Hot is kept to about main / hotRatio. @default 8 */
   hotRatio?: number
   onEvict?: EvictListener
+  /** How long past its expiry an entry is kept (and still returned, for the group to serve stale), in ms. @default 0 */
+  staleMs?: number
   /** What an entry counts against the budget. @default entrySize (bytes + measured overhead) */
   sizeOf?: SizeOf
 }
@@ -153,8 +171,8 @@ export class CachePair {
   constructor(options: CachePairOptions) {
     this.#cacheBytes = options.cacheBytes
     this.#hotRatio = options.hotRatio ?? 8
-    this.main = new ByteCache('main', options.cacheBytes, options.onEvict, options.sizeOf)
-    this.hot = new ByteCache('hot', options.cacheBytes, options.onEvict, options.sizeOf)
+    this.main = new ByteCache('main', options.cacheBytes, options.onEvict, options.staleMs, options.sizeOf)
+    this.hot = new ByteCache('hot', options.cacheBytes, options.onEvict, options.staleMs, options.sizeOf)
   }
 
   /** capacity is the budget, cacheBytes. */
@@ -248,10 +266,12 @@ const ON_HEAP_MAX_BYTES = 64
 
 /**
  * entrySize is what one entry costs against the budget: its key's UTF-8
- * bytes, its value's bytes and their measured memory overhead.
+ * bytes, its value's bytes (twice when a decoded value is kept beside them)
+ * and their measured memory overhead.
  */
 export function entrySize(entry: CacheEntry, key: string): number {
   const valueBytes = entry.value.byteLength
   const offHeap = valueBytes > ON_HEAP_MAX_BYTES ? OFF_HEAP_OVERHEAD_BYTES : 0
-  return Buffer.byteLength(key, 'utf8') + valueBytes + ENTRY_OVERHEAD_BYTES + offHeap
+  const decoded = entry.decoded === undefined ? 0 : valueBytes
+  return Buffer.byteLength(key, 'utf8') + valueBytes + decoded + ENTRY_OVERHEAD_BYTES + offHeap
 }

@@ -3,7 +3,7 @@
  * effects, no top-level await.
  */
 export { Peercache, serverUrl, type PeercacheOptions, type ServerTimeouts } from './peercache.js'
-export { Group, type GroupOptions, type GetOptions, type SetOptions, type WriteReport, type ReadonlyBytes, type Loader, type LoadResult } from './group.js'
+export { Group, type GroupOptions, type TypedGroupOptions, type TypedLoader, type SetValue, type GetOptions, type SetOptions, type WriteReport, type ReadonlyBytes, type Loader, type LoadResult } from './group.js'
 export {
   PeercacheError,
   InvalidArgumentError,
@@ -19,6 +19,7 @@ export {
   PeerResponseError,
   ResponseTooLargeError,
   AuthError,
+  CodecError,
   type PeercacheErrorOptions,
 } from './errors.js'
 export type { PeercacheEvents, PeercacheEmitter } from './events.js'
@@ -28,4 +29,5 @@ export { ENTRY_OVERHEAD_BYTES, OFF_HEAP_OVERHEAD_BYTES, type CacheStats, type Ca
 export type { Peer, PeerEntry, PeerPicker, PeerRequestOptions } from './peer.js'
 export type { PeerHandler } from './peers/handler.js'
 export type { PeerTlsOptions } from './peers/client.js'
+export { codecs, type Codec } from './codecs.js'
 export { HashRing, type HashFn, type RingOptions } from './ring.js'

@@ -13,7 +13,7 @@ import { PeerAuth, parseSecrets } from './auth.js'
 import { resolvePeerConfig, validatePeerConfig, type PeerConfig } from './config.js'
 import { ClosedError, ConfigError, InvalidArgumentError } from './errors.js'
 import { Notifier, createEmitter, type PeercacheEmitter } from './events.js'
-import { Group, checkInteger, checkProbability, type GroupContext, type GroupOptions } from './group.js'
+import { Group, checkInteger, checkProbability, type GroupContext, type GroupOptions, type TypedGroupOptions } from './group.js'
 import { noopLogger, type Logger } from './logger.js'
 import { NO_PEERS, type PeerPicker } from './peer.js'
 import type { PeerTlsOptions } from './peers/client.js'
@@ -114,7 +114,7 @@ export class Peercache {
   readonly events: PeercacheEmitter = createEmitter()
   readonly logger: Logger
   readonly basePath: string
-  readonly #groups = new Map<string, Group>()
+  readonly #groups = new Map<string, Group<unknown>>()
   readonly #config: PeerConfig
   readonly #pool: PeerPool | undefined
   readonly #context: GroupContext
@@ -164,19 +164,27 @@ export class Peercache {
     return this.#context.picker
   }
 
-  /** group creates a group; a duplicate or invalid name throws InvalidArgumentError. */
-  group(options: GroupOptions): Group {
+  /**
+   * group creates a group; a duplicate or invalid name throws
+   * InvalidArgumentError. With a `codec` the group is typed: `load` returns
+   * T and `get` resolves to T (`cache.group<Product>({ …, codec:
+   * codecs.json() })`); without one, values are bytes and `get` resolves to a
+   * Buffer.
+   */
+  group(options: GroupOptions): Group
+  group<T>(options: TypedGroupOptions<T>): Group<T>
+  group<T>(options: GroupOptions | TypedGroupOptions<T>): Group<T> | Group {
     this.#assertOpen()
     const name = (options as Partial<GroupOptions> | null)?.name
     if (typeof name === 'string' && this.#groups.has(name)) throw new InvalidArgumentError(`duplicate group name ${JSON.stringify(name)}`)
-    const group = Group.create(options, this.#context)
-    this.#groups.set(group.name, group)
+    const group = Group.create<T>(options, this.#context)
+    this.#groups.set(group.name, group as Group<unknown>)
     return group
   }
 
-  /** getGroup returns the named group, or undefined. */
-  getGroup(name: string): Group | undefined {
-    return this.#groups.get(name)
+  /** getGroup returns the named group, or undefined; T is the caller's claim of its value type (Buffer for an untyped group). */
+  getGroup<T = Buffer>(name: string): Group<T> | undefined {
+    return this.#groups.get(name) as Group<T> | undefined
   }
 
   /** stats returns every group's stats by name. */

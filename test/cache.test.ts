@@ -252,7 +252,7 @@ describe('expiry', () => {
   })
 
   it('counts an expired lookup as a get but not a hit', () => {
-    const cache = new ByteCache('main', 1000, undefined, payload)
+    const cache = new ByteCache('main', 1000, undefined, 0, payload)
     cache.add('k', entry(5, 100))
     expect(cache.get('k', at(50))).toBeDefined()
     expect(cache.get('k', at(100))).toBeUndefined()
@@ -331,7 +331,7 @@ describe('remove / removeHot', () => {
 describe('ByteCache', () => {
   it('counts gets and hits, and removeOldest counts as an eviction', () => {
     const evicted: string[] = []
-    const cache = new ByteCache('hot', 1000, (name, key) => evicted.push(`${name}:${key}`), payload)
+    const cache = new ByteCache('hot', 1000, (name, key) => evicted.push(`${name}:${key}`), 0, payload)
     cache.add('one', entry(10))
     cache.add('two', entry(10))
     expect(cache.get('one', at(0))).toBeDefined()

@@ -189,7 +189,7 @@ export class HttpPeer {
   }
 
   #batchResult(entry: BatchEntryMessage): CacheEntry | Error {
-    if (entry.status === 200) return peerEntry(entry.value ?? new Uint8Array(0), entry.expiresAt, entry.minuteQps)
+    if (entry.status === 200) return toEntry(entry.value ?? new Uint8Array(0), entry.expiresAt, entry.stale, entry.minuteQps)
     if (entry.status === 404) return new NotFoundError(entry.error ?? 'not found')
     if (entry.status === 503) return new LoadError(`owner ${this.url} failed to load: ${entry.error ?? ''}`)
     return new PeerResponseError(this.url, `batch entry status ${entry.status}`, { status: entry.status })
@@ -276,7 +276,7 @@ export class HttpPeer {
     }
     try {
       const message = decodeGetResponse(response.body)
-      return peerEntry(message.value, message.expiresAt, message.minuteQps)
+      return toEntry(message.value, message.expiresAt, message.stale, message.minuteQps)
     } catch (err) {
       const error = new PeerResponseError(this.url, 'answered a body that is not a GetResponse', { status: 200, cause: err })
       this.#failed(error)
@@ -339,6 +339,16 @@ function servesUs(response: PeerResponse): boolean {
   return !(response.status === 503 && response.headers[ERROR_HEADER] === errorHeaderValue.closing)
 }
 
+/**
+ * toEntry makes the entry of a 200 answer; a stale one (the owner's stale
+ * windows) is flagged, never cached as fresh; the owner's minute_qps is kept
+ * when it sent one (Go peers do not).
+ */
+function toEntry(value: Uint8Array, expiresAt: number, stale: true | undefined, minuteQps: number | undefined): PeerEntry {
+  const entry: PeerEntry = stale === true ? { value, expiresAt, stale } : { value, expiresAt }
+  return minuteQps === undefined ? entry : { ...entry, minuteQps }
+}
+
 function errorMessage(body: Uint8Array): string {
   return textDecoder.decode(body.subarray(0, MAX_ERROR_MESSAGE_BYTES)).trimEnd()
 }
@@ -355,7 +365,3 @@ function poolOptions(options: PeerClientOptions): Pool.Options {
   }
 }
 
-/** peerEntry is an answered value, with the owner's minute_qps when it sent one (Go peers do not). */
-function peerEntry(value: Uint8Array, expiresAt: number, minuteQps: number | undefined): PeerEntry {
-  return minuteQps === undefined ? { value, expiresAt } : { value, expiresAt, minuteQps }
-}

@@ -25,7 +25,7 @@ import { BATCH_BASE_PATH, ERROR_HEADER, errorHeaderValue, parsePeerPath } from '
 /** HandlerContext is what the peer endpoint needs from its Peercache. */
 export interface HandlerContext {
   basePath: string
-  group(name: string): Group | undefined
+  group(name: string): Group<unknown> | undefined
   /** Longest key any group accepts, in UTF-8 bytes: bounds the path before decoding. */
   maxKeyBytes(): number
   auth: PeerAuth | undefined
@@ -152,15 +152,15 @@ async function answerBatch(ctx: HandlerContext, req: PeerRequest, body: Uint8Arr
   return entries === undefined ? undefined : bytesReply(200, 'application/x-protobuf', encodeBatchResponse(entries))
 }
 
-function applySet(group: Group, key: string, body: Uint8Array): PeerReply {
-  let message
+function applySet(group: Group<unknown>, key: string, body: Uint8Array): PeerReply {
   try {
-    message = decodeSetRequest(body)
+    const message = decodeSetRequest(body)
+    if (message.group !== group.name || message.key !== key) return errorReply(400, 'bad request: body names another group or key')
+    // A typed group decodes the value here: bytes its codec cannot read are refused (CodecError).
+    group.setLocal(key, { value: message.value, expiresAt: message.expiresAt })
   } catch (err) {
     return errorReply(400, `bad request: ${(err as Error).message}`)
   }
-  if (message.group !== group.name || message.key !== key) return errorReply(400, 'bad request: body names another group or key')
-  group.setLocal(key, { value: message.value, expiresAt: message.expiresAt })
   return OK
 }
 
@@ -168,13 +168,13 @@ function applySet(group: Group, key: string, body: Uint8Array): PeerReply {
  * Serves each key of a batch: the cached ones at once, then the others (at
  * most BATCH_CONCURRENCY loads at once); undefined if the client left.
  */
-async function serveKeys(group: Group, keys: readonly string[], client: ClientConnection): Promise<BatchEntryMessage[] | undefined> {
+async function serveKeys(group: Group<unknown>, keys: readonly string[], client: ClientConnection): Promise<BatchEntryMessage[] | undefined> {
   const entries: BatchEntryMessage[] = new Array(keys.length)
   const misses: number[] = []
   keys.forEach((key, i) => {
     const entry = group.serveCached(key)
     if (entry === undefined) misses.push(i)
-    else entries[i] = { key, status: 200, value: entry.value, expiresAt: entry.expiresAt, minuteQps: group.minuteQps(key) }
+    else entries[i] = okEntry(key, entry, group.minuteQps(key))
   })
   if (misses.length === 0) return entries
   const gone = abortOnClose(client)
@@ -195,10 +195,10 @@ async function serveKeys(group: Group, keys: readonly string[], client: ClientCo
 
 const BATCH_CONCURRENCY = 64
 
-async function batchEntry(group: Group, key: string, signal: AbortSignal): Promise<BatchEntryMessage> {
+async function batchEntry(group: Group<unknown>, key: string, signal: AbortSignal): Promise<BatchEntryMessage> {
   try {
     const entry = await group.serveLoad(key, signal)
-    return { key, status: 200, value: entry.value, expiresAt: entry.expiresAt, minuteQps: group.minuteQps(key) }
+    return okEntry(key, entry, group.minuteQps(key))
   } catch (err) {
     const status = err instanceof NotFoundError ? 404 : 503
     return { key, status, expiresAt: 0, error: err instanceof Error ? err.message : String(err) }
@@ -206,7 +206,7 @@ async function batchEntry(group: Group, key: string, signal: AbortSignal): Promi
 }
 
 /** Loads one key serveCached did not have; a client that hangs up aborts our wait (never the shared load). */
-async function loadKey(group: Group, key: string, client: ClientConnection, headOnly: boolean): Promise<PeerReply | undefined> {
+async function loadKey(group: Group<unknown>, key: string, client: ClientConnection, headOnly: boolean): Promise<PeerReply | undefined> {
   const gone = abortOnClose(client)
   try {
     return valueReply(await group.serveLoad(key, gone.signal), group.minuteQps(key), headOnly)
@@ -256,9 +256,20 @@ function loadErrorReply(err: unknown): PeerReply {
   return errorReply(503, message)
 }
 
+/**
+ * okEntry is a batch's answer for a key served (flagged when stale: the
+ * owner's stale windows), with the key's request rate here as minute_qps.
+ */
+function okEntry(key: string, entry: CacheEntry, minuteQps: number): BatchEntryMessage {
+  const message: BatchEntryMessage = { key, status: 200, value: entry.value, expiresAt: entry.expiresAt, minuteQps }
+  if (entry.stale === true) message.stale = true
+  return message
+}
+
 /** valueReply answers a value, with the key's request rate here as minute_qps (askers weigh it for their hot caches). */
 function valueReply(entry: CacheEntry, minuteQps: number, headOnly: boolean): PeerReply {
-  return bytesReply(200, 'application/x-protobuf', encodeGetResponse({ value: entry.value, expiresAt: entry.expiresAt, minuteQps }), headOnly)
+  const stale = entry.stale === true ? true : undefined
+  return bytesReply(200, 'application/x-protobuf', encodeGetResponse({ value: entry.value, expiresAt: entry.expiresAt, minuteQps, stale }), headOnly)
 }
 
 function bytesReply(status: number, contentType: string, body: Uint8Array, headOnly = false): PeerReply {

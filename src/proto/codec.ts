@@ -21,10 +21,10 @@ export const PROTO_SCHEMA = `
 syntax = "proto2";
 package groupcachepb;
 message GetRequest { required string group = 1; required string key = 2; }
-message GetResponse { optional bytes value = 1; optional double minute_qps = 2; optional int64 expire = 3; }
+message GetResponse { optional bytes value = 1; optional double minute_qps = 2; optional int64 expire = 3; optional bool stale = 16; }
 message SetRequest { required string group = 1; required string key = 2; optional bytes value = 3; optional int64 expire = 4; }
 message BatchRequest { repeated string keys = 1; }
-message BatchEntry { optional string key = 1; optional bytes value = 2; optional int64 expire = 3; optional uint32 status = 4; optional string error = 5; optional double minute_qps = 6; }
+message BatchEntry { optional string key = 1; optional bytes value = 2; optional int64 expire = 3; optional uint32 status = 4; optional string error = 5; optional bool stale = 6; optional double minute_qps = 7; }
 message BatchResponse { repeated BatchEntry entries = 1; }
 `
 
@@ -76,6 +76,8 @@ export interface GetResponseMessage {
   minuteQps?: number
   /** Absolute expiry in epoch milliseconds, 0 = never. */
   expiresAt: number
+  /** peercache-only (field 16, ignored by Go): the owner answered a value past its expiry (stale windows). */
+  stale?: true
 }
 
 /** SetRequestMessage is mailgun's PUT body: store `value` under `group`/`key`. */
@@ -102,6 +104,8 @@ export interface BatchEntryMessage {
   error?: string
   /** The key's request rate at its owner (GetResponse's minute_qps), when the owner tells it. */
   minuteQps?: number
+  /** The value is past its expiry, answered within the owner's stale windows. */
+  stale?: true
 }
 
 /**
@@ -132,9 +136,10 @@ export function unixNanosToMs(ns: bigint): number {
  * a plain value is byte-identical to Go groupcache's; minute_qps only when
  * given and above 0 (the owner's request rate for the key; Go ignores it). The result may be a Node Buffer (a Uint8Array).
  */
-export function encodeGetResponse(msg: { value: Uint8Array; expiresAt?: number; minuteQps?: number }): Uint8Array {
+export function encodeGetResponse(msg: { value: Uint8Array; expiresAt?: number; minuteQps?: number; stale?: boolean | undefined }): Uint8Array {
   const out: Decoded = { value: checkBytes(msg.value, 'value') }
   if (msg.minuteQps !== undefined && msg.minuteQps > 0) out['minuteQps'] = msg.minuteQps
+  if (msg.stale === true) out['stale'] = true
   setExpire(out, msg.expiresAt)
   return TYPES.getResponse.encode(out).finish()
 }
@@ -153,6 +158,7 @@ export function decodeGetResponse(bytes: Uint8Array): GetResponseMessage {
   if (value === undefined) throw new InvalidArgumentError('GetResponse has no value (field 1)')
   const out: GetResponseMessage = { value, expiresAt: readExpire(m) }
   if (has(m, 'minuteQps')) out.minuteQps = m['minuteQps'] as number
+  if (m['stale'] === true) out.stale = true
   return out
 }
 
@@ -241,6 +247,7 @@ function toWireEntry(e: BatchEntryMessage): Decoded {
   if (e.value !== undefined) out['value'] = checkBytes(e.value, 'value')
   if (e.error !== undefined) out['error'] = checkString(e.error, 'error')
   if (e.minuteQps !== undefined && e.minuteQps > 0) out['minuteQps'] = e.minuteQps
+  if (e.stale === true) out['stale'] = true
   setExpire(out, e.expiresAt)
   return out
 }
@@ -256,6 +263,7 @@ function fromWireEntry(m: Decoded): BatchEntryMessage {
   if (value !== undefined) out.value = value
   if (has(m, 'error')) out.error = m['error'] as string
   if (has(m, 'minuteQps')) out.minuteQps = m['minuteQps'] as number
+  if (m['stale'] === true) out.stale = true
   return out
 }
 
