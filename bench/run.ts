@@ -7,7 +7,13 @@ import { writeFileSync } from 'node:fs'
 import { cpus } from 'node:os'
 import type { BenchRow } from './harness.js'
 
-const SUITES: Record<string, () => Promise<{ bench(): Promise<BenchRow[]> }>> = {
+/** Suite is a bench module: rows of ratios, and optionally a figures table (report) printed after them. */
+interface Suite {
+  bench(): Promise<BenchRow[]>
+  report?(): string
+}
+
+const SUITES: Record<string, () => Promise<Suite>> = {
   local: () => import('./local.js'),
   ring: () => import('./ring.js'),
   remote: () => import('./remote.js'),
@@ -18,14 +24,16 @@ async function main(): Promise<void> {
   const only = process.argv.slice(2).filter((arg) => arg in SUITES)
   const names = only.length > 0 ? only : Object.keys(SUITES)
   const rows: BenchRow[] = []
+  const reports: string[] = []
   for (const name of names) {
     process.stderr.write(`running ${name}…\n`)
-    const suite = await (SUITES[name] as () => Promise<{ bench(): Promise<BenchRow[]> }>)()
+    const suite = await (SUITES[name] as () => Promise<Suite>)()
     rows.push(...(await suite.bench()))
+    if (suite.report !== undefined) reports.push(suite.report())
   }
   const table = render(rows)
-  console.log(table)
-  if (only.length === 0) writeFileSync(new URL('../BENCHMARKS.md', import.meta.url), document(table, rows))
+  console.log([table, ...reports].join('\n\n'))
+  if (only.length === 0) writeFileSync(new URL('../BENCHMARKS.md', import.meta.url), document(table, rows, reports))
 }
 
 function render(rows: BenchRow[]): string {
@@ -44,6 +52,7 @@ const TARGETS: ReadonlyArray<{ name: string; min: number; issue: string; note: s
   { name: 'undici Pool.request → peercache handler', min: 0.9, issue: '#3', note: 'the handler parses the path, looks up the group and encodes a GetResponse' },
   { name: 'getMany(100 keys) (keys/s)', min: 2, issue: '#6', note: '' },
   { name: '100 parallel gets, coalesce on (keys/s)', min: 2, issue: '#6', note: '' },
+  ...[3, 10, 30].map((n) => ({ name: `HashRing.pick balanced (${n} peers)`, min: 0.5, issue: '#12', note: '' })),
 ]
 
 function targets(rows: readonly BenchRow[]): string {
@@ -57,7 +66,7 @@ function targets(rows: readonly BenchRow[]): string {
   return lines.join('\n')
 }
 
-function document(table: string, rows: readonly BenchRow[]): string {
+function document(table: string, rows: readonly BenchRow[], reports: readonly string[]): string {
   const cpu = cpus()[0]?.model ?? 'unknown CPU'
   return `# Benchmarks
 
@@ -71,6 +80,8 @@ Targets set by the issues, checked against this run:
 
 ${targets(rows)}
 
+${reports.join('\n\n')}
+
 How to read it:
 - **local hit**: \`group.peek\` / \`group.get\` on a cached key vs a raw \`lru-cache\` get. \`get\` is async and copies
   the value (so callers cannot corrupt the cache); \`peek\` is the synchronous, cache-only read. "await raw lru-cache get"
@@ -78,7 +89,8 @@ How to read it:
   in a fresh process (bench/isolated.ts), the baseline before and after each candidate, so none inherits the JIT type
   feedback of another.
 - Every suite benchmarks the built \`dist/\` (what users install), not the TypeScript sources through tsx.
-- **ring**: \`HashRing.pick\` vs the CRC-32 of the key alone.
+- **ring**: \`HashRing.pick\` of each ring kind vs the CRC-32 of the key alone (the balanced ring hashes the key
+  further, fmix32 of its CRC-32, and reads a bucket table instead of a binary search over every point).
 - **remote**: a get served by the owner over HTTP (asker's caching off, coalescing off so that every get is one HTTP
   request, 64 in flight, 100-byte values) vs a raw undici
   \`Pool.request\` to a plain node:http server returning the same bytes; and raw requests to a peercache peer endpoint vs

@@ -8,9 +8,14 @@
  * the ring hashes that string (as Go groupcache does), so every process must
  * list the peers the same way. No peers at all means a process that owns
  * every key.
+ *
+ * The ring kind comes from the `ring` option, else `PEERCACHE_RING`, else the
+ * file's `"ring"`, else `balanced`: it is resolved on its own, so a process
+ * given its peers by env can still take its ring from the shared file.
  */
 import { readFileSync } from 'node:fs'
 import { ConfigError } from './errors.js'
+import { RING_KINDS, type RingKind } from './placement.js'
 
 /** PeerConfig is a resolved peer list: who this process is, and everyone (self included). */
 export interface PeerConfig {
@@ -22,6 +27,7 @@ export interface PeerConfig {
 export interface PeerConfigInput {
   self?: string | undefined
   peers?: readonly string[] | undefined
+  ring?: RingKind | undefined
   /** Where the PEERCACHE_* variables are read. @default process.env */
   env?: Record<string, string | undefined>
 }
@@ -41,6 +47,25 @@ export function resolvePeerConfig(input: PeerConfigInput): PeerConfig {
     return validatePeerConfig(parsed.self, parsed.peers, `file ${file}`)
   }
   return { self: undefined, peers: [] }
+}
+
+/**
+ * resolveRingKind reads the ring kind from options, env or file. Every
+ * process of a cluster must resolve the same kind, or they disagree on owners.
+ */
+export function resolveRingKind(input: PeerConfigInput): RingKind {
+  if (input.ring !== undefined) return checkRingKind(input.ring, 'options')
+  const env = input.env ?? process.env
+  if (nonEmpty(env.PEERCACHE_RING)) return checkRingKind(env.PEERCACHE_RING.trim(), 'environment PEERCACHE_RING')
+  const file = env.PEERCACHE_CONFIG
+  const fromFile = nonEmpty(file) ? readConfigFile(file).ring : undefined
+  return fromFile === undefined ? 'balanced' : checkRingKind(fromFile, `file ${file}`)
+}
+
+/** checkRingKind refuses a ring kind that is not one of RING_KINDS, naming where it came from. */
+function checkRingKind(kind: unknown, source: string): RingKind {
+  if (RING_KINDS.includes(kind as RingKind)) return kind as RingKind
+  throw new ConfigError(`ring from ${source} must be ${RING_KINDS.map((k) => `'${k}'`).join(' or ')}, got ${JSON.stringify(kind)}`)
 }
 
 /**
@@ -93,7 +118,7 @@ export function normalizePeerUrl(raw: unknown, source = 'options'): string {
   return trimmed
 }
 
-function readConfigFile(file: string): { self?: unknown; peers?: unknown } {
+function readConfigFile(file: string): { self?: unknown; peers?: unknown; ring?: unknown } {
   let text: string
   try {
     const bytes = readFileSync(file)
@@ -112,7 +137,7 @@ function readConfigFile(file: string): { self?: unknown; peers?: unknown } {
   if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
     throw new ConfigError(`config file ${file} must hold a JSON object { "self": ..., "peers": [...] }`)
   }
-  return parsed as { self?: unknown; peers?: unknown }
+  return parsed as { self?: unknown; peers?: unknown; ring?: unknown }
 }
 
 /** splitList splits a comma-separated env value, dropping blanks. */

@@ -10,7 +10,7 @@ import { createServer, type Server } from 'node:http'
 import { createServer as createTlsServer } from 'node:https'
 import type { AddressInfo } from 'node:net'
 import { PeerAuth, parseSecrets } from './auth.js'
-import { resolvePeerConfig, validatePeerConfig, type PeerConfig } from './config.js'
+import { resolvePeerConfig, resolveRingKind, validatePeerConfig, type PeerConfig } from './config.js'
 import { ClosedError, ConfigError, InvalidArgumentError } from './errors.js'
 import { Notifier, createEmitter, type PeercacheEmitter } from './events.js'
 import { Group, checkInteger, checkProbability, type GroupContext, type GroupOptions } from './group.js'
@@ -20,7 +20,7 @@ import type { PeerTlsOptions } from './peers/client.js'
 import { createHandler, type PeerHandler } from './peers/handler.js'
 import { DEFAULT_BASE_PATH } from './peers/paths.js'
 import { PeerPool } from './peers/pool.js'
-import type { HashFn } from './ring.js'
+import { HashRing, type HashFn, type RingKind, type RingOptions } from './ring.js'
 import type { GroupStats } from './stats.js'
 import { renderMetrics } from './metrics.js'
 
@@ -34,9 +34,15 @@ export interface PeercacheOptions {
   env?: Record<string, string | undefined>
   /** Path prefix of the peer endpoint; must start and end with `/`. @default '/_groupcache/' */
   basePath?: string
-  /** Ring points per peer. @default 50 (Go groupcache's) */
+  /**
+   * Ring placement: `balanced` spreads keys evenly; `groupcache` is Go
+   * groupcache's ring, required when the cluster includes Go peers. Every
+   * process must use the same. @default env PEERCACHE_RING, or the PEERCACHE_CONFIG file's "ring", or 'balanced'
+   */
+  ring?: RingKind
+  /** Ring points per peer. @default 1024 (balanced), 50 (groupcache, Go's) */
   replicas?: number
-  /** Ring hash. @default CRC-32 IEEE (Go groupcache's) */
+  /** Hash of the `groupcache` ring (refused with `balanced`). @default CRC-32 IEEE (Go groupcache's) */
   hash?: HashFn
   /** Overall deadline of one peer request, queueing included, in ms. @default 2000 */
   timeout?: number
@@ -110,6 +116,7 @@ export class Peercache {
   readonly basePath: string
   readonly #groups = new Map<string, Group>()
   readonly #config: PeerConfig
+  readonly #ring: RingOptions
   readonly #pool: PeerPool | undefined
   readonly #context: GroupContext
   readonly #notify: Notifier
@@ -126,6 +133,7 @@ export class Peercache {
     this.logger = options.logger ?? noopLogger()
     this.basePath = options.basePath ?? DEFAULT_BASE_PATH
     this.#config = resolvePeerConfig(options)
+    this.#ring = ringOptions(options)
     this.#auth = makeAuth(options)
     this.#notify = new Notifier(this.events)
     const random = options.random ?? Math.random
@@ -288,7 +296,7 @@ export class Peercache {
     return new PeerPool({
       self,
       peers: this.#config.peers,
-      ring: { ...(o.replicas === undefined ? {} : { replicas: o.replicas }), ...(o.hash === undefined ? {} : { hash: o.hash }) },
+      ring: this.#ring,
       random,
       client: {
         basePath: this.basePath,
@@ -321,6 +329,17 @@ export function serverUrl(server: Server, protocol: 'http' | 'https' = 'http'): 
   const address = server.address() as AddressInfo
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address
   return `${protocol}://${host}:${address.port}`
+}
+
+/**
+ * ringOptions resolves the ring kind and checks the ring options by building
+ * an empty ring, so a bad combination (a `hash` with the balanced ring) is
+ * refused at construction even in a process without peers.
+ */
+function ringOptions(options: PeercacheOptions): RingOptions {
+  const ring: RingOptions = { ring: resolveRingKind(options), ...pick(options, ['replicas', 'hash']) }
+  void new HashRing([], ring)
+  return ring
 }
 
 function makeAuth(options: PeercacheOptions): PeerAuth | undefined {
