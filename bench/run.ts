@@ -50,6 +50,7 @@ const TARGETS: ReadonlyArray<{ name: string; min: number; issue: string; note: s
   { name: 'group.peek (sync, read-only view)', min: 0.8, issue: '#2', note: 'one lookup plus an expiry check on top of the raw get' },
   { name: 'group.get → remote owner', min: 0.8, issue: '#3', note: 'client and server share 2 cores; each get also runs a flight, a deadline timer and a protobuf decode' },
   { name: 'undici Pool.request → peercache handler', min: 0.9, issue: '#3', note: 'the handler parses the path, looks up the group and encodes a GetResponse' },
+  { name: 'cold remote get, owner loads sync (keys per CPU-s, asker + owner)', min: 1 / 1.5, issue: '#12', note: 'the owner runs a flight, the loader and a cache insert on top of the warm path' },
   { name: 'getMany(100 keys) (keys/s)', min: 2, issue: '#6', note: '' },
   { name: '100 parallel gets, coalesce on (keys/s)', min: 2, issue: '#6', note: '' },
   ...[3, 10, 30].map((n) => ({ name: `HashRing.pick balanced (${n} peers)`, min: 0.5, issue: '#12', note: '' })),

@@ -169,7 +169,7 @@ export class Peercache {
     this.#assertOpen()
     const name = (options as Partial<GroupOptions> | null)?.name
     if (typeof name === 'string' && this.#groups.has(name)) throw new InvalidArgumentError(`duplicate group name ${JSON.stringify(name)}`)
-    const group = new Group(options, this.#context)
+    const group = Group.create(options, this.#context)
     this.#groups.set(group.name, group)
     return group
   }

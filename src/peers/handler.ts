@@ -1,7 +1,7 @@
 /**
  * handler: the node:http listener that answers other peers. It speaks Go
  * groupcache's protocol byte for byte (status codes, error bodies, headers;
- * see ../shared/vectors/wire-golang.json) and adds what Go leaves out: a
+ * see test/fixtures/wire-golang.json) and adds what Go leaves out: a
  * marker header on 404s, authentication, and bounds on every input.
  *
  * Requests that reach it come from peers, so it never forwards: it answers
@@ -43,20 +43,31 @@ type Route = (ctx: HandlerContext, req: IncomingMessage, res: ServerResponse, ta
 /** createHandler returns the peer endpoint listener for one Peercache. */
 export function createHandler(ctx: HandlerContext): PeerHandler {
   return (req, res, next) => {
-    const target = req.url ?? '/'
-    const path = pathOf(target)
+    const path = pathOf(req.url ?? '/')
     const route = routeOf(ctx, path)
     if (route === undefined) {
       if (next !== undefined) next()
       else sendError(res, 404, 'not found')
       return
     }
-    void route(ctx, req, res, target, path).catch((err: unknown) => {
+    void route(ctx, req, res, wireTarget(req), path).catch((err: unknown) => {
       ctx.logger.error({ err }, 'peer handler failed')
       if (!res.headersSent) sendError(res, 500, 'internal error')
       else res.destroy()
     })
   }
+}
+
+/**
+ * wireTarget is the request target as it travelled on the wire, which is
+ * what the peer signed. Mounted under a prefix (`app.use('/cache', …)`),
+ * express and connect strip the prefix from `req.url` and keep the original
+ * in `req.originalUrl`; routing uses the stripped path, authentication the
+ * original one.
+ */
+function wireTarget(req: IncomingMessage): string {
+  const original = (req as { originalUrl?: unknown }).originalUrl
+  return typeof original === 'string' ? original : (req.url ?? '/')
 }
 
 function routeOf(ctx: HandlerContext, path: string): Route | undefined {

@@ -138,13 +138,18 @@ export function encodeGetResponse(msg: { value: Uint8Array; expiresAt?: number; 
 }
 
 /**
- * decodeGetResponse parses a peer's 200 body. An absent value is empty, an
- * absent or 0 expire is 0 (never), unknown fields are ignored (as Go does).
- * Throws InvalidArgumentError on undecodable input or a negative expire.
+ * decodeGetResponse parses a peer's 200 body. An absent or 0 expire is 0
+ * (never), unknown fields are ignored (as Go does). The value (field 1) is
+ * required: every groupcache server writes it, even empty (`0a00`), so a
+ * body without it is not an answer (it must not be cached as an empty
+ * value). Throws InvalidArgumentError on undecodable input, a missing value
+ * or a negative expire.
  */
 export function decodeGetResponse(bytes: Uint8Array): GetResponseMessage {
   const m = decodeWith(TYPES.getResponse, bytes, 'GetResponse')
-  const out: GetResponseMessage = { value: copyBytes(m['value']) ?? new Uint8Array(0), expiresAt: readExpire(m) }
+  const value = copyBytes(m['value'])
+  if (value === undefined) throw new InvalidArgumentError('GetResponse has no value (field 1)')
+  const out: GetResponseMessage = { value, expiresAt: readExpire(m) }
   if (has(m, 'minuteQps')) out.minuteQps = m['minuteQps'] as number
   return out
 }

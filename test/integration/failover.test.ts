@@ -512,6 +512,22 @@ const GARBAGE_CASES: GarbageCase[] = [
     options: { maxResponseBytes: CAP },
   },
   {
+    // issue 13: every groupcache server writes field 1 (even empty: 0a00); without it there is no value to cache.
+    name: 'a 200 GetResponse without a value field (minute_qps only)',
+    respond: (res) => {
+      const body = Buffer.from('11000000000000f03f', 'hex')
+      res.writeHead(200, { 'content-type': PROTO, 'content-length': body.byteLength }).end(body)
+    },
+    error: PeerResponseError,
+    code: 'ERR_PEERCACHE_PEER_BAD_RESPONSE',
+  },
+  {
+    name: 'an empty 200 body',
+    respond: (res) => res.writeHead(200, { 'content-type': PROTO, 'content-length': 0 }).end(),
+    error: PeerResponseError,
+    code: 'ERR_PEERCACHE_PEER_BAD_RESPONSE',
+  },
+  {
     name: 'wrong content type (a valid GetResponse served as text/html)',
     respond: (res, _, key) => {
       const body = validBody(key)
