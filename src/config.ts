@@ -2,7 +2,7 @@
  * config: where the static peer list comes from. In order of precedence:
  * the `self`/`peers` options, then the `PEERCACHE_SELF`/`PEERCACHE_PEERS`
  * environment variables (comma-separated), then the JSON file named by
- * `PEERCACHE_CONFIG` (`{ "self": "...", "peers": ["..."] }`).
+ * `PEERCACHE_CONFIG` (`{ "self": "...", "peers": ["..."], "ring": "..." }`).
  *
  * A peer is named by its base URL exactly as written, less trailing slashes:
  * the ring hashes that string (as Go groupcache does), so every process must
@@ -10,17 +10,21 @@
  * every key.
  *
  * The ring kind comes from the `ring` option, else `PEERCACHE_RING`, else the
- * file's `"ring"`, else `balanced`: it is resolved on its own, so a process
- * given its peers by env can still take its ring from the shared file.
+ * file's `"ring"` when the file gives the peers, else `balanced`.
  */
 import { readFileSync } from 'node:fs'
 import { ConfigError } from './errors.js'
 import { RING_KINDS, type RingKind } from './placement.js'
 
-/** PeerConfig is a resolved peer list: who this process is, and everyone (self included). */
-export interface PeerConfig {
+/** PeerList is a resolved peer list: who this process is, and everyone (self included). */
+export interface PeerList {
   self: string | undefined
   peers: string[]
+}
+
+/** PeerConfig is a resolved peer list and the ring kind every process of the cluster must share. */
+export interface PeerConfig extends PeerList {
+  ring: RingKind
 }
 
 /** PeerConfigInput is the part of the options config reads. */
@@ -34,32 +38,33 @@ export interface PeerConfigInput {
 
 const MAX_CONFIG_FILE_BYTES = 1024 * 1024
 
-/** resolvePeerConfig reads the peer list from options, env or file, and validates it. */
+/** resolvePeerConfig reads the peer list and ring kind from options, env or file, and validates them. */
 export function resolvePeerConfig(input: PeerConfigInput): PeerConfig {
   const env = input.env ?? process.env
-  if (input.self !== undefined || input.peers !== undefined) return validatePeerConfig(input.self, input.peers, 'options')
+  const withRing = (list: PeerList, fileRing?: unknown, file?: string): PeerConfig => ({ ...list, ring: resolveRingKind(input.ring, env, fileRing, file) })
+  if (input.self !== undefined || input.peers !== undefined) return withRing(validatePeerConfig(input.self, input.peers, 'options'))
   if (nonEmpty(env.PEERCACHE_SELF) || nonEmpty(env.PEERCACHE_PEERS)) {
-    return validatePeerConfig(env.PEERCACHE_SELF, splitList(env.PEERCACHE_PEERS), 'environment')
+    return withRing(validatePeerConfig(env.PEERCACHE_SELF, splitList(env.PEERCACHE_PEERS), 'environment'))
   }
   const file = env.PEERCACHE_CONFIG
   if (nonEmpty(file)) {
     const parsed = readConfigFile(file)
-    return validatePeerConfig(parsed.self, parsed.peers, `file ${file}`)
+    return withRing(validatePeerConfig(parsed.self, parsed.peers, `file ${file}`), parsed.ring, file)
   }
-  return { self: undefined, peers: [] }
+  return withRing({ self: undefined, peers: [] })
 }
 
 /**
- * resolveRingKind reads the ring kind from options, env or file. Every
- * process of a cluster must resolve the same kind, or they disagree on owners.
+ * resolveRingKind picks the ring kind: the option, else PEERCACHE_RING, else
+ * the config file's "ring" (read only when the file is the peer source),
+ * else `balanced`. Every process of a cluster must resolve the same kind, or
+ * they disagree on owners.
  */
-export function resolveRingKind(input: PeerConfigInput): RingKind {
-  if (input.ring !== undefined) return checkRingKind(input.ring, 'options')
-  const env = input.env ?? process.env
+function resolveRingKind(option: unknown, env: Record<string, string | undefined>, fileRing: unknown, file: string | undefined): RingKind {
+  if (option !== undefined) return checkRingKind(option, 'options')
   if (nonEmpty(env.PEERCACHE_RING)) return checkRingKind(env.PEERCACHE_RING.trim(), 'environment PEERCACHE_RING')
-  const file = env.PEERCACHE_CONFIG
-  const fromFile = nonEmpty(file) ? readConfigFile(file).ring : undefined
-  return fromFile === undefined ? 'balanced' : checkRingKind(fromFile, `file ${file}`)
+  if (fileRing !== undefined) return checkRingKind(fileRing, `file ${file}`)
+  return 'balanced'
 }
 
 /** checkRingKind refuses a ring kind that is not one of RING_KINDS, naming where it came from. */
@@ -73,7 +78,7 @@ function checkRingKind(kind: unknown, source: string): RingKind {
  * no duplicates, and `self` among the peers (a process that is not in its
  * own ring would forward every key).
  */
-export function validatePeerConfig(self: unknown, peers: unknown, source: string): PeerConfig {
+export function validatePeerConfig(self: unknown, peers: unknown, source: string): PeerList {
   const list = peers === undefined ? [] : peers
   if (!Array.isArray(list)) throw new ConfigError(`peers from ${source} must be an array of URLs`)
   const normalised = list.map((peer: unknown) => normalizePeerUrl(peer, source))

@@ -10,7 +10,7 @@ import { createServer, type Server } from 'node:http'
 import { createServer as createTlsServer } from 'node:https'
 import type { AddressInfo } from 'node:net'
 import { PeerAuth, parseSecrets } from './auth.js'
-import { resolvePeerConfig, resolveRingKind, validatePeerConfig, type PeerConfig } from './config.js'
+import { resolvePeerConfig, validatePeerConfig, type PeerConfig } from './config.js'
 import { ClosedError, ConfigError, InvalidArgumentError } from './errors.js'
 import { Notifier, createEmitter, type PeercacheEmitter } from './events.js'
 import { Group, checkInteger, checkProbability, type GroupContext, type GroupOptions } from './group.js'
@@ -133,7 +133,7 @@ export class Peercache {
     this.logger = options.logger ?? noopLogger()
     this.basePath = options.basePath ?? DEFAULT_BASE_PATH
     this.#config = resolvePeerConfig(options)
-    this.#ring = ringOptions(options)
+    this.#ring = ringOptions(this.#config.ring, options)
     this.#auth = makeAuth(options)
     this.#notify = new Notifier(this.events)
     const random = options.random ?? Math.random
@@ -336,8 +336,8 @@ export function serverUrl(server: Server, protocol: 'http' | 'https' = 'http'): 
  * an empty ring, so a bad combination (a `hash` with the balanced ring) is
  * refused at construction even in a process without peers.
  */
-function ringOptions(options: PeercacheOptions): RingOptions {
-  const ring: RingOptions = { ring: resolveRingKind(options), ...pick(options, ['replicas', 'hash']) }
+function ringOptions(kind: RingKind, options: PeercacheOptions): RingOptions {
+  const ring: RingOptions = { ring: kind, ...pick(options, ['replicas', 'hash']) }
   void new HashRing([], ring)
   return ring
 }
