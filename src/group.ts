@@ -33,6 +33,7 @@ import { Singleflight, type FlightContext } from './singleflight.js'
 import { Histogram, newCounters, type GroupCounters, type GroupStats } from './stats.js'
 import { copyOut, toBytes, textDecoder } from './bytes.js'
 import { GroupWrites, type WriteReport } from './writes.js'
+import { checkTtl, checkValue, checkWriteOptions, describeValue, expiryProblem } from './inputs.js'
 
 export type { WriteReport } from './writes.js'
 
@@ -156,7 +157,7 @@ export class Group {
 
   /** Use `peercache.group()`. */
   private constructor(options: GroupOptions, ctx: GroupContext) {
-    validateGroupOptions(options)
+    validateGroupOptions(options, ctx.clock())
     this.name = options.name
     this.#load = options.load
     this.#ctx = ctx
@@ -248,6 +249,8 @@ export class Group {
   async set(key: string, value: Uint8Array | string, options: SetOptions = {}): Promise<WriteReport> {
     this.#assertOpen()
     this.checkKey(key)
+    checkValue(value)
+    checkWriteOptions(options, this.#ctx.clock())
     const entry: CacheEntry = { value: ownBytes(value), expiresAt: this.#expiryOf(options) }
     return this.#writes.set(key, entry, options.signal)
   }
@@ -259,6 +262,7 @@ export class Group {
   async remove(key: string, options: GetOptions = {}): Promise<WriteReport> {
     this.#assertOpen()
     this.checkKey(key)
+    checkWriteOptions(options, this.#ctx.clock())
     return this.#writes.remove(key, options.signal)
   }
 
@@ -471,11 +475,13 @@ export class Group {
     }
     if (result !== null && typeof result === 'object' && 'value' in result) {
       const value = result.value
+      const problem = expiryProblem(result, this.#ctx.clock())
+      if (problem !== undefined) throw new LoadError(`loader for key ${quoteKey(key)} returned a bad expiry: ${problem}`)
       if (typeof value === 'string' || value instanceof Uint8Array) {
         return { value: ownBytes(value), expiresAt: this.#expiryOf(result) }
       }
     }
-    throw new LoadError(`loader for key ${quoteKey(key)} returned ${describe(result)}, not a string or Uint8Array`)
+    throw new LoadError(`loader for key ${quoteKey(key)} returned ${describeValue(result)}, not a string or Uint8Array`)
   }
 
   #expiryOf(result: { ttl?: number; expiresAt?: number }): number {
@@ -536,14 +542,14 @@ export function validateGroupName(name: unknown): asserts name is string {
   }
 }
 
-function validateGroupOptions(options: GroupOptions): void {
+function validateGroupOptions(options: GroupOptions, now: number): void {
   if (options === null || typeof options !== 'object') throw new InvalidArgumentError('group options must be an object')
   validateGroupName(options.name)
   if (typeof options.load !== 'function') throw new InvalidArgumentError('group option load must be a function')
   checkInteger('cacheBytes', options.cacheBytes, 0)
   if (options.maxKeyBytes !== undefined) checkInteger('maxKeyBytes', options.maxKeyBytes, 1)
   if (options.hotCacheRatio !== undefined) checkInteger('hotCacheRatio', options.hotCacheRatio, 1)
-  if (options.ttl !== undefined) checkInteger('ttl', options.ttl, 0)
+  if (options.ttl !== undefined) checkTtl(options.ttl, now)
   if (options.ttlJitter !== undefined) checkInteger('ttlJitter', options.ttlJitter, 0)
   if (options.hotCacheProbability !== undefined) checkProbability('hotCacheProbability', options.hotCacheProbability)
   if (options.coalesce !== undefined && typeof options.coalesce !== 'boolean') throw new InvalidArgumentError('coalesce must be a boolean')
@@ -587,12 +593,6 @@ function loaderContext(ctx: FlightContext): { readonly signal: AbortSignal } {
 function abortReason(reason: unknown): Error {
   if (reason instanceof PeercacheError) return reason
   return new AbortError('load aborted', { cause: reason })
-}
-
-function describe(value: unknown): string {
-  if (value === null) return 'null'
-  if (typeof value === 'object') return `an object (${Object.prototype.toString.call(value)})`
-  return `a ${typeof value}`
 }
 
 /** quoteKey shows a key in a message without flooding it (keys can be 64 KiB). */

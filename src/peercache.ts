@@ -23,6 +23,7 @@ import { PeerPool } from './peers/pool.js'
 import { HashRing, type HashFn, type RingKind, type RingOptions } from './ring.js'
 import type { GroupStats } from './stats.js'
 import { renderMetrics } from './metrics.js'
+import { checkCombinations } from './option-checks.js'
 
 /** PeercacheOptions configure one cluster member. Every option has a working default. */
 export interface PeercacheOptions {
@@ -123,6 +124,8 @@ export class Peercache {
   readonly #auth: PeerAuth | undefined
   readonly #options: PeercacheOptions
   readonly #servers = new Set<Server>()
+  /** listen() calls whose server is still binding. */
+  readonly #binding = new Set<Promise<Server>>()
   #handler: PeerHandler | undefined
   #closing = false
   #closed: Promise<void> | undefined
@@ -220,18 +223,29 @@ export class Peercache {
 
   /**
    * listen starts a hardened HTTP(S) server for the peer endpoint on port
-   * (0 = any free port) and resolves to it once it listens. close() closes it.
+   * (0 = any free port) and resolves to it once it listens. close() closes it,
+   * also while it is still binding: listen then rejects with ClosedError.
    */
   async listen(port: number, host?: string): Promise<Server> {
     this.#assertOpen()
+    const listening = this.#listen(port, host)
+    // close() waits for every listen() still binding (see #close).
+    this.#binding.add(listening)
+    try {
+      return await listening
+    } finally {
+      this.#binding.delete(listening)
+    }
+  }
+
+  async #listen(port: number, host: string | undefined): Promise<Server> {
     const server = this.#createServer()
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject)
-      server.listen(port, host, () => {
-        server.off('error', reject)
-        resolve()
-      })
-    })
+    await bind(server, port, host)
+    if (this.#closing) {
+      // close() ran while the server was binding: it could not close a server that was not listening yet.
+      await closeServer(server, 0)
+      throw new ClosedError('peercache closed while listen() was binding')
+    }
     this.#servers.add(server)
     return server
   }
@@ -263,6 +277,8 @@ export class Peercache {
     const timeout = this.#options.closeTimeout ?? 5000
     await Promise.all([...this.#groups.values()].map((group) => group.close(timeout)))
     await this.#pool?.close()
+    // Invariant: once #closing is set no listen() adds a server, so after the bindings settle #servers is complete.
+    await Promise.allSettled([...this.#binding])
     await Promise.all([...this.#servers].map((server) => closeServer(server, timeout)))
   }
 
@@ -358,20 +374,29 @@ function validateOptions(options: PeercacheOptions): void {
   if (basePath !== undefined && (typeof basePath !== 'string' || !basePath.startsWith('/') || !basePath.endsWith('/') || basePath.length < 2)) {
     throw new InvalidArgumentError(`basePath must start and end with "/", got ${JSON.stringify(basePath)}`)
   }
-  for (const name of ['timeout', 'connectTimeout', 'headersTimeout', 'bodyTimeout', 'maxResponseBytes', 'connections', 'pipelining', 'failureThreshold', 'probeMinMs', 'probeMaxMs', 'closeTimeout', 'maxConnections', 'maxRequestBytes'] as const) {
+  for (const name of ['maxResponseBytes', 'connections', 'pipelining', 'failureThreshold', 'maxConnections', 'maxRequestBytes'] as const) {
     if (options[name] !== undefined) checkInteger(name, options[name], 1)
   }
+  checkCombinations(options)
   if (options.hotCacheProbability !== undefined) checkProbability('hotCacheProbability', options.hotCacheProbability)
   if (options.authWindowMs !== undefined) checkInteger('authWindowMs', options.authWindowMs, 0)
-  for (const [name, value] of Object.entries(options.serverTimeouts ?? {})) {
-    if (value !== undefined) checkInteger(`serverTimeouts.${name}`, value, 1)
-  }
 }
 
 function pick<T extends object, K extends keyof T>(source: T, keys: readonly K[]): { [P in K]?: NonNullable<T[P]> } {
   const out: { [P in K]?: NonNullable<T[P]> } = {}
   for (const key of keys) if (source[key] !== undefined) out[key] = source[key] as NonNullable<T[typeof key]>
   return out
+}
+
+/** bind makes server listen on port/host and resolves once it does (rejects on a bind error). */
+function bind(server: Server, port: number, host: string | undefined): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(port, host, () => {
+      server.off('error', reject)
+      resolve()
+    })
+  })
 }
 
 async function closeServer(server: Server, timeoutMs: number): Promise<void> {
