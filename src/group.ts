@@ -30,7 +30,7 @@ import type { Notifier } from './events.js'
 import type { Logger } from './logger.js'
 import type { PeerPicker } from './peer.js'
 import { Singleflight, type FlightContext } from './singleflight.js'
-import { Histogram, newCounters, type GroupCounters, type GroupStats } from './stats.js'
+import { GroupObservations, newCounters, type GroupCounters, type GroupStats } from './stats.js'
 import { copyOut, toBytes, textDecoder } from './bytes.js'
 import { GroupWrites, type WriteReport } from './writes.js'
 import { checkTtl, checkValue, checkWriteOptions, describeValue, expiryProblem } from './inputs.js'
@@ -132,7 +132,7 @@ export class Group {
   /** this.#caches.main, held directly: peek is one lookup deep. */
   readonly #main: ByteCache
   readonly #counters: GroupCounters = newCounters()
-  readonly #loadDurations = new Histogram()
+  readonly #observations = new GroupObservations()
   /** Flights of gets: re-check, then peer or local. */
   readonly #getFlights = new Singleflight<CacheEntry>()
   /** Flights of local loads, shared by gets and peers' requests: one origin load per key per process. */
@@ -304,11 +304,11 @@ export class Group {
   }
 
   /**
-   * loadDurations is the histogram of load durations (seconds), for metrics.
+   * observations are load durations by source and peer errors by peer, for metrics.
    * @internal
    */
-  get loadDurations(): Readonly<Histogram> {
-    return this.#loadDurations
+  get observations(): Readonly<GroupObservations> {
+    return this.#observations
   }
 
   /**
@@ -501,7 +501,7 @@ export class Group {
 
   #recordLoad(key: string, started: number, source: 'local' | 'peer', peer: string | undefined): void {
     const durationMs = performance.now() - started
-    this.#loadDurations.observe(durationMs / 1000)
+    this.#observations.loaded(source, durationMs / 1000)
     if (!this.#ctx.notify.wants('load')) return
     this.#ctx.notify.emit('load', { group: this.name, key, durationMs, source, ...(peer === undefined ? {} : { peer }) })
   }
@@ -513,6 +513,7 @@ export class Group {
 
   #peerFailed(key: string, peer: string, err: unknown): void {
     this.#counters.peerErrors++
+    this.#observations.peerFailed(peer)
     const error = err instanceof Error ? err : new PeerError(peer, String(err))
     this.#ctx.logger.warn({ group: this.name, peer, err: error }, 'peer request failed, loading locally')
     if (this.#ctx.notify.wants('peer-error')) this.#ctx.notify.emit('peer-error', { group: this.name, key, peer, error })

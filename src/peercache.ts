@@ -17,12 +17,13 @@ import { Group, checkInteger, checkProbability, type GroupContext, type GroupOpt
 import { noopLogger, type Logger } from './logger.js'
 import { NO_PEERS, type PeerPicker } from './peer.js'
 import type { PeerTlsOptions } from './peers/client.js'
-import { createHandler, type PeerHandler } from './peers/handler.js'
+import { createHandler, type HandlerContext, type PeerHandler } from './peers/handler.js'
+import { internals, type PeercacheInternals } from './internals.js'
 import { DEFAULT_BASE_PATH } from './peers/paths.js'
 import { PeerPool } from './peers/pool.js'
 import { HashRing, type HashFn, type RingKind, type RingOptions } from './ring.js'
 import type { GroupStats } from './stats.js'
-import { renderMetrics } from './metrics.js'
+import { renderMetrics, type MetricsSnapshot } from './metrics.js'
 import { checkCombinations } from './option-checks.js'
 
 /** PeercacheOptions configure one cluster member. Every option has a working default. */
@@ -127,6 +128,7 @@ export class Peercache {
   /** listen() calls whose server is still binding. */
   readonly #binding = new Set<Promise<Server>>()
   #handler: PeerHandler | undefined
+  #endpointContext: HandlerContext | undefined
   #closing = false
   #closed: Promise<void> | undefined
 
@@ -138,7 +140,7 @@ export class Peercache {
     this.#config = resolvePeerConfig(options)
     this.#ring = ringOptions(this.#config.ring, options)
     this.#auth = makeAuth(options)
-    this.#notify = new Notifier(this.events)
+    this.#notify = new Notifier(this.events, this.logger)
     const random = options.random ?? Math.random
     this.#pool = this.#config.self === undefined ? undefined : this.#makePool(this.#config.self, random)
     this.#context = {
@@ -195,9 +197,13 @@ export class Peercache {
    * or set `metricsPath` to have handler()/listen() serve it.
    */
   metrics(): string {
-    const groups = [...this.#groups.values()].map((g) => ({ name: g.name, stats: g.stats(), loadDurations: g.loadDurations }))
+    return renderMetrics(this.#metricsSnapshot())
+  }
+
+  #metricsSnapshot(): MetricsSnapshot {
+    const groups = [...this.#groups.values()].map((g) => ({ name: g.name, stats: g.stats(), observations: g.observations }))
     const peers = (this.#pool?.others() ?? []).map((p) => ({ peer: p.url, up: p.health.up }))
-    return renderMetrics(groups, peers)
+    return { groups, peers }
   }
 
   /**
@@ -207,7 +213,17 @@ export class Peercache {
    * header limit: keys over ~5 KiB need `listen()` or your own maxHeaderSize.
    */
   handler(): PeerHandler {
-    this.#handler ??= createHandler({
+    this.#handler ??= createHandler(this.#endpoint())
+    return this.#handler
+  }
+
+  /** For peercache's own adapters (peercache/fastify, peercache/prom-client); not public API. */
+  [internals](): PeercacheInternals {
+    return { endpoint: this.#endpoint(), metricsSnapshot: () => this.#metricsSnapshot() }
+  }
+
+  #endpoint(): HandlerContext {
+    this.#endpointContext ??= {
       basePath: this.basePath,
       group: (name) => this.#groups.get(name),
       maxKeyBytes: () => this.#maxKeyBytes(),
@@ -217,8 +233,8 @@ export class Peercache {
       maxRequestBytes: this.#options.maxRequestBytes ?? DEFAULT_MAX_RESPONSE_BYTES,
       metricsPath: this.#options.metricsPath,
       metrics: () => this.metrics(),
-    })
-    return this.#handler
+    }
+    return this.#endpointContext
   }
 
   /**

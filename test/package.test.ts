@@ -143,14 +143,14 @@ describe('the packed tarball', () => {
     const script = `import { Peercache, LoadError } from 'peercache'\n${USE}`
     writeFileSync(join(project(), 'esm.mjs'), script)
     expect(JSON.parse(run(process.execPath, ['esm.mjs'], project()).trim())).toEqual(EXPECTED)
-  })
+  }, 120_000)
 
   it('requires from CommonJS (require(esm))', () => {
     const script = `const { Peercache, LoadError } = require('peercache')\n;(async () => {${USE}})()`
     writeFileSync(join(project(), 'cjs.cjs'), script)
     const out = run(process.execPath, ['--no-warnings', 'cjs.cjs'], project())
     expect(JSON.parse(out.trim())).toEqual(EXPECTED)
-  })
+  }, 120_000)
 
   for (const setup of TS_SETUPS) {
     it(`type-checks a strict consumer under moduleResolution ${setup.name}`, () => {
@@ -173,6 +173,6 @@ describe('the packed tarball', () => {
       }
       writeFileSync(join(folder, 'tsconfig.json'), JSON.stringify(tsconfig))
       run(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', folder], project())
-    })
+    }, 180_000)
   }
 })
