@@ -52,6 +52,8 @@ export interface HotShare {
   fromHot: number
   /** Peer fetches (peerLoads + peerErrors) per such get. */
   peerFetchesPerGet: number
+  /** Peer fetches that failed (then loaded locally) in the window. */
+  peerErrors: number
 }
 
 /** ModeResult is one row of the cluster benchmark's table. */
@@ -195,6 +197,7 @@ function hotShare(before: Sample, after: Sample, remote: Array<Set<number>>): Ho
   let remoteGets = 0
   let hotHits = 0
   let peerFetches = 0
+  let peerErrors = 0
   remote.forEach((ids, i) => {
     const counts = after.load.idCounts[i] ?? []
     for (const id of ids) remoteGets += counts[id] ?? 0
@@ -203,6 +206,7 @@ function hotShare(before: Sample, after: Sample, remote: Array<Set<number>>): Ho
     if (was === undefined || now === undefined) return
     hotHits += now.hot.hits - was.hot.hits
     peerFetches += now.peerLoads + now.peerErrors - (was.peerLoads + was.peerErrors)
+    peerErrors += now.peerErrors - was.peerErrors
   })
-  return { remoteGets, fromHot: hotHits / remoteGets, peerFetchesPerGet: peerFetches / remoteGets }
+  return { remoteGets, fromHot: hotHits / remoteGets, peerFetchesPerGet: peerFetches / remoteGets, peerErrors }
 }

@@ -141,7 +141,9 @@ defaults, each app's peer endpoint on its own 127.0.0.1 port), **Redis** (a real
 started and stopped by the bench; ioredis cache-aside in each app: GET, on a miss load and SET), **Map** (a Map per
 process, loads deduplicated per key: no network at all). CPU: \`process.cpuUsage()\` of each app and of the load
 generator, \`/proc/<pid>/stat\` for redis-server; origin queries per distinct key = all apps' origin queries over
-the distinct ids requested in the whole run (warm-up included).
+the distinct ids requested in the whole run (warm-up included). The modes run one after another: compare them on a
+quiet machine. Where the time goes: \`npm run bench -- cluster --modes peercache --cpu-prof prof\`, then
+\`npx tsx bench/cpuprofile.ts prof/peercache\` (CPU profiles of the measured window, summed by file and function).
 
 ${report}
 `
