@@ -117,6 +117,11 @@ async function runModes(modes: readonly Mode[], options: ModeOptions): Promise<M
       results.push(await runMode(mode, options, processes, interrupted.signal))
     }
     return results
+  } catch (err) {
+    if (!interrupted.signal.aborted) throw err
+    await processes.stopAll()
+    console.error(`cluster: ${(interrupted.signal.reason as Error).message}; every process it started is stopped`)
+    process.exit(130)
   } finally {
     await processes.stopAll()
     process.off('SIGINT', onSignal).off('SIGTERM', onSignal).off('exit', onExit)
