@@ -12,7 +12,7 @@
  * The warm-up lasts --warmup seconds and --warmup-requests requests, both
  * (see cluster-mode.ts for why). `--cpu-prof DIR` has each app process write
  * a V8 CPU profile of the measured window, one folder per mode (read them
- * with `tsx bench/cpuprofile.ts DIR/peercache`).
+ * with `tsx bench/profiles.ts DIR/peercache`).
  */
 import { mkdirSync } from 'node:fs'
 import { cpus } from 'node:os'
@@ -148,7 +148,7 @@ process, loads deduplicated per key: no network at all). CPU: \`process.cpuUsage
 generator, \`/proc/<pid>/stat\` for redis-server; origin queries per distinct key = all apps' origin queries over
 the distinct ids requested in the whole run (warm-up included). The modes run one after another: compare them on a
 quiet machine. Where the time goes: \`npm run bench -- cluster --modes peercache --cpu-prof prof\`, then
-\`npx tsx bench/cpuprofile.ts prof/peercache\` (CPU profiles of the measured window, summed by file and function).
+\`npx tsx bench/profiles.ts prof/peercache\` (CPU and allocation profiles of the measured window, summed by file and function, per request).
 
 ${report}
 `
