@@ -17,7 +17,7 @@ import { AuthError, ClosedError, NotFoundError, PeercacheError } from '../errors
 import type { Group } from '../group.js'
 import type { Logger } from '../logger.js'
 import { decodeBatchRequest, decodeSetRequest, encodeBatchResponse, encodeGetResponse, type BatchEntryMessage } from '../proto/codec.js'
-import { BATCH_BASE_PATH, ERROR_HEADER, errorHeaderValue, parsePeerPath, pathOf } from './paths.js'
+import { BATCH_BASE_PATH, CLEAR_BASE_PATH, ERROR_HEADER, errorHeaderValue, parsePeerPath, pathOf } from './paths.js'
 
 /** PeerHandler is a node:http listener that also mounts as connect/express middleware (`next`). */
 export type PeerHandler = (req: IncomingMessage, res: ServerResponse, next?: (err?: unknown) => void) => void
@@ -73,6 +73,7 @@ function wireTarget(req: IncomingMessage): string {
 function routeOf(ctx: HandlerContext, path: string): Route | undefined {
   if (path.startsWith(ctx.basePath)) return serveKeyPath
   if (path.startsWith(BATCH_BASE_PATH)) return serveBatch
+  if (path.startsWith(CLEAR_BASE_PATH)) return serveClear
   if (ctx.metricsPath !== undefined && path === ctx.metricsPath) return serveMetrics
   return undefined
 }
@@ -105,15 +106,9 @@ async function serveKeyPath(ctx: HandlerContext, req: IncomingMessage, res: Serv
 
 /** Serves POST /_peercache/batch/{group}: a BatchRequest in, a BatchResponse out. */
 async function serveBatch(ctx: HandlerContext, req: IncomingMessage, res: ServerResponse, target: string, path: string): Promise<void> {
-  if (ctx.closing()) return sendError(res, 503, 'shutting down', errorHeaderValue.closing)
-  if (req.method !== 'POST') return sendMethodNotAllowed(res, 'POST')
-  if (!prechecked(ctx, req, res)) return
-  const body = await readBody(ctx, req, res)
-  if (body === undefined || !authorized(ctx, req, res, target, body)) return
-  const name = decodeSegment(path.slice(BATCH_BASE_PATH.length))
-  if (name === undefined || name === '' || name.includes('/')) return sendError(res, 400, 'bad request')
-  const group = ctx.group(name)
-  if (group === undefined) return sendError(res, 404, `no such group: ${name}`, errorHeaderValue.noSuchGroup)
+  const request = await groupPost(ctx, req, res, target, path.slice(BATCH_BASE_PATH.length))
+  if (request === undefined) return
+  const { group, body } = request
   let keys: string[]
   try {
     keys = decodeBatchRequest(body)
@@ -123,6 +118,38 @@ async function serveBatch(ctx: HandlerContext, req: IncomingMessage, res: Server
   if (keys.some((key) => Buffer.byteLength(key, 'utf8') > group.maxKeyBytes)) return sendError(res, 414, 'key too long')
   const entries = await serveKeys(group, keys, res)
   if (entries !== undefined) sendBytes(res, 200, 'application/x-protobuf', encodeBatchResponse(entries))
+}
+
+/** Serves POST /_peercache/clear/{group}: drops every entry of the group here (signed like every request). */
+async function serveClear(ctx: HandlerContext, req: IncomingMessage, res: ServerResponse, target: string, path: string): Promise<void> {
+  const request = await groupPost(ctx, req, res, target, path.slice(CLEAR_BASE_PATH.length))
+  if (request === undefined) return
+  request.group.clearLocal()
+  sendOk(res)
+}
+
+/**
+ * groupPost reads and checks a POST to one of peercache's own endpoints
+ * (/_peercache/{batch,clear}/{group}): not closing, POST, authenticated,
+ * body within bounds, a known group. Undefined when it already answered.
+ */
+async function groupPost(
+  ctx: HandlerContext,
+  req: IncomingMessage,
+  res: ServerResponse,
+  target: string,
+  segment: string,
+): Promise<{ group: Group<unknown>; body: Uint8Array } | undefined> {
+  if (ctx.closing()) return void sendError(res, 503, 'shutting down', errorHeaderValue.closing)
+  if (req.method !== 'POST') return void sendMethodNotAllowed(res, 'POST')
+  if (!prechecked(ctx, req, res)) return undefined
+  const body = await readBody(ctx, req, res)
+  if (body === undefined || !authorized(ctx, req, res, target, body)) return undefined
+  const name = decodeSegment(segment)
+  if (name === undefined || name === '' || name.includes('/')) return void sendError(res, 400, 'bad request')
+  const group = ctx.group(name)
+  if (group === undefined) return void sendError(res, 404, `no such group: ${name}`, errorHeaderValue.noSuchGroup)
+  return { group, body }
 }
 
 async function serveMetrics(ctx: HandlerContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
