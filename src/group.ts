@@ -28,6 +28,7 @@ import {
   isFinalLoadError,
 } from './errors.js'
 import type { Notifier } from './events.js'
+import type { Tracer } from './tracing.js'
 import type { Logger } from './logger.js'
 import type { PeerPicker } from './peer.js'
 import { Singleflight, type FlightContext } from './singleflight.js'
@@ -37,6 +38,7 @@ import { decodeValue, encodeValue, sharesDecoded, type Codec } from './codecs.js
 import { GroupWrites, type WriteReport } from './writes.js'
 import { NotFoundMemory } from './not-found.js'
 import { StalePolicy, markStale } from './stale.js'
+import { checkTtl, checkValue, checkWriteOptions, describeValue, expiryProblem } from './inputs.js'
 
 export type { WriteReport } from './writes.js'
 
@@ -176,6 +178,7 @@ export interface GroupContext {
   random: () => number
   hotCacheProbability: number
   coalesce: boolean
+  tracer: Tracer
 }
 
 const DEFAULT_MAX_KEY_BYTES = 64 * 1024
@@ -230,7 +233,7 @@ export class Group<T = Buffer> {
 
   /** Use `peercache.group()`. */
   private constructor(options: GroupOptions | TypedGroupOptions<T>, ctx: GroupContext) {
-    validateGroupOptions(options)
+    validateGroupOptions(options, ctx.clock())
     this.name = options.name
     this.#load = options.load
     this.#codec = options.codec
@@ -277,6 +280,12 @@ export class Group<T = Buffer> {
    * miss waits for the key's flight. Errors always arrive as rejections.
    */
   #read<R>(key: string, signal: AbortSignal | undefined, coalesce: boolean, convert: (entry: CacheEntry) => R): Promise<R> {
+    const tracer = this.#ctx.tracer
+    if (tracer.tracesGets) return tracer.get(this.name, key, () => this.#readNow(key, signal, coalesce, convert))
+    return this.#readNow(key, signal, coalesce, convert)
+  }
+
+  #readNow<R>(key: string, signal: AbortSignal | undefined, coalesce: boolean, convert: (entry: CacheEntry) => R): Promise<R> {
     try {
       const hit = this.#hit(key)
       if (hit !== undefined) return Promise.resolve(convert(hit))
@@ -348,6 +357,9 @@ export class Group<T = Buffer> {
   async set(key: string, value: SetValue<T>, options: SetOptions = {}): Promise<WriteReport> {
     this.#assertOpen()
     this.checkKey(key)
+    checkWriteOptions(options, this.#ctx.clock())
+    // A typed group's value is the codec's to check; an untyped group takes only bytes or a string.
+    if (this.#codec === undefined) checkValue(value)
     const bytes = this.#codec === undefined ? ownBytes(value as Uint8Array | string) : encodeValue(this.#codec, value as T)
     // Not decoded here: setLocal decodes when this process is the owner.
     return this.#writes.set(key, { value: bytes, expiresAt: this.#expiryOf(options) }, options.signal)
@@ -360,6 +372,7 @@ export class Group<T = Buffer> {
   async remove(key: string, options: GetOptions = {}): Promise<WriteReport> {
     this.#assertOpen()
     this.checkKey(key)
+    checkWriteOptions(options, this.#ctx.clock())
     return this.#writes.remove(key, options.signal)
   }
 
@@ -623,7 +636,7 @@ export class Group<T = Buffer> {
     const started = performance.now()
     try {
       const signal = ctx.abandonSignal
-      const entry = this.#decoded(await peer.get(this.name, key, signal === undefined ? { coalesce } : { signal, coalesce }))
+      const entry = this.#decoded(await this.#ctx.tracer.fetch(peer, this.name, key, signal === undefined ? { coalesce } : { signal, coalesce }))
       this.#counters.peerLoads++
       this.#recordLoad(key, started, 'peer', peer.url)
       // The owner's stale answer (flagged) is answered, never cached as fresh.
@@ -653,7 +666,7 @@ export class Group<T = Buffer> {
     const started = performance.now()
     let entry: CacheEntry
     try {
-      entry = this.#toEntry(key, await this.#load(key, loaderContext(ctx)))
+      entry = this.#toEntry(key, await this.#ctx.tracer.load<{ signal: AbortSignal }, LoadResult | T>(this.name, key, this.#load, loaderContext(ctx)))
     } catch (err) {
       this.#counters.localLoadErrs++
       if (ctx.aborted) throw abortReason(ctx.reason)
@@ -685,11 +698,13 @@ export class Group<T = Buffer> {
     }
     if (result !== null && typeof result === 'object' && 'value' in result) {
       const value = result.value
+      const problem = expiryProblem(result, this.#ctx.clock())
+      if (problem !== undefined) throw new LoadError(`loader for key ${quoteKey(key)} returned a bad expiry: ${problem}`)
       if (typeof value === 'string' || value instanceof Uint8Array) {
         return { value: ownBytes(value), expiresAt: this.#expiryOf(result) }
       }
     }
-    throw new LoadError(`loader for key ${quoteKey(key)} returned ${describe(result)}, not a string or Uint8Array`)
+    throw new LoadError(`loader for key ${quoteKey(key)} returned ${describeValue(result)}, not a string or Uint8Array`)
   }
 
   /** The loader's value through the codec: a value it cannot encode is the loader's failure. */
@@ -784,14 +799,14 @@ export function validateGroupName(name: unknown): asserts name is string {
   }
 }
 
-function validateGroupOptions(options: GroupOptions | TypedGroupOptions<unknown>): void {
+function validateGroupOptions(options: GroupOptions | TypedGroupOptions<unknown>, now: number): void {
   if (options === null || typeof options !== 'object') throw new InvalidArgumentError('group options must be an object')
   validateGroupName(options.name)
   if (typeof options.load !== 'function') throw new InvalidArgumentError('group option load must be a function')
   checkInteger('cacheBytes', options.cacheBytes, 0)
   if (options.maxKeyBytes !== undefined) checkInteger('maxKeyBytes', options.maxKeyBytes, 1)
   if (options.hotCacheRatio !== undefined) checkInteger('hotCacheRatio', options.hotCacheRatio, 1)
-  if (options.ttl !== undefined) checkInteger('ttl', options.ttl, 0)
+  if (options.ttl !== undefined) checkTtl(options.ttl, now)
   if (options.ttlJitter !== undefined) checkInteger('ttlJitter', options.ttlJitter, 0)
   if (options.notFoundTtl !== undefined) checkInteger('notFoundTtl', options.notFoundTtl, 0)
   if (options.staleWhileRevalidate !== undefined) checkInteger('staleWhileRevalidate', options.staleWhileRevalidate, 0)
@@ -844,12 +859,6 @@ function ignore(): void {}
 function abortReason(reason: unknown): Error {
   if (reason instanceof PeercacheError) return reason
   return new AbortError('load aborted', { cause: reason })
-}
-
-function describe(value: unknown): string {
-  if (value === null) return 'null'
-  if (typeof value === 'object') return `an object (${Object.prototype.toString.call(value)})`
-  return `a ${typeof value}`
 }
 
 /** quoteKey shows a key in a message without flooding it (keys can be 64 KiB). */
