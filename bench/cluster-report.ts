@@ -70,7 +70,8 @@ export function hotShareLine(results: readonly ModeResult[]): string {
   return (
     `peercache, gets for keys another app owns (${hot.remoteGets.toLocaleString('en-US')} in the window): ` +
     `${pct(hot.fromHot)} served from the hot cache, ${pct(1 - hot.fromHot)} went to the owner ` +
-    `(${hot.peerFetchesPerGet.toFixed(2)} peer fetches per such get; the rest joined a fetch in flight). Target for the hot cache (#12): ≥ 90% from it.`
+    `(${hot.peerFetchesPerGet.toFixed(2)} peer fetches per such get, the rest joined a fetch in flight; ${hot.peerErrors} peer errors). ` +
+    'Target for the hot cache (#12): ≥ 90% from it.'
   )
 }
 

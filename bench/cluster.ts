@@ -12,7 +12,7 @@
  * The warm-up lasts --warmup seconds and --warmup-requests requests, both
  * (see cluster-mode.ts for why). `--cpu-prof DIR` has each app process write
  * a V8 CPU profile of the measured window, one folder per mode (read them
- * with `tsx bench/cpuprofile.ts DIR/peercache`).
+ * with `tsx bench/profiles.ts DIR/peercache`).
  */
 import { mkdirSync } from 'node:fs'
 import { cpus } from 'node:os'
@@ -117,6 +117,11 @@ async function runModes(modes: readonly Mode[], options: ModeOptions): Promise<M
       results.push(await runMode(mode, options, processes, interrupted.signal))
     }
     return results
+  } catch (err) {
+    if (!interrupted.signal.aborted) throw err
+    await processes.stopAll()
+    console.error(`cluster: ${(interrupted.signal.reason as Error).message}; every process it started is stopped`)
+    process.exit(130)
   } finally {
     await processes.stopAll()
     process.off('SIGINT', onSignal).off('SIGTERM', onSignal).off('exit', onExit)
@@ -141,7 +146,9 @@ defaults, each app's peer endpoint on its own 127.0.0.1 port), **Redis** (a real
 started and stopped by the bench; ioredis cache-aside in each app: GET, on a miss load and SET), **Map** (a Map per
 process, loads deduplicated per key: no network at all). CPU: \`process.cpuUsage()\` of each app and of the load
 generator, \`/proc/<pid>/stat\` for redis-server; origin queries per distinct key = all apps' origin queries over
-the distinct ids requested in the whole run (warm-up included).
+the distinct ids requested in the whole run (warm-up included). The modes run one after another: compare them on a
+quiet machine. Where the time goes: \`npm run bench -- cluster --modes peercache --cpu-prof prof\`, then
+\`npx tsx bench/profiles.ts prof/peercache\` (CPU and allocation profiles of the measured window, summed by file and function, per request).
 
 ${report}
 `

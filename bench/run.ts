@@ -102,6 +102,8 @@ How to read it:
   shows what an \`await\` alone costs on this path: it is the ceiling of any async get. Each of these measurements runs
   in a fresh process (bench/isolated.ts), the baseline before and after each candidate, so none inherits the JIT type
   feedback of another.
+- **typed hit**: a hit of a typed group (\`codecs.json()\`, the decoded value kept beside the bytes) and an untyped
+  \`getJSON\` vs \`await JSON.parse\` of the same cached ~100-byte JSON bytes (what a hand-written JSON layer costs).
 - Every suite benchmarks the built \`dist/\` (what users install), not the TypeScript sources through tsx.
 - **ring**: \`HashRing.pick\` of each ring kind vs the CRC-32 of the key alone (the balanced ring hashes the key
   further, fmix32 of its CRC-32, and reads a bucket table instead of a binary search over every point).

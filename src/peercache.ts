@@ -13,12 +13,13 @@ import { PeerAuth, parseSecrets } from './auth.js'
 import { resolvePeerConfig, validatePeerConfig, type PeerConfig } from './config.js'
 import { ClosedError, ConfigError, InvalidArgumentError } from './errors.js'
 import { Notifier, createEmitter, type PeercacheEmitter } from './events.js'
-import { Group, checkInteger, checkProbability, type GroupContext, type GroupOptions } from './group.js'
+import { Group, checkInteger, checkProbability, type GroupContext, type GroupOptions, type TypedGroupOptions } from './group.js'
 import { noopLogger, type Logger } from './logger.js'
 import { NO_PEERS, type PeerPicker } from './peer.js'
 import type { PeerTlsOptions } from './peers/client.js'
 import { createHandler, type HandlerContext, type PeerHandler } from './peers/handler.js'
 import { internals, type PeercacheInternals } from './internals.js'
+import { Tracer } from './tracing.js'
 import { DEFAULT_BASE_PATH } from './peers/paths.js'
 import { PeerPool } from './peers/pool.js'
 import { HashRing, type HashFn, type RingKind, type RingOptions } from './ring.js'
@@ -116,7 +117,7 @@ export class Peercache {
   readonly events: PeercacheEmitter = createEmitter()
   readonly logger: Logger
   readonly basePath: string
-  readonly #groups = new Map<string, Group>()
+  readonly #groups = new Map<string, Group<unknown>>()
   readonly #config: PeerConfig
   readonly #ring: RingOptions
   readonly #pool: PeerPool | undefined
@@ -151,6 +152,7 @@ export class Peercache {
       random,
       hotCacheProbability: options.hotCacheProbability ?? 0.1,
       coalesce: options.coalesce ?? true,
+      tracer: new Tracer(),
     }
   }
 
@@ -169,19 +171,27 @@ export class Peercache {
     return this.#context.picker
   }
 
-  /** group creates a group; a duplicate or invalid name throws InvalidArgumentError. */
-  group(options: GroupOptions): Group {
+  /**
+   * group creates a group; a duplicate or invalid name throws
+   * InvalidArgumentError. With a `codec` the group is typed: `load` returns
+   * T and `get` resolves to T (`cache.group<Product>({ …, codec:
+   * codecs.json() })`); without one, values are bytes and `get` resolves to a
+   * Buffer.
+   */
+  group(options: GroupOptions): Group
+  group<T>(options: TypedGroupOptions<T>): Group<T>
+  group<T>(options: GroupOptions | TypedGroupOptions<T>): Group<T> | Group {
     this.#assertOpen()
     const name = (options as Partial<GroupOptions> | null)?.name
     if (typeof name === 'string' && this.#groups.has(name)) throw new InvalidArgumentError(`duplicate group name ${JSON.stringify(name)}`)
-    const group = Group.create(options, this.#context)
-    this.#groups.set(group.name, group)
+    const group = Group.create<T>(options, this.#context)
+    this.#groups.set(group.name, group as Group<unknown>)
     return group
   }
 
-  /** getGroup returns the named group, or undefined. */
-  getGroup(name: string): Group | undefined {
-    return this.#groups.get(name)
+  /** getGroup returns the named group, or undefined; T is the caller's claim of its value type (Buffer for an untyped group). */
+  getGroup<T = Buffer>(name: string): Group<T> | undefined {
+    return this.#groups.get(name) as Group<T> | undefined
   }
 
   /** stats returns every group's stats by name. */
@@ -217,7 +227,10 @@ export class Peercache {
     return this.#handler
   }
 
-  /** For peercache's own adapters (peercache/fastify, peercache/prom-client); not public API. */
+  /**
+   * For peercache's own adapters (peercache/fastify, peercache/prom-client); not public API.
+   * @internal
+   */
   [internals](): PeercacheInternals {
     return { endpoint: this.#endpoint(), metricsSnapshot: () => this.#metricsSnapshot() }
   }

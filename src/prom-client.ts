@@ -62,7 +62,7 @@ function registerFamily(registry: Registry<RegistryContentType>, family: MetricF
       },
     })
   } else {
-    registry.registerMetric(histogramCollector(family, samples) as unknown as Parameters<Registry['registerMetric']>[0])
+    registry.registerMetric(histogramCollector(family, samples) as unknown as Parameters<Registry<RegistryContentType>['registerMetric']>[0])
   }
 }
 

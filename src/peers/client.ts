@@ -188,7 +188,7 @@ export class HttpPeer {
   }
 
   #batchResult(entry: BatchEntryMessage): CacheEntry | Error {
-    if (entry.status === 200) return { value: entry.value ?? new Uint8Array(0), expiresAt: entry.expiresAt }
+    if (entry.status === 200) return toEntry(entry.value ?? new Uint8Array(0), entry.expiresAt, entry.stale)
     if (entry.status === 404) return new NotFoundError(entry.error ?? 'not found')
     if (entry.status === 503) return new LoadError(`owner ${this.url} failed to load: ${entry.error ?? ''}`)
     return new PeerResponseError(this.url, `batch entry status ${entry.status}`, { status: entry.status })
@@ -275,7 +275,7 @@ export class HttpPeer {
     }
     try {
       const message = decodeGetResponse(response.body)
-      return { value: message.value, expiresAt: message.expiresAt }
+      return toEntry(message.value, message.expiresAt, message.stale)
     } catch (err) {
       const error = new PeerResponseError(this.url, 'answered a body that is not a GetResponse', { status: 200, cause: err })
       this.#failed(error)
@@ -336,6 +336,11 @@ export class HttpPeer {
 function servesUs(response: PeerResponse): boolean {
   if (response.status === 401) return false
   return !(response.status === 503 && response.headers[ERROR_HEADER] === errorHeaderValue.closing)
+}
+
+/** toEntry makes the entry of a 200 answer; a stale one (the owner's stale windows) is flagged, never cached as fresh. */
+function toEntry(value: Uint8Array, expiresAt: number, stale: true | undefined): CacheEntry {
+  return stale === true ? { value, expiresAt, stale } : { value, expiresAt }
 }
 
 function errorMessage(body: Uint8Array): string {
