@@ -12,8 +12,15 @@ import { cpus } from 'node:os'
 import type { BenchRow } from './harness.js'
 import { keepSections } from './sections.js'
 
-/** Suite is a bench module; `argv` is `npm run bench`'s arguments, for suites with flags. */
-type Suite = { bench(argv: readonly string[]): Promise<BenchRow[]> }
+/**
+ * Suite is a bench module: rows of ratios (`argv` is `npm run bench`'s
+ * arguments, for suites with flags), and optionally a figures table (report)
+ * printed after them.
+ */
+interface Suite {
+  bench(argv: readonly string[]): Promise<BenchRow[]>
+  report?(): string
+}
 
 const SUITES: Record<string, () => Promise<Suite>> = {
   local: () => import('./local.js'),
@@ -32,14 +39,16 @@ async function main(): Promise<void> {
   const only = argv.filter((arg) => arg in SUITES)
   const names = only.length > 0 ? only : Object.keys(SUITES).filter((name) => !ONLY_WHEN_NAMED.has(name))
   const rows: BenchRow[] = []
+  const reports: string[] = []
   for (const name of names) {
     process.stderr.write(`running ${name}…\n`)
     const suite = await (SUITES[name] as () => Promise<Suite>)()
     rows.push(...(await suite.bench(argv)))
+    if (suite.report !== undefined) reports.push(suite.report())
   }
   const table = render(rows)
-  console.log(table)
-  if (only.length === 0) writeFileSync(new URL('../BENCHMARKS.md', import.meta.url), keepSections(document(table, rows)))
+  console.log([table, ...reports].join('\n\n'))
+  if (only.length === 0) writeFileSync(new URL('../BENCHMARKS.md', import.meta.url), keepSections(document(table, rows, reports)))
 }
 
 function render(rows: BenchRow[]): string {
@@ -68,6 +77,7 @@ const TARGETS: ReadonlyArray<{ name: string; min?: number; max?: number; on?: 'v
   { name: 'hot share, frequency admission (tight: half the keys per peer)', min: 0.9, on: 'value', issue: '#12', note: '' },
   { name: 'RSS above an empty process, group full of 1024-byte values', max: 1.5, issue: '#13', note: '' },
   { name: 'RSS above an empty process, group full of 16-byte values', max: 2, issue: '#13', note: '' },
+  ...[3, 10, 30].map((n) => ({ name: `HashRing.pick balanced (${n} peers)`, min: 0.5, issue: '#12', note: '' })),
 ]
 
 function targets(rows: readonly BenchRow[]): string {
@@ -84,7 +94,7 @@ function targets(rows: readonly BenchRow[]): string {
   return lines.join('\n')
 }
 
-function document(table: string, rows: readonly BenchRow[]): string {
+function document(table: string, rows: readonly BenchRow[], reports: readonly string[]): string {
   const cpu = cpus()[0]?.model ?? 'unknown CPU'
   return `# Benchmarks
 
@@ -98,6 +108,8 @@ Targets set by the issues, checked against this run:
 
 ${targets(rows)}
 
+${reports.join('\n\n')}
+
 How to read it:
 - **local hit**: \`group.peek\` / \`group.get\` on a cached key vs a raw \`lru-cache\` get. \`get\` is async and copies
   the value (so callers cannot corrupt the cache); \`peek\` is the synchronous, cache-only read. "await raw lru-cache get"
@@ -107,7 +119,8 @@ How to read it:
 - **typed hit**: a hit of a typed group (\`codecs.json()\`, the decoded value kept beside the bytes) and an untyped
   \`getJSON\` vs \`await JSON.parse\` of the same cached ~100-byte JSON bytes (what a hand-written JSON layer costs).
 - Every suite benchmarks the built \`dist/\` (what users install), not the TypeScript sources through tsx.
-- **ring**: \`HashRing.pick\` vs the CRC-32 of the key alone.
+- **ring**: \`HashRing.pick\` of each ring kind vs the CRC-32 of the key alone (the balanced ring hashes the key
+  further, fmix32 of its CRC-32, and reads a bucket table instead of a binary search over every point).
 - **remote**: a get served by the owner over HTTP (asker's caching off, coalescing off so that every get is one HTTP
   request, 64 in flight, 100-byte values) vs a raw undici
   \`Pool.request\` to a plain node:http server returning the same bytes; and raw requests to a peercache peer endpoint vs
