@@ -103,14 +103,26 @@ export function counterIndex(hash: number, row: number, width: number): number {
 /** SKETCH_DEPTH is how many counters (rows) a key has in a count-min sketch. */
 export const SKETCH_DEPTH = DEPTH
 
+/** Keys longer than this are hashed by their length, head and tail: bounded work per request for 64 KiB keys. */
+const MAX_HASHED_UNITS = 256
+
 /**
- * hashKey is a 32-bit FNV-1a hash of the key's UTF-16 code units: cheap, and
- * only the sketch's rows depend on it (not the wire, not the ring).
+ * hashKey is a 32-bit FNV-1a hash of the key's UTF-16 code units (of a long
+ * key, its length and its first and last 128): cheap, and only the
+ * sketches depend on it (not the wire, not the ring), where a collision only
+ * raises an estimate.
  */
 export function hashKey(key: string): number {
-  let hash = 0x811c_9dc5
-  for (let i = 0; i < key.length; i++) hash = Math.imul(hash ^ key.charCodeAt(i), 0x0100_0193)
-  return hash >>> 0
+  const n = key.length
+  if (n <= MAX_HASHED_UNITS) return fnv(key, 0, n, 0x811c_9dc5) >>> 0
+  const half = MAX_HASHED_UNITS / 2
+  return fnv(key, n - half, n, fnv(key, 0, half, Math.imul(0x811c_9dc5 ^ n, 0x0100_0193))) >>> 0
+}
+
+function fnv(key: string, from: number, to: number, seed: number): number {
+  let hash = seed
+  for (let i = from; i < to; i++) hash = Math.imul(hash ^ key.charCodeAt(i), 0x0100_0193)
+  return hash
 }
 
 /** nextPowerOfTwo is the least power of two >= n (n >= 1). */

@@ -184,3 +184,12 @@ describe('RequestRate', () => {
     expect(rate.perSecond('steady')).toBe(0)
   })
 })
+
+describe('hashKey', () => {
+  it('tells apart long keys that differ in length, head or tail, with bounded work', () => {
+    const long = 'x'.repeat(64 * 1024)
+    const hashes = new Set([hashKey(long), hashKey(`${long}y`), hashKey(`y${long}`), hashKey(`${long.slice(1)}z`), hashKey('short')])
+    expect(hashes.size).toBe(5)
+    expect(hashKey(long)).toBe(hashKey('x'.repeat(64 * 1024))) // deterministic
+  })
+})
