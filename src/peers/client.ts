@@ -34,7 +34,7 @@ import { toAbortError } from '../singleflight.js'
 import { PeerHealth, type HealthOptions } from './health.js'
 import { Batcher } from './batcher.js'
 import { exchange, type PeerResponse } from './exchange.js'
-import { ERROR_HEADER, batchPath, errorHeaderValue, peerPath } from './paths.js'
+import { ERROR_HEADER, batchPath, clearPath, errorHeaderValue, peerPath } from './paths.js'
 
 /** PeerClientOptions configure how this process talks to its peers. */
 export interface PeerClientOptions {
@@ -162,6 +162,22 @@ export class HttpPeer {
     this.#succeeded()
   }
 
+  /**
+   * clear drops every entry of group at this peer (POST /_peercache/clear/,
+   * peercache-only). A bare 404 is a peer without the endpoint (a Go
+   * groupcache peer): nothing was cleared there; it is reported, and does not
+   * count against the peer's health (it answered).
+   */
+  async clear(group: string, options: { signal?: AbortSignal }): Promise<void> {
+    const response = await this.request('POST', this.#prefix + clearPath(group), EMPTY_BODY, options.signal)
+    if (response.status === 404 && response.headers[ERROR_HEADER] === undefined) {
+      this.#succeeded()
+      throw new PeerResponseError(this.url, 'has no clear endpoint (a Go groupcache peer?): its entries were not cleared', { status: 404 })
+    }
+    if (response.status !== 200) throw this.#unexpected(response)
+    this.#succeeded()
+  }
+
   async #getOne(group: string, key: string, signal: AbortSignal | undefined): Promise<CacheEntry> {
     const path = this.#prefix + peerPath(this.#options.basePath, group, key)
     const response = await this.request('GET', path, undefined, signal)
@@ -188,7 +204,7 @@ export class HttpPeer {
   }
 
   #batchResult(entry: BatchEntryMessage): CacheEntry | Error {
-    if (entry.status === 200) return { value: entry.value ?? new Uint8Array(0), expiresAt: entry.expiresAt }
+    if (entry.status === 200) return toEntry(entry.value ?? new Uint8Array(0), entry.expiresAt, entry.stale)
     if (entry.status === 404) return new NotFoundError(entry.error ?? 'not found')
     if (entry.status === 503) return new LoadError(`owner ${this.url} failed to load: ${entry.error ?? ''}`)
     return new PeerResponseError(this.url, `batch entry status ${entry.status}`, { status: entry.status })
@@ -275,7 +291,7 @@ export class HttpPeer {
     }
     try {
       const message = decodeGetResponse(response.body)
-      return { value: message.value, expiresAt: message.expiresAt }
+      return toEntry(message.value, message.expiresAt, message.stale)
     } catch (err) {
       const error = new PeerResponseError(this.url, 'answered a body that is not a GetResponse', { status: 200, cause: err })
       this.#failed(error)
@@ -337,6 +353,13 @@ function servesUs(response: PeerResponse): boolean {
   if (response.status === 401) return false
   return !(response.status === 503 && response.headers[ERROR_HEADER] === errorHeaderValue.closing)
 }
+
+/** toEntry makes the entry of a 200 answer; a stale one (the owner's stale windows) is flagged, never cached as fresh. */
+function toEntry(value: Uint8Array, expiresAt: number, stale: true | undefined): CacheEntry {
+  return stale === true ? { value, expiresAt, stale } : { value, expiresAt }
+}
+
+const EMPTY_BODY = new Uint8Array(0)
 
 function errorMessage(body: Uint8Array): string {
   return textDecoder.decode(body.subarray(0, MAX_ERROR_MESSAGE_BYTES)).trimEnd()

@@ -17,15 +17,15 @@ import type { ServerResponse } from 'node:http'
 import type { PeerAuth } from '../auth.js'
 import type { CacheEntry } from '../cache.js'
 import { AuthError, ClosedError, NotFoundError, PeercacheError } from '../errors.js'
-import type { Group } from '../group.js'
+import { Group } from '../group.js'
 import type { Logger } from '../logger.js'
 import { decodeBatchRequest, decodeSetRequest, encodeBatchResponse, encodeGetResponse, type BatchEntryMessage } from '../proto/codec.js'
-import { BATCH_BASE_PATH, ERROR_HEADER, errorHeaderValue, parsePeerPath } from './paths.js'
+import { BATCH_BASE_PATH, CLEAR_BASE_PATH, ERROR_HEADER, errorHeaderValue, parsePeerPath } from './paths.js'
 
 /** HandlerContext is what the peer endpoint needs from its Peercache. */
 export interface HandlerContext {
   basePath: string
-  group(name: string): Group | undefined
+  group(name: string): Group<unknown> | undefined
   /** Longest key any group accepts, in UTF-8 bytes: bounds the path before decoding. */
   maxKeyBytes(): number
   auth: PeerAuth | undefined
@@ -63,8 +63,8 @@ export interface PeerReply {
 /** ClientConnection is the response a server writes to: its close tells that the client left. */
 export type ClientConnection = Pick<ServerResponse, 'once' | 'off' | 'writableEnded'>
 
-/** PeerRoute names the endpoint's three resources. */
-export type PeerRoute = 'key' | 'batch' | 'metrics'
+/** PeerRoute names the endpoint's resources. */
+export type PeerRoute = 'key' | 'batch' | 'clear' | 'metrics'
 
 /** KEY_METHODS are the methods of {basePath}{group}/{key}. */
 const KEY_METHODS: readonly string[] = ['GET', 'HEAD', 'PUT', 'DELETE']
@@ -73,13 +73,14 @@ const KEY_METHODS: readonly string[] = ['GET', 'HEAD', 'PUT', 'DELETE']
 export function routeOf(ctx: HandlerContext, path: string): PeerRoute | undefined {
   if (path.startsWith(ctx.basePath)) return 'key'
   if (path.startsWith(BATCH_BASE_PATH)) return 'batch'
+  if (path.startsWith(CLEAR_BASE_PATH)) return 'clear'
   if (ctx.metricsPath !== undefined && path === ctx.metricsPath) return 'metrics'
   return undefined
 }
 
-/** hasBody tells whether a request on route carries a body to read (PUT of a value, POST of a batch). */
+/** hasBody tells whether a request on route carries a body to read (PUT of a value, POST of a batch or a clear). */
 export function hasBody(route: PeerRoute, method: string): boolean {
-  return (route === 'key' && method === 'PUT') || (route === 'batch' && method === 'POST')
+  return (route === 'key' && method === 'PUT') || ((route === 'batch' || route === 'clear') && method === 'POST')
 }
 
 /**
@@ -114,6 +115,7 @@ export function answer(ctx: HandlerContext, route: PeerRoute, req: PeerRequest, 
     const refused = refusal(() => auth.verify(req.authorization, req.method, req.target, body))
     if (refused !== undefined) return refused
   }
+  if (route === 'clear') return answerClear(ctx, req)
   return route === 'key' ? answerKey(ctx, req, body, client) : answerBatch(ctx, req, body, client)
 }
 
@@ -137,10 +139,8 @@ function answerKey(ctx: HandlerContext, req: PeerRequest, body: Uint8Array, clie
 
 /** Answers POST /_peercache/batch/{group}: a BatchRequest in, a BatchResponse out. */
 async function answerBatch(ctx: HandlerContext, req: PeerRequest, body: Uint8Array, client: ClientConnection): Promise<PeerReply | undefined> {
-  const name = decodeSegment(req.path.slice(BATCH_BASE_PATH.length))
-  if (name === undefined || name === '' || name.includes('/')) return errorReply(400, 'bad request')
-  const group = ctx.group(name)
-  if (group === undefined) return errorReply(404, `no such group: ${name}`, errorHeaderValue.noSuchGroup)
+  const group = groupAt(ctx, req.path, BATCH_BASE_PATH)
+  if (!(group instanceof Group)) return group
   let keys: string[]
   try {
     keys = decodeBatchRequest(body)
@@ -152,15 +152,30 @@ async function answerBatch(ctx: HandlerContext, req: PeerRequest, body: Uint8Arr
   return entries === undefined ? undefined : bytesReply(200, 'application/x-protobuf', encodeBatchResponse(entries))
 }
 
-function applySet(group: Group, key: string, body: Uint8Array): PeerReply {
-  let message
+/** Answers POST /_peercache/clear/{group} (peercache-only, signed like every request): drops every entry of the group here. */
+function answerClear(ctx: HandlerContext, req: PeerRequest): PeerReply {
+  const group = groupAt(ctx, req.path, CLEAR_BASE_PATH)
+  if (!(group instanceof Group)) return group
+  group.clearLocal()
+  return OK
+}
+
+/** groupAt finds the group named by the segment after prefix in path (peercache's own endpoints), or the refusal. */
+function groupAt(ctx: HandlerContext, path: string, prefix: string): Group<unknown> | PeerReply {
+  const name = decodeSegment(path.slice(prefix.length))
+  if (name === undefined || name === '' || name.includes('/')) return errorReply(400, 'bad request')
+  return ctx.group(name) ?? errorReply(404, `no such group: ${name}`, errorHeaderValue.noSuchGroup)
+}
+
+function applySet(group: Group<unknown>, key: string, body: Uint8Array): PeerReply {
   try {
-    message = decodeSetRequest(body)
+    const message = decodeSetRequest(body)
+    if (message.group !== group.name || message.key !== key) return errorReply(400, 'bad request: body names another group or key')
+    // A typed group decodes the value here: bytes its codec cannot read are refused (CodecError).
+    group.setLocal(key, { value: message.value, expiresAt: message.expiresAt })
   } catch (err) {
     return errorReply(400, `bad request: ${(err as Error).message}`)
   }
-  if (message.group !== group.name || message.key !== key) return errorReply(400, 'bad request: body names another group or key')
-  group.setLocal(key, { value: message.value, expiresAt: message.expiresAt })
   return OK
 }
 
@@ -168,13 +183,13 @@ function applySet(group: Group, key: string, body: Uint8Array): PeerReply {
  * Serves each key of a batch: the cached ones at once, then the others (at
  * most BATCH_CONCURRENCY loads at once); undefined if the client left.
  */
-async function serveKeys(group: Group, keys: readonly string[], client: ClientConnection): Promise<BatchEntryMessage[] | undefined> {
+async function serveKeys(group: Group<unknown>, keys: readonly string[], client: ClientConnection): Promise<BatchEntryMessage[] | undefined> {
   const entries: BatchEntryMessage[] = new Array(keys.length)
   const misses: number[] = []
   keys.forEach((key, i) => {
     const entry = group.serveCached(key)
     if (entry === undefined) misses.push(i)
-    else entries[i] = { key, status: 200, value: entry.value, expiresAt: entry.expiresAt }
+    else entries[i] = okEntry(key, entry)
   })
   if (misses.length === 0) return entries
   const gone = abortOnClose(client)
@@ -195,10 +210,10 @@ async function serveKeys(group: Group, keys: readonly string[], client: ClientCo
 
 const BATCH_CONCURRENCY = 64
 
-async function batchEntry(group: Group, key: string, signal: AbortSignal): Promise<BatchEntryMessage> {
+async function batchEntry(group: Group<unknown>, key: string, signal: AbortSignal): Promise<BatchEntryMessage> {
   try {
     const entry = await group.serveLoad(key, signal)
-    return { key, status: 200, value: entry.value, expiresAt: entry.expiresAt }
+    return okEntry(key, entry)
   } catch (err) {
     const status = err instanceof NotFoundError ? 404 : 503
     return { key, status, expiresAt: 0, error: err instanceof Error ? err.message : String(err) }
@@ -206,7 +221,7 @@ async function batchEntry(group: Group, key: string, signal: AbortSignal): Promi
 }
 
 /** Loads one key serveCached did not have; a client that hangs up aborts our wait (never the shared load). */
-async function loadKey(group: Group, key: string, client: ClientConnection, headOnly: boolean): Promise<PeerReply | undefined> {
+async function loadKey(group: Group<unknown>, key: string, client: ClientConnection, headOnly: boolean): Promise<PeerReply | undefined> {
   const gone = abortOnClose(client)
   try {
     return valueReply(await group.serveLoad(key, gone.signal), headOnly)
@@ -256,8 +271,16 @@ function loadErrorReply(err: unknown): PeerReply {
   return errorReply(503, message)
 }
 
+/** okEntry is a batch's answer for a key served (flagged when stale: the owner's stale windows). */
+function okEntry(key: string, entry: CacheEntry): BatchEntryMessage {
+  const message: BatchEntryMessage = { key, status: 200, value: entry.value, expiresAt: entry.expiresAt }
+  if (entry.stale === true) message.stale = true
+  return message
+}
+
 function valueReply(entry: CacheEntry, headOnly: boolean): PeerReply {
-  return bytesReply(200, 'application/x-protobuf', encodeGetResponse({ value: entry.value, expiresAt: entry.expiresAt }), headOnly)
+  const message = entry.stale === true ? { value: entry.value, expiresAt: entry.expiresAt, stale: true } : { value: entry.value, expiresAt: entry.expiresAt }
+  return bytesReply(200, 'application/x-protobuf', encodeGetResponse(message), headOnly)
 }
 
 function bytesReply(status: number, contentType: string, body: Uint8Array, headOnly = false): PeerReply {
