@@ -377,6 +377,18 @@ export class Group<T = Buffer> {
   }
 
   /**
+   * clear drops every entry of the group on every peer, main and hot
+   * caches (and remembered not-founds), and reports the peers it could not
+   * reach. Loads in flight when it arrives do not store their results, as
+   * with remove. It travels as a peercache-only request: a Go groupcache peer
+   * does not receive it and is reported unreachable.
+   */
+  async clear(options: GetOptions = {}): Promise<WriteReport> {
+    this.#assertOpen()
+    return this.#writes.clear(options.signal)
+  }
+
+  /**
    * setLocal stores an entry in this process's main cache (a peer's PUT: it
    * names us the owner). Loads of key in flight here will not overwrite it.
    * @internal
@@ -385,6 +397,19 @@ export class Group<T = Buffer> {
     const stored = this.#decoded(entry)
     this.removeLocal(key)
     this.#caches.populate('main', key, stored)
+  }
+
+  /**
+   * clearLocal drops every entry of this process's caches (and remembered
+   * not-founds) and detaches every load in flight, so that a load that
+   * started before the clear cannot store its (stale) value after it.
+   * @internal
+   */
+  clearLocal(): void {
+    this.#getFlights.forgetAll()
+    this.#localFlights.forgetAll()
+    this.#caches.clear()
+    this.#notFound?.clear()
   }
 
   /**
