@@ -67,7 +67,7 @@ export type ClientConnection = Pick<ServerResponse, 'once' | 'off' | 'writableEn
 export type PeerRoute = 'key' | 'batch' | 'clear' | 'metrics'
 
 /** KEY_METHODS are the methods of {basePath}{group}/{key}. */
-export const KEY_METHODS: readonly string[] = ['GET', 'HEAD', 'PUT', 'DELETE']
+const KEY_METHODS: readonly string[] = ['GET', 'HEAD', 'PUT', 'DELETE']
 
 /** routeOf returns the resource a path names, or undefined when the path is not the endpoint's. */
 export function routeOf(ctx: HandlerContext, path: string): PeerRoute | undefined {
