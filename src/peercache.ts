@@ -38,8 +38,15 @@ export interface PeercacheOptions {
   replicas?: number
   /** Ring hash. @default CRC-32 IEEE (Go groupcache's) */
   hash?: HashFn
-  /** Overall deadline of one peer request, queueing included, in ms. @default 2000 */
+  /**
+   * Transport deadline of one peer request, queueing included, in ms: the
+   * time to connect and for the peer to start answering. A peer silent past
+   * it is asked whether it is alive; alive, it is busy loading, and the get
+   * waits up to `loadTimeout`. @default 2000
+   */
   timeout?: number
+  /** Longest wait for an owner that is alive but still loading the key, in ms; then the asker loads it itself. @default 30000 */
+  loadTimeout?: number
   /** Connect timeout toward peers, in ms. @default timeout */
   connectTimeout?: number
   /** Time to a peer's response headers, in ms. @default timeout */
@@ -295,7 +302,7 @@ export class Peercache {
         timeout: o.timeout ?? 2000,
         maxResponseBytes: o.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES,
         auth: this.#auth,
-        ...pick(o, ['connectTimeout', 'headersTimeout', 'bodyTimeout', 'connections', 'pipelining', 'tls']),
+        ...pick(o, ['connectTimeout', 'headersTimeout', 'bodyTimeout', 'connections', 'pipelining', 'tls', 'loadTimeout']),
         health: pick(o, ['failureThreshold', 'probeMinMs', 'probeMaxMs']),
       },
       listener: {
@@ -339,7 +346,7 @@ function validateOptions(options: PeercacheOptions): void {
   if (basePath !== undefined && (typeof basePath !== 'string' || !basePath.startsWith('/') || !basePath.endsWith('/') || basePath.length < 2)) {
     throw new InvalidArgumentError(`basePath must start and end with "/", got ${JSON.stringify(basePath)}`)
   }
-  for (const name of ['timeout', 'connectTimeout', 'headersTimeout', 'bodyTimeout', 'maxResponseBytes', 'connections', 'pipelining', 'failureThreshold', 'probeMinMs', 'probeMaxMs', 'closeTimeout', 'maxConnections', 'maxRequestBytes'] as const) {
+  for (const name of ['timeout', 'loadTimeout', 'connectTimeout', 'headersTimeout', 'bodyTimeout', 'maxResponseBytes', 'connections', 'pipelining', 'failureThreshold', 'probeMinMs', 'probeMaxMs', 'closeTimeout', 'maxConnections', 'maxRequestBytes'] as const) {
     if (options[name] !== undefined) checkInteger(name, options[name], 1)
   }
   if (options.hotCacheProbability !== undefined) checkProbability('hotCacheProbability', options.hotCacheProbability)

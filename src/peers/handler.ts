@@ -8,7 +8,6 @@
  * from the caches or loads locally (Group.serveCached / serveLoad), which is what keeps two
  * processes with different peer lists from looping.
  */
-import { setMaxListeners } from 'node:events'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { PeerAuth } from '../auth.js'
 import { concatChunks } from '../bytes.js'
@@ -16,7 +15,8 @@ import type { CacheEntry } from '../cache.js'
 import { AuthError, ClosedError, NotFoundError, PeercacheError } from '../errors.js'
 import type { Group } from '../group.js'
 import type { Logger } from '../logger.js'
-import { decodeBatchRequest, decodeSetRequest, encodeBatchResponse, encodeGetResponse, type BatchEntryMessage } from '../proto/codec.js'
+import { decodeBatchRequest, decodeSetRequest, encodeGetResponse } from '../proto/codec.js'
+import { answerBatch } from './batch-answer.js'
 import { BATCH_BASE_PATH, ERROR_HEADER, errorHeaderValue, parsePeerPath, pathOf } from './paths.js'
 
 /** PeerHandler is a node:http listener that also mounts as connect/express middleware (`next`). */
@@ -121,8 +121,7 @@ async function serveBatch(ctx: HandlerContext, req: IncomingMessage, res: Server
     return sendError(res, 400, `bad request: ${(err as Error).message}`)
   }
   if (keys.some((key) => Buffer.byteLength(key, 'utf8') > group.maxKeyBytes)) return sendError(res, 414, 'key too long')
-  const entries = await serveKeys(group, keys, res)
-  if (entries !== undefined) sendBytes(res, 200, 'application/x-protobuf', encodeBatchResponse(entries))
+  await answerBatch(group, keys, res, ctx.closing)
 }
 
 async function serveMetrics(ctx: HandlerContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -143,47 +142,6 @@ function applySet(res: ServerResponse, group: Group, key: string, body: Uint8Arr
 }
 
 /**
- * Serves each key of a batch: the cached ones at once, then the others (at
- * most BATCH_CONCURRENCY loads at once); undefined if the client left.
- */
-async function serveKeys(group: Group, keys: readonly string[], res: ServerResponse): Promise<BatchEntryMessage[] | undefined> {
-  const entries: BatchEntryMessage[] = new Array(keys.length)
-  const misses: number[] = []
-  keys.forEach((key, i) => {
-    const entry = group.serveCached(key)
-    if (entry === undefined) misses.push(i)
-    else entries[i] = { key, status: 200, value: entry.value, expiresAt: entry.expiresAt }
-  })
-  if (misses.length === 0) return entries
-  const gone = abortOnClose(res)
-  try {
-    let next = 0
-    const worker = async (): Promise<void> => {
-      while (next < misses.length && !gone.signal.aborted) {
-        const i = misses[next++] as number
-        entries[i] = await batchEntry(group, keys[i] as string, gone.signal)
-      }
-    }
-    await Promise.all(Array.from({ length: Math.min(BATCH_CONCURRENCY, misses.length) }, worker))
-    return gone.signal.aborted ? undefined : entries
-  } finally {
-    gone.release()
-  }
-}
-
-const BATCH_CONCURRENCY = 64
-
-async function batchEntry(group: Group, key: string, signal: AbortSignal): Promise<BatchEntryMessage> {
-  try {
-    const entry = await group.serveLoad(key, signal)
-    return { key, status: 200, value: entry.value, expiresAt: entry.expiresAt }
-  } catch (err) {
-    const status = err instanceof NotFoundError ? 404 : 503
-    return { key, status, expiresAt: 0, error: err instanceof Error ? err.message : String(err) }
-  }
-}
-
-/**
  * Loads one key serveCached did not have. No signal on purpose: nobody
  * aborts this wait. A client that hangs up only makes the answer go
  * unread, and the load goes on and lands in the cache either way (as in Go
@@ -197,18 +155,6 @@ async function loadKey(group: Group, key: string, res: ServerResponse): Promise<
     sendLoadError(res, err)
     return undefined
   }
-}
-
-/** abortOnClose aborts its signal if the client hangs up before the answer is sent. */
-function abortOnClose(res: ServerResponse): { signal: AbortSignal; release(): void } {
-  const controller = new AbortController()
-  // A batch shares this signal among all its keys' waits: not a leak.
-  setMaxListeners(0, controller.signal)
-  const onClose = (): void => {
-    if (!res.writableEnded) controller.abort(new Error('client closed the connection'))
-  }
-  res.once('close', onClose)
-  return { signal: controller.signal, release: () => res.off('close', onClose) }
 }
 
 const EMPTY = new Uint8Array(0)
