@@ -1,31 +1,43 @@
 /**
- * run: `npm run bench` runs every benchmark suite, prints the results as a
- * table of ratios against same-run baselines, and rewrites BENCHMARKS.md with
- * it. `npm run bench -- ring local` runs only the named suites (no rewrite).
+ * run: `npm run bench` runs every default benchmark suite, prints the results
+ * as a table of ratios against same-run baselines, and rewrites BENCHMARKS.md
+ * with it (keeping the sections of suites that run only when named).
+ * `npm run bench -- ring local` runs only the named suites (no rewrite).
+ * `npm run bench -- cluster [--secs 20] [--modes peercache,redis,map]` runs the
+ * multi-process cluster benchmark, which takes minutes and so runs only when
+ * named; it writes its own section of BENCHMARKS.md.
  */
 import { writeFileSync } from 'node:fs'
 import { cpus } from 'node:os'
 import type { BenchRow } from './harness.js'
+import { keepSections } from './sections.js'
 
-const SUITES: Record<string, () => Promise<{ bench(): Promise<BenchRow[]> }>> = {
+/** Suite is a bench module; `argv` is `npm run bench`'s arguments, for suites with flags. */
+type Suite = { bench(argv: readonly string[]): Promise<BenchRow[]> }
+
+const SUITES: Record<string, () => Promise<Suite>> = {
   local: () => import('./local.js'),
   ring: () => import('./ring.js'),
   remote: () => import('./remote.js'),
   batch: () => import('./batch.js'),
+  cluster: () => import('./cluster.js'),
 }
+/** ONLY_WHEN_NAMED are the suites a plain `npm run bench` skips: they take minutes. */
+const ONLY_WHEN_NAMED = new Set(['cluster'])
 
 async function main(): Promise<void> {
-  const only = process.argv.slice(2).filter((arg) => arg in SUITES)
-  const names = only.length > 0 ? only : Object.keys(SUITES)
+  const argv = process.argv.slice(2)
+  const only = argv.filter((arg) => arg in SUITES)
+  const names = only.length > 0 ? only : Object.keys(SUITES).filter((name) => !ONLY_WHEN_NAMED.has(name))
   const rows: BenchRow[] = []
   for (const name of names) {
     process.stderr.write(`running ${name}…\n`)
-    const suite = await (SUITES[name] as () => Promise<{ bench(): Promise<BenchRow[]> }>)()
-    rows.push(...(await suite.bench()))
+    const suite = await (SUITES[name] as () => Promise<Suite>)()
+    rows.push(...(await suite.bench(argv)))
   }
   const table = render(rows)
   console.log(table)
-  if (only.length === 0) writeFileSync(new URL('../BENCHMARKS.md', import.meta.url), document(table, rows))
+  if (only.length === 0) writeFileSync(new URL('../BENCHMARKS.md', import.meta.url), keepSections(document(table, rows)))
 }
 
 function render(rows: BenchRow[]): string {
@@ -85,6 +97,8 @@ How to read it:
   \`Pool.request\` to a plain node:http server returning the same bytes; and raw requests to a peercache peer endpoint vs
   the same plain server (what the serving side costs).
 - **batch**: keys/s of \`getMany\` (one batch request per owner) and of same-tick coalesced gets vs 100 per-key requests.
+- **cluster** (below, issue #12) takes minutes and runs only when named: \`npm run bench -- cluster\` writes its own
+  section, which a plain \`npm run bench\` keeps.
 `
 }
 

@@ -8,6 +8,7 @@
 import diagnostics from 'node:diagnostics_channel'
 import mittImport, { type Emitter } from 'mitt'
 import type { CacheName } from './cache.js'
+import type { Logger } from './logger.js'
 
 // mitt ships ESM at run time but CJS-shaped types, so under NodeNext the
 // default import is typed as the module object: accept either shape.
@@ -58,9 +59,11 @@ export function channelName(type: keyof PeercacheEvents): string {
 export class Notifier {
   readonly emitter: PeercacheEmitter
   readonly #channels: Record<keyof PeercacheEvents, diagnostics.Channel>
+  readonly #logger: Logger
 
-  constructor(emitter: PeercacheEmitter) {
+  constructor(emitter: PeercacheEmitter, logger: Logger) {
     this.emitter = emitter
+    this.#logger = logger
     this.#channels = Object.fromEntries(EVENT_NAMES.map((type) => [type, diagnostics.channel(channelName(type))])) as Record<
       keyof PeercacheEvents,
       diagnostics.Channel
@@ -74,10 +77,31 @@ export class Notifier {
 
   /** emit delivers the payload; call it only after wants(type), so idle emit points cost nothing. */
   emit<K extends keyof PeercacheEvents>(type: K, payload: PeercacheEvents[K]): void {
-    this.emitter.emit(type, payload)
+    // mitt's own emit would let a throwing listener escape into the get (and skip the others).
+    const all = this.emitter.all
+    for (const handler of (all.get(type)?.slice() ?? []) as Array<(event: unknown) => unknown>) this.#call(type, () => handler(payload))
+    for (const handler of (all.get('*')?.slice() ?? []) as Array<(type: string, event: unknown) => unknown>) this.#call(type, () => handler(type, payload))
     const channel = this.#channels[type]
     if (channel.hasSubscribers) channel.publish(payload)
   }
+
+  /** Runs one listener; its throw or rejection is logged, never passed on. */
+  #call(type: keyof PeercacheEvents, listener: () => unknown): void {
+    try {
+      const result = listener()
+      if (isThenable(result)) result.then(undefined, (err: unknown) => this.#listenerFailed(type, err))
+    } catch (err) {
+      this.#listenerFailed(type, err)
+    }
+  }
+
+  #listenerFailed(type: keyof PeercacheEvents, err: unknown): void {
+    this.#logger.error({ err, event: type }, 'peercache event listener failed')
+  }
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return typeof (value as PromiseLike<unknown> | null)?.then === 'function'
 }
 
 /** wants tells whether anyone listens to `type` (or to every event), so callers can skip building a payload. */

@@ -27,11 +27,15 @@ import {
   isFinalLoadError,
 } from './errors.js'
 import type { Notifier } from './events.js'
+import type { Tracer } from './tracing.js'
 import type { Logger } from './logger.js'
 import type { PeerPicker } from './peer.js'
 import { Singleflight, type FlightContext } from './singleflight.js'
-import { Histogram, newCounters, type GroupCounters, type GroupStats } from './stats.js'
+import { GroupObservations, newCounters, type GroupCounters, type GroupStats } from './stats.js'
 import { copyOut, toBytes, textDecoder } from './bytes.js'
+import { GroupWrites, type WriteReport } from './writes.js'
+
+export type { WriteReport } from './writes.js'
 
 /**
  * ReadonlyBytes is a Uint8Array the type system will not let you write to:
@@ -93,18 +97,16 @@ export interface SetOptions extends GetOptions {
   expiresAt?: number
 }
 
-/** WriteReport tells which peers a set or remove could not reach (they may still serve the old value until it expires or is evicted). */
-export interface WriteReport {
-  unreachable: Array<{ peer: string; error: Error }>
-}
-
 /** GetOptions are a caller's options for one get. */
 export interface GetOptions {
   /** Ends this caller's wait (rejecting with AbortError); a shared load goes on for others. */
   signal?: AbortSignal
 }
 
-/** GroupContext is what a Group borrows from its Peercache (injected, never global). */
+/**
+ * GroupContext is what a Group borrows from its Peercache (injected, never global).
+ * @internal
+ */
 export interface GroupContext {
   picker: PeerPicker
   notify: Notifier
@@ -115,6 +117,7 @@ export interface GroupContext {
   random: () => number
   hotCacheProbability: number
   coalesce: boolean
+  tracer: Tracer
 }
 
 const DEFAULT_MAX_KEY_BYTES = 64 * 1024
@@ -130,7 +133,7 @@ export class Group {
   /** this.#caches.main, held directly: peek is one lookup deep. */
   readonly #main: ByteCache
   readonly #counters: GroupCounters = newCounters()
-  readonly #loadDurations = new Histogram()
+  readonly #observations = new GroupObservations()
   /** Flights of gets: re-check, then peer or local. */
   readonly #getFlights = new Singleflight<CacheEntry>()
   /** Flights of local loads, shared by gets and peers' requests: one origin load per key per process. */
@@ -139,10 +142,22 @@ export class Group {
   readonly #ttl: number
   readonly #ttlJitter: number
   readonly #coalesce: boolean
+  /** set/remove/clear across the cluster (writes.ts). */
+  readonly #writes: GroupWrites
   #closed = false
 
-  /** Use `peercache.group()`; the constructor is internal. */
-  constructor(options: GroupOptions, ctx: GroupContext) {
+  /**
+   * create builds a group for its Peercache. Users call `peercache.group()`:
+   * the constructor is private and this factory is stripped from the published
+   * types, so the context a group borrows is not part of the public API.
+   * @internal
+   */
+  static create(options: GroupOptions, ctx: GroupContext): Group {
+    return new Group(options, ctx)
+  }
+
+  /** Use `peercache.group()`. */
+  private constructor(options: GroupOptions, ctx: GroupContext) {
     validateGroupOptions(options)
     this.name = options.name
     this.#load = options.load
@@ -158,6 +173,7 @@ export class Group {
       onEvict: (cache, key, entry) => this.#emitEvict(cache, key, entry),
     })
     this.#main = this.#caches.main
+    this.#writes = new GroupWrites(this, ctx.picker)
   }
 
   /**
@@ -181,6 +197,12 @@ export class Group {
    * miss waits for the key's flight. Errors always arrive as rejections.
    */
   #read<T>(key: string, signal: AbortSignal | undefined, coalesce: boolean, convert: (bytes: Uint8Array) => T): Promise<T> {
+    const tracer = this.#ctx.tracer
+    if (tracer.tracesGets) return tracer.get(this.name, key, () => this.#readNow(key, signal, coalesce, convert))
+    return this.#readNow(key, signal, coalesce, convert)
+  }
+
+  #readNow<T>(key: string, signal: AbortSignal | undefined, coalesce: boolean, convert: (bytes: Uint8Array) => T): Promise<T> {
     try {
       const hit = this.#hit(key)
       if (hit !== undefined) return Promise.resolve(convert(hit.value))
@@ -235,16 +257,7 @@ export class Group {
     this.#assertOpen()
     this.checkKey(key)
     const entry: CacheEntry = { value: ownBytes(value), expiresAt: this.#expiryOf(options) }
-    const owner = this.#ctx.picker.pickPeer(key)
-    this.removeLocal(key)
-    const signal = options.signal
-    if (owner === null) this.#caches.populate('main', key, entry)
-    else {
-      await owner.set(this.name, key, entry, signal === undefined ? {} : { signal })
-      // A get here may have fetched the old value while the PUT travelled: drop it and its flight.
-      this.removeLocal(key)
-    }
-    return this.#removeElsewhere(key, owner?.url, signal)
+    return this.#writes.set(key, entry, options.signal)
   }
 
   /**
@@ -254,24 +267,13 @@ export class Group {
   async remove(key: string, options: GetOptions = {}): Promise<WriteReport> {
     this.#assertOpen()
     this.checkKey(key)
-    this.removeLocal(key)
-    const owner = this.#ctx.picker.pickPeer(key)
-    const unreachable: WriteReport['unreachable'] = []
-    const signal = options.signal
-    if (owner !== null) {
-      await owner.remove(this.name, key, signal === undefined ? {} : { signal }).catch((error: unknown) => {
-        unreachable.push({ peer: owner.url, error: error as Error })
-      })
-      // A get here may have fetched the old value while the DELETE travelled: drop it and its flight.
-      this.removeLocal(key)
-    }
-    const rest = await this.#removeElsewhere(key, owner?.url, signal)
-    return { unreachable: [...unreachable, ...rest.unreachable] }
+    return this.#writes.remove(key, options.signal)
   }
 
   /**
    * setLocal stores an entry in this process's main cache (a peer's PUT: it
    * names us the owner). Loads of key in flight here will not overwrite it.
+   * @internal
    */
   setLocal(key: string, entry: CacheEntry): void {
     this.removeLocal(key)
@@ -282,22 +284,12 @@ export class Group {
    * removeLocal drops key from this process's caches and detaches its loads
    * in flight, so that a load that started before the removal cannot store
    * its (stale) value after it.
+   * @internal
    */
   removeLocal(key: string): void {
     this.#getFlights.forget(key)
     this.#localFlights.forget(key)
     this.#caches.remove(key)
-  }
-
-  async #removeElsewhere(key: string, skip: string | undefined, signal: AbortSignal | undefined): Promise<WriteReport> {
-    const peers = this.#ctx.picker.others().filter((peer) => peer.url !== skip)
-    const options = signal === undefined ? {} : { signal }
-    const results = await Promise.allSettled(peers.map((peer) => peer.remove(this.name, key, options)))
-    const unreachable: WriteReport['unreachable'] = []
-    results.forEach((result, i) => {
-      if (result.status === 'rejected') unreachable.push({ peer: (peers[i] as { url: string }).url, error: result.reason as Error })
-    })
-    return { unreachable }
   }
 
   /** getJSON resolves to the value parsed as JSON; a value that is not JSON rejects with InvalidArgumentError. */
@@ -315,14 +307,18 @@ export class Group {
     return { ...this.#counters, main: this.#caches.main.stats(), hot: this.#caches.hot.stats() }
   }
 
-  /** loadDurations is the histogram of load durations (seconds), for metrics. */
-  get loadDurations(): Readonly<Histogram> {
-    return this.#loadDurations
+  /**
+   * observations are load durations by source and peer errors by peer, for metrics.
+   * @internal
+   */
+  get observations(): Readonly<GroupObservations> {
+    return this.#observations
   }
 
   /**
    * serve answers a peer's request for key. It never forwards (see the file
    * comment): it answers from the caches or loads locally.
+   * @internal
    */
   async serve(key: string, signal?: AbortSignal): Promise<CacheEntry> {
     return this.serveCached(key) ?? this.serveLoad(key, signal)
@@ -333,6 +329,7 @@ export class Group {
    * peer's request and returns the cached entry, or undefined when the key
    * must be loaded (or the group is closed): then call `serveLoad`. A hit
    * served this way needs no signal and no await.
+   * @internal
    */
   serveCached(key: string): CacheEntry | undefined {
     if (this.#closed) return undefined
@@ -340,13 +337,19 @@ export class Group {
     return this.#caches.lookup(key, this.#ctx.clock)
   }
 
-  /** serveLoad is the second half of `serve`: a local load (never forwarded) of a key serveCached did not have. */
+  /**
+   * serveLoad is the second half of `serve`: a local load (never forwarded) of a key serveCached did not have.
+   * @internal
+   */
   serveLoad(key: string, signal?: AbortSignal): Promise<CacheEntry> {
     if (this.#closed) return Promise.reject(new ClosedError(`group ${this.name} is closed`))
     return this.#localFlights.do(key, (ctx) => this.#loadLocally(key, ctx), signal)
   }
 
-  /** checkKey throws InvalidArgumentError unless key is a string this group accepts. */
+  /**
+   * checkKey throws InvalidArgumentError unless key is a string this group accepts.
+   * @internal
+   */
   checkKey(key: string): void {
     if (typeof key !== 'string') throw new InvalidArgumentError(`key must be a string, got ${typeof key}`)
     // Fast path: a UTF-16 length within the limit / 3 cannot exceed it in UTF-8.
@@ -356,7 +359,10 @@ export class Group {
     if (!key.isWellFormed()) throw new InvalidArgumentError('key contains a lone surrogate (not valid UTF-16)')
   }
 
-  /** close stops new gets, waits up to `timeoutMs` for flights in progress, then aborts the rest. */
+  /**
+   * close stops new gets, waits up to `timeoutMs` for flights in progress, then aborts the rest.
+   * @internal
+   */
   async close(timeoutMs: number): Promise<void> {
     if (this.#closed) return
     this.#closed = true
@@ -433,7 +439,7 @@ export class Group {
     const started = performance.now()
     try {
       const signal = ctx.abandonSignal
-      const entry = await peer.get(this.name, key, signal === undefined ? { coalesce } : { signal, coalesce })
+      const entry = await this.#ctx.tracer.fetch(peer, this.name, key, signal === undefined ? { coalesce } : { signal, coalesce })
       this.#counters.peerLoads++
       this.#recordLoad(key, started, 'peer', peer.url)
       if (entry.expiresAt !== 0 && entry.expiresAt <= this.#ctx.clock()) return undefined // arrived expired: a miss
@@ -454,7 +460,7 @@ export class Group {
     const started = performance.now()
     let entry: CacheEntry
     try {
-      entry = this.#toEntry(key, await this.#load(key, loaderContext(ctx)))
+      entry = this.#toEntry(key, await this.#ctx.tracer.load(this.name, key, this.#load, loaderContext(ctx)))
     } catch (err) {
       this.#counters.localLoadErrs++
       if (ctx.aborted) throw abortReason(ctx.reason)
@@ -497,7 +503,7 @@ export class Group {
 
   #recordLoad(key: string, started: number, source: 'local' | 'peer', peer: string | undefined): void {
     const durationMs = performance.now() - started
-    this.#loadDurations.observe(durationMs / 1000)
+    this.#observations.loaded(source, durationMs / 1000)
     if (!this.#ctx.notify.wants('load')) return
     this.#ctx.notify.emit('load', { group: this.name, key, durationMs, source, ...(peer === undefined ? {} : { peer }) })
   }
@@ -509,6 +515,7 @@ export class Group {
 
   #peerFailed(key: string, peer: string, err: unknown): void {
     this.#counters.peerErrors++
+    this.#observations.peerFailed(peer)
     const error = err instanceof Error ? err : new PeerError(peer, String(err))
     this.#ctx.logger.warn({ group: this.name, peer, err: error }, 'peer request failed, loading locally')
     if (this.#ctx.notify.wants('peer-error')) this.#ctx.notify.emit('peer-error', { group: this.name, key, peer, error })

@@ -17,12 +17,14 @@ import { Group, checkInteger, checkProbability, type GroupContext, type GroupOpt
 import { noopLogger, type Logger } from './logger.js'
 import { NO_PEERS, type PeerPicker } from './peer.js'
 import type { PeerTlsOptions } from './peers/client.js'
-import { createHandler, type PeerHandler } from './peers/handler.js'
+import { createHandler, type HandlerContext, type PeerHandler } from './peers/handler.js'
+import { internals, type PeercacheInternals } from './internals.js'
+import { Tracer } from './tracing.js'
 import { DEFAULT_BASE_PATH } from './peers/paths.js'
 import { PeerPool } from './peers/pool.js'
 import type { HashFn } from './ring.js'
 import type { GroupStats } from './stats.js'
-import { renderMetrics } from './metrics.js'
+import { renderMetrics, type MetricsSnapshot } from './metrics.js'
 
 /** PeercacheOptions configure one cluster member. Every option has a working default. */
 export interface PeercacheOptions {
@@ -124,6 +126,7 @@ export class Peercache {
   readonly #options: PeercacheOptions
   readonly #servers = new Set<Server>()
   #handler: PeerHandler | undefined
+  #endpointContext: HandlerContext | undefined
   #closing = false
   #closed: Promise<void> | undefined
 
@@ -134,7 +137,7 @@ export class Peercache {
     this.basePath = options.basePath ?? DEFAULT_BASE_PATH
     this.#config = resolvePeerConfig(options)
     this.#auth = makeAuth(options)
-    this.#notify = new Notifier(this.events)
+    this.#notify = new Notifier(this.events, this.logger)
     const random = options.random ?? Math.random
     this.#pool = this.#config.self === undefined ? undefined : this.#makePool(this.#config.self, random)
     this.#context = {
@@ -145,6 +148,7 @@ export class Peercache {
       random,
       hotCacheProbability: options.hotCacheProbability ?? 0.1,
       coalesce: options.coalesce ?? true,
+      tracer: new Tracer(),
     }
   }
 
@@ -168,7 +172,7 @@ export class Peercache {
     this.#assertOpen()
     const name = (options as Partial<GroupOptions> | null)?.name
     if (typeof name === 'string' && this.#groups.has(name)) throw new InvalidArgumentError(`duplicate group name ${JSON.stringify(name)}`)
-    const group = new Group(options, this.#context)
+    const group = Group.create(options, this.#context)
     this.#groups.set(group.name, group)
     return group
   }
@@ -191,9 +195,13 @@ export class Peercache {
    * or set `metricsPath` to have handler()/listen() serve it.
    */
   metrics(): string {
-    const groups = [...this.#groups.values()].map((g) => ({ name: g.name, stats: g.stats(), loadDurations: g.loadDurations }))
+    return renderMetrics(this.#metricsSnapshot())
+  }
+
+  #metricsSnapshot(): MetricsSnapshot {
+    const groups = [...this.#groups.values()].map((g) => ({ name: g.name, stats: g.stats(), observations: g.observations }))
     const peers = (this.#pool?.others() ?? []).map((p) => ({ peer: p.url, up: p.health.up }))
-    return renderMetrics(groups, peers)
+    return { groups, peers }
   }
 
   /**
@@ -203,7 +211,20 @@ export class Peercache {
    * header limit: keys over ~5 KiB need `listen()` or your own maxHeaderSize.
    */
   handler(): PeerHandler {
-    this.#handler ??= createHandler({
+    this.#handler ??= createHandler(this.#endpoint())
+    return this.#handler
+  }
+
+  /**
+   * For peercache's own adapters (peercache/fastify, peercache/prom-client); not public API.
+   * @internal
+   */
+  [internals](): PeercacheInternals {
+    return { endpoint: this.#endpoint(), metricsSnapshot: () => this.#metricsSnapshot() }
+  }
+
+  #endpoint(): HandlerContext {
+    this.#endpointContext ??= {
       basePath: this.basePath,
       group: (name) => this.#groups.get(name),
       maxKeyBytes: () => this.#maxKeyBytes(),
@@ -213,8 +234,8 @@ export class Peercache {
       maxRequestBytes: this.#options.maxRequestBytes ?? DEFAULT_MAX_RESPONSE_BYTES,
       metricsPath: this.#options.metricsPath,
       metrics: () => this.metrics(),
-    })
-    return this.#handler
+    }
+    return this.#endpointContext
   }
 
   /**

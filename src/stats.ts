@@ -71,3 +71,27 @@ export class Histogram {
     }
   }
 }
+
+/** LoadSource says where a loaded value came from: this process's loader or the key's owner. */
+export type LoadSource = 'local' | 'peer'
+
+/**
+ * GroupObservations are what a group's metrics need beyond its counters:
+ * load durations by source and peer errors by peer.
+ */
+export class GroupObservations {
+  /** Load durations in seconds, by where the value came from. */
+  readonly loadDurations: Readonly<Record<LoadSource, Histogram>> = { local: new Histogram(), peer: new Histogram() }
+  /** Failed peer requests by peer URL (bounded by the peers ever listed). */
+  readonly peerErrors = new Map<string, number>()
+
+  /** loaded records one successful load. */
+  loaded(source: LoadSource, seconds: number): void {
+    this.loadDurations[source].observe(seconds)
+  }
+
+  /** peerFailed counts one failed request to peer. */
+  peerFailed(peer: string): void {
+    this.peerErrors.set(peer, (this.peerErrors.get(peer) ?? 0) + 1)
+  }
+}

@@ -30,7 +30,7 @@ const table = [
   { ErrorClass: LoadError, name: 'LoadError', code: 'ERR_PEERCACHE_LOAD_FAILED', parent: PeercacheError, peer: false },
   { ErrorClass: NotFoundError, name: 'NotFoundError', code: 'ERR_PEERCACHE_NOT_FOUND', parent: PeercacheError, peer: false },
   { ErrorClass: AbortError, name: 'AbortError', code: 'ERR_PEERCACHE_ABORTED', parent: PeercacheError, peer: false },
-  { ErrorClass: TimeoutError, name: 'TimeoutError', code: 'ERR_PEERCACHE_TIMEOUT', parent: PeercacheError, peer: false },
+  { ErrorClass: TimeoutError, name: 'TimeoutError', code: 'ERR_PEERCACHE_TIMEOUT', parent: AbortError, peer: false },
   { ErrorClass: ClosedError, name: 'ClosedError', code: 'ERR_PEERCACHE_CLOSED', parent: PeercacheError, peer: false },
   { ErrorClass: AuthError, name: 'AuthError', code: 'ERR_PEERCACHE_AUTH', parent: PeercacheError, peer: false },
   { ErrorClass: PeerError, name: 'PeerError', code: 'ERR_PEERCACHE_PEER', parent: PeercacheError, peer: true },

@@ -27,7 +27,7 @@ interface GetResponseVector {
 }
 
 const vectors = JSON.parse(
-  readFileSync(new URL('../../shared/vectors/wire-golang.json', import.meta.url), 'utf8'),
+  readFileSync(new URL('./fixtures/wire-golang.json', import.meta.url), 'utf8'),
 ) as { getResponse: GetResponseVector[] }
 
 /** Vectors we only decode: mailgun writes expire 0, we omit it. */

@@ -28,8 +28,8 @@ const BATCH_CONCURRENCY = 64
 /** BATCH_ANSWER_BUDGET bounds the value bytes of one batch answer (16 MiB). */
 export const BATCH_ANSWER_BUDGET = 16 * 1024 * 1024
 
-/** answerBatch answers `keys` (deduplicated here) of group on res; `closing` tells when to stop serving. */
-export async function answerBatch(group: Group, keys: readonly string[], res: ServerResponse, closing: () => boolean): Promise<void> {
+/** writeBatch answers `keys` (deduplicated here) of group on res; `closing` tells when to stop serving. */
+export async function writeBatch(group: Group, keys: readonly string[], res: ServerResponse, closing: () => boolean): Promise<void> {
   const writer = new BatchWriter(res)
   const misses: string[] = []
   for (const key of new Set(keys)) {

@@ -1,44 +1,18 @@
 /**
- * handler: the node:http listener that answers other peers. It speaks Go
- * groupcache's protocol byte for byte (status codes, error bodies, headers;
- * see ../shared/vectors/wire-golang.json) and adds what Go leaves out: a
- * marker header on 404s, authentication, and bounds on every input.
- *
- * Requests that reach it come from peers, so it never forwards: it answers
- * from the caches or loads locally (Group.serveCached / serveLoad), which is what keeps two
- * processes with different peer lists from looping.
+ * handler: the node:http listener of the peer endpoint (also connect/express
+ * middleware). It owns what is node:http's: routing by `req.url`, reading a
+ * bounded body, writing the reply; what the endpoint answers is serve.ts's,
+ * shared with the fastify plugin.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import type { PeerAuth } from '../auth.js'
 import { concatChunks } from '../bytes.js'
-import type { CacheEntry } from '../cache.js'
-import { AuthError, ClosedError, NotFoundError, PeercacheError } from '../errors.js'
-import type { Group } from '../group.js'
-import type { Logger } from '../logger.js'
-import { decodeBatchRequest, decodeSetRequest, encodeGetResponse } from '../proto/codec.js'
-import { answerBatch } from './batch-answer.js'
-import { BATCH_BASE_PATH, ERROR_HEADER, errorHeaderValue, parsePeerPath, pathOf } from './paths.js'
+import { pathOf } from './paths.js'
+import { admit, answer, errorReply, hasBody, routeOf, type HandlerContext, type PeerReply, type PeerRequest, type PeerRoute } from './serve.js'
+
+export type { HandlerContext } from './serve.js'
 
 /** PeerHandler is a node:http listener that also mounts as connect/express middleware (`next`). */
 export type PeerHandler = (req: IncomingMessage, res: ServerResponse, next?: (err?: unknown) => void) => void
-
-/** HandlerContext is what the handler needs from its Peercache. */
-export interface HandlerContext {
-  basePath: string
-  group(name: string): Group | undefined
-  /** Longest key any group accepts, in UTF-8 bytes: bounds the path before decoding. */
-  maxKeyBytes(): number
-  auth: PeerAuth | undefined
-  closing(): boolean
-  logger: Logger
-  /** Largest request body (PUT value, batch keys) accepted, in bytes. */
-  maxRequestBytes: number
-  /** Opt-in path that serves Prometheus metrics (GET), or undefined. */
-  metricsPath: string | undefined
-  metrics(): string
-}
-
-type Route = (ctx: HandlerContext, req: IncomingMessage, res: ServerResponse, target: string, path: string) => Promise<void>
 
 /** createHandler returns the peer endpoint listener for one Peercache. */
 export function createHandler(ctx: HandlerContext): PeerHandler {
@@ -50,7 +24,7 @@ export function createHandler(ctx: HandlerContext): PeerHandler {
       else sendError(res, 404, 'not found')
       return
     }
-    void route(ctx, req, res, wireTarget(req), path).catch((err: unknown) => {
+    void serve(ctx, route, req, res, { method: req.method ?? '', target: wireTarget(req), path, authorization: req.headers.authorization }).catch((err: unknown) => {
       ctx.logger.error({ err }, 'peer handler failed')
       if (!res.headersSent) sendError(res, 500, 'internal error')
       else res.destroy()
@@ -70,91 +44,15 @@ function wireTarget(req: IncomingMessage): string {
   return typeof original === 'string' ? original : (req.url ?? '/')
 }
 
-function routeOf(ctx: HandlerContext, path: string): Route | undefined {
-  if (path.startsWith(ctx.basePath)) return serveKeyPath
-  if (path.startsWith(BATCH_BASE_PATH)) return serveBatch
-  if (ctx.metricsPath !== undefined && path === ctx.metricsPath) return serveMetrics
-  return undefined
-}
-
-const KEY_METHODS = new Set(['GET', 'HEAD', 'PUT', 'DELETE'])
-
-/** Serves {basePath}{group}/{key}: GET/HEAD a value, PUT a value (SetRequest), DELETE it. */
-async function serveKeyPath(ctx: HandlerContext, req: IncomingMessage, res: ServerResponse, target: string, path: string): Promise<void> {
-  if (ctx.closing()) return sendError(res, 503, 'shutting down', errorHeaderValue.closing)
-  // Percent-encoding triples a byte at most: a longer path cannot hold a valid key.
-  if (path.length > ctx.basePath.length + 3 * (255 + 1 + ctx.maxKeyBytes())) return sendError(res, 414, 'request path too long')
-  if (!KEY_METHODS.has(req.method ?? '')) return sendMethodNotAllowed(res, [...KEY_METHODS].join(', '))
-  if (req.method === 'PUT' && !prechecked(ctx, req, res)) return
-  const body = req.method === 'PUT' ? await readBody(ctx, req, res) : EMPTY
-  if (body === undefined || !authorized(ctx, req, res, target, body)) return
-  const parsed = parsePeerPath(path.slice(ctx.basePath.length))
-  if (!parsed.ok) return sendError(res, parsed.status, parsed.message)
-  const group = ctx.group(parsed.group)
-  if (group === undefined) return sendError(res, 404, `no such group: ${parsed.group}`, errorHeaderValue.noSuchGroup)
-  if (Buffer.byteLength(parsed.key, 'utf8') > group.maxKeyBytes) return sendError(res, 414, 'key too long')
-  if (req.method === 'PUT') return applySet(res, group, parsed.key, body)
-  if (req.method === 'DELETE') {
-    group.removeLocal(parsed.key)
-    return sendOk(res)
-  }
-  // A hit is answered without an await or a signal: the serving hot path.
-  const entry = group.serveCached(parsed.key) ?? (await loadKey(group, parsed.key, res))
-  if (entry !== undefined) sendValue(res, entry, req.method === 'HEAD')
-}
-
-/** Serves POST /_peercache/batch/{group}: a BatchRequest in, a BatchResponse out. */
-async function serveBatch(ctx: HandlerContext, req: IncomingMessage, res: ServerResponse, target: string, path: string): Promise<void> {
-  if (ctx.closing()) return sendError(res, 503, 'shutting down', errorHeaderValue.closing)
-  if (req.method !== 'POST') return sendMethodNotAllowed(res, 'POST')
-  if (!prechecked(ctx, req, res)) return
-  const body = await readBody(ctx, req, res)
-  if (body === undefined || !authorized(ctx, req, res, target, body)) return
-  const name = decodeSegment(path.slice(BATCH_BASE_PATH.length))
-  if (name === undefined || name === '' || name.includes('/')) return sendError(res, 400, 'bad request')
-  const group = ctx.group(name)
-  if (group === undefined) return sendError(res, 404, `no such group: ${name}`, errorHeaderValue.noSuchGroup)
-  let keys: string[]
-  try {
-    keys = decodeBatchRequest(body)
-  } catch (err) {
-    return sendError(res, 400, `bad request: ${(err as Error).message}`)
-  }
-  if (keys.some((key) => Buffer.byteLength(key, 'utf8') > group.maxKeyBytes)) return sendError(res, 414, 'key too long')
-  await answerBatch(group, keys, res, ctx.closing)
-}
-
-async function serveMetrics(ctx: HandlerContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
-  if (req.method !== 'GET' && req.method !== 'HEAD') return sendMethodNotAllowed(res, 'GET, HEAD')
-  sendBytes(res, 200, 'text/plain; version=0.0.4; charset=utf-8', Buffer.from(ctx.metrics(), 'utf8'))
-}
-
-function applySet(res: ServerResponse, group: Group, key: string, body: Uint8Array): void {
-  let message
-  try {
-    message = decodeSetRequest(body)
-  } catch (err) {
-    return sendError(res, 400, `bad request: ${(err as Error).message}`)
-  }
-  if (message.group !== group.name || message.key !== key) return sendError(res, 400, 'bad request: body names another group or key')
-  group.setLocal(key, { value: message.value, expiresAt: message.expiresAt })
-  sendOk(res)
-}
-
-/**
- * Loads one key serveCached did not have. No signal on purpose: nobody
- * aborts this wait. A client that hangs up only makes the answer go
- * unread, and the load goes on and lands in the cache either way (as in Go
- * groupcache), so a miss costs no AbortController, listener or
- * DOMException (issue 12: a cold get within 1.5× the CPU of a warm one).
- */
-async function loadKey(group: Group, key: string, res: ServerResponse): Promise<CacheEntry | undefined> {
-  try {
-    return await group.serveLoad(key)
-  } catch (err) {
-    sendLoadError(res, err)
-    return undefined
-  }
+/** Admits the request, reads its body if it has one, and writes the answer (see serve.ts). */
+async function serve(ctx: HandlerContext, route: PeerRoute, req: IncomingMessage, res: ServerResponse, request: PeerRequest): Promise<void> {
+  const refused = admit(ctx, route, request)
+  if (refused !== undefined) return sendReply(res, refused)
+  const body = hasBody(route, request.method) ? await readBody(ctx, req, res) : EMPTY
+  if (body === undefined) return
+  // A hit is answered without an await: the serving hot path.
+  const reply = answer(ctx, route, request, body)
+  await sendReply(res, reply instanceof Promise ? await reply : reply)
 }
 
 const EMPTY = new Uint8Array(0)
@@ -189,78 +87,21 @@ async function readBody(ctx: HandlerContext, req: IncomingMessage, res: ServerRe
   return concatChunks(chunks, total)
 }
 
-function decodeSegment(segment: string): string | undefined {
-  try {
-    return decodeURIComponent(segment)
-  } catch {
-    return undefined
-  }
-}
-
-function authorized(ctx: HandlerContext, req: IncomingMessage, res: ServerResponse, target: string, body: Uint8Array): boolean {
-  const auth = ctx.auth
-  return auth === undefined || refuseUnless(res, () => auth.verify(req.headers.authorization, req.method ?? '', target, body))
-}
-
-/** Refuses an unsigned, malformed or stale request before its body is read (and buffered). */
-function prechecked(ctx: HandlerContext, req: IncomingMessage, res: ServerResponse): boolean {
-  const auth = ctx.auth
-  // On refusal the body is left unread: that connection cannot carry another request.
-  return auth === undefined || refuseUnless(res, () => auth.precheck(req.headers.authorization), true)
-}
-
-function refuseUnless(res: ServerResponse, check: () => void, closeConnection = false): boolean {
-  try {
-    check()
-    return true
-  } catch (err) {
-    if (closeConnection) res.setHeader('Connection', 'close')
-    sendError(res, 401, err instanceof AuthError ? err.message : 'peer authentication failed')
-    return false
-  }
-}
-
-/** Maps a load failure to mailgun's codes: 404 for not found, 503 for a loader failure. */
-function sendLoadError(res: ServerResponse, err: unknown): void {
-  if (err instanceof NotFoundError) return sendError(res, 404, err.message, errorHeaderValue.notFound)
-  if (err instanceof ClosedError) return sendError(res, 503, err.message, errorHeaderValue.closing)
-  const message = err instanceof PeercacheError || err instanceof Error ? err.message : String(err)
-  sendError(res, 503, message)
-}
-
-function sendValue(res: ServerResponse, entry: CacheEntry, headOnly: boolean): void {
-  sendBytes(res, 200, 'application/x-protobuf', encodeGetResponse({ value: entry.value, expiresAt: entry.expiresAt }), headOnly)
-}
-
-function sendBytes(res: ServerResponse, status: number, type: string, body: Uint8Array, headOnly = false): void {
-  res.statusCode = status
-  res.setHeader('Content-Type', type)
-  res.setHeader('Content-Length', body.byteLength)
-  res.end(headOnly ? undefined : body)
-}
-
-function sendOk(res: ServerResponse): void {
-  res.statusCode = 200
-  res.setHeader('Content-Length', 0)
-  res.end()
-}
-
-function sendMethodNotAllowed(res: ServerResponse, allow: string): void {
-  res.setHeader('Allow', allow)
-  sendError(res, 405, 'method not allowed')
-}
-
-/** sendError answers as Go's http.Error does: text/plain, nosniff, the message and a newline. */
-export function sendError(res: ServerResponse, status: number, message: string, marker?: string): void {
+/** sendReply writes a PeerReply: status, headers, Content-Length, and the body (not for HEAD). */
+function sendReply(res: ServerResponse, reply: PeerReply): void | Promise<void> {
   if (res.headersSent) {
     res.destroy()
     return
   }
-  const body = `${message}\n`
-  res.statusCode = status
-  res.setHeader('Content-Type', 'text/plain; charset=utf-8')
-  res.setHeader('X-Content-Type-Options', 'nosniff')
-  res.setHeader('Content-Length', Buffer.byteLength(body))
-  if (marker !== undefined) res.setHeader(ERROR_HEADER, marker)
-  res.end(body)
+  if (reply.write !== undefined) return reply.write(res)
+  res.statusCode = reply.status
+  if (reply.contentType !== undefined) res.setHeader('Content-Type', reply.contentType)
+  if (reply.headers !== undefined) for (const [name, value] of Object.entries(reply.headers)) res.setHeader(name, value)
+  res.setHeader('Content-Length', reply.body.byteLength)
+  res.end(reply.headOnly ? undefined : reply.body)
+}
+
+/** sendError answers as Go's http.Error does: text/plain, nosniff, the message and a newline. */
+export function sendError(res: ServerResponse, status: number, message: string, marker?: string): void {
+  sendReply(res, errorReply(status, message, marker))
 }

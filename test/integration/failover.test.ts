@@ -153,12 +153,12 @@ async function withDeadline<T>(promise: Promise<T>, ms: number, what: string): P
   }
 }
 
-/** peerUp reads `peercache_peer_up` of peer (group kv) from the Prometheus text. */
+/** peerUp reads `peercache_peer_up` of peer from the Prometheus text. */
 function peerUp(cache: Peercache, peer: string): number | undefined {
   const line = cache
     .metrics()
     .split('\n')
-    .find((l) => l.startsWith(`peercache_peer_up{group="kv",peer="${peer}"} `))
+    .find((l) => l.startsWith(`peercache_peer_up{peer="${peer}"} `))
   return line === undefined ? undefined : Number(line.slice(line.lastIndexOf(' ') + 1))
 }
 

@@ -1,0 +1,233 @@
+/**
+ * serve: what the peer endpoint answers, whatever HTTP server carries it.
+ * The node:http handler (handler.ts) and the fastify plugin (fastify.ts)
+ * both route a request here in two steps — `admit` before the body is read
+ * (so an unsigned write is refused without buffering it), `answer` once it
+ * is in hand — and write the PeerReply they get back. So both speak Go
+ * groupcache's protocol byte for byte (status codes, error bodies, headers;
+ * see test/fixtures) and add the same things Go leaves out: a marker header
+ * on 404s, authentication, and bounds on every input.
+ *
+ * Requests that reach it come from peers, so it never forwards: it answers
+ * from the caches or loads locally (Group.serveCached / serveLoad), which is
+ * what keeps two processes with different peer lists from looping.
+ */
+import type { ServerResponse } from 'node:http'
+import type { PeerAuth } from '../auth.js'
+import type { CacheEntry } from '../cache.js'
+import { AuthError, ClosedError, NotFoundError, PeercacheError } from '../errors.js'
+import type { Group } from '../group.js'
+import type { Logger } from '../logger.js'
+import { decodeBatchRequest, decodeSetRequest, encodeGetResponse } from '../proto/codec.js'
+import { writeBatch } from './batch-answer.js'
+import { BATCH_BASE_PATH, ERROR_HEADER, errorHeaderValue, parsePeerPath } from './paths.js'
+
+/** HandlerContext is what the peer endpoint needs from its Peercache. */
+export interface HandlerContext {
+  basePath: string
+  group(name: string): Group | undefined
+  /** Longest key any group accepts, in UTF-8 bytes: bounds the path before decoding. */
+  maxKeyBytes(): number
+  auth: PeerAuth | undefined
+  closing(): boolean
+  logger: Logger
+  /** Largest request body (PUT value, batch keys) accepted, in bytes. */
+  maxRequestBytes: number
+  /** Opt-in path that serves Prometheus metrics (GET), or undefined. */
+  metricsPath: string | undefined
+  metrics(): string
+}
+
+/** PeerRequest is one request to the peer endpoint, as any HTTP server sees it. */
+export interface PeerRequest {
+  method: string
+  /** The request target as it travelled (path and query): what the peer signed. */
+  target: string
+  /** The target's path, which routes the request. */
+  path: string
+  authorization: string | undefined
+}
+
+/** PeerReply is the endpoint's answer, for the server to write as it is. */
+export interface PeerReply {
+  status: number
+  /** Content-Type, or undefined for an empty 200. */
+  contentType: string | undefined
+  body: Uint8Array
+  /** Further headers: Allow, X-Peercache-Error, X-Content-Type-Options, Connection. */
+  headers: Readonly<Record<string, string>> | undefined
+  /** A HEAD request: send the headers of body (its length included), not body. */
+  headOnly: boolean
+  /**
+   * A streamed answer (a batch): the server hands its response over and
+   * `write` writes status, headers and body as they become ready
+   * (batch-answer.ts); status, contentType and body above are then unused.
+   */
+  write?: (res: ServerResponse) => Promise<void>
+}
+
+/** PeerRoute names the endpoint's three resources. */
+export type PeerRoute = 'key' | 'batch' | 'metrics'
+
+/** KEY_METHODS are the methods of {basePath}{group}/{key}. */
+export const KEY_METHODS: readonly string[] = ['GET', 'HEAD', 'PUT', 'DELETE']
+
+/** routeOf returns the resource a path names, or undefined when the path is not the endpoint's. */
+export function routeOf(ctx: HandlerContext, path: string): PeerRoute | undefined {
+  if (path.startsWith(ctx.basePath)) return 'key'
+  if (path.startsWith(BATCH_BASE_PATH)) return 'batch'
+  if (ctx.metricsPath !== undefined && path === ctx.metricsPath) return 'metrics'
+  return undefined
+}
+
+/** hasBody tells whether a request on route carries a body to read (PUT of a value, POST of a batch). */
+export function hasBody(route: PeerRoute, method: string): boolean {
+  return (route === 'key' && method === 'PUT') || (route === 'batch' && method === 'POST')
+}
+
+/**
+ * admit makes the checks that need no body: shutting down, path length,
+ * method, and (for a request with a body) a signature that is present and
+ * fresh. It returns the refusal, or undefined to read the body and answer.
+ */
+export function admit(ctx: HandlerContext, route: PeerRoute, req: PeerRequest): PeerReply | undefined {
+  if (route === 'metrics') return req.method === 'GET' || req.method === 'HEAD' ? undefined : methodNotAllowed('GET, HEAD')
+  if (ctx.closing()) return errorReply(503, 'shutting down', errorHeaderValue.closing)
+  if (route === 'key') {
+    // Percent-encoding triples a byte at most: a longer path cannot hold a valid key.
+    if (req.path.length > ctx.basePath.length + 3 * (255 + 1 + ctx.maxKeyBytes())) return errorReply(414, 'request path too long')
+    if (!KEY_METHODS.includes(req.method)) return methodNotAllowed(KEY_METHODS.join(', '))
+  } else if (req.method !== 'POST') return methodNotAllowed('POST')
+  const auth = ctx.auth
+  if (auth === undefined || !hasBody(route, req.method)) return undefined
+  // On refusal the body is left unread: that connection cannot carry another request.
+  return refusal(() => auth.precheck(req.authorization), true)
+}
+
+/**
+ * answer answers an admitted request whose body is in hand (empty when it
+ * has none). A cached value is answered synchronously (the serving hot path:
+ * no await, no signal); otherwise it resolves to the reply once it is ready
+ * (a client that left meanwhile just does not read it).
+ */
+export function answer(ctx: HandlerContext, route: PeerRoute, req: PeerRequest, body: Uint8Array): PeerReply | Promise<PeerReply> {
+  if (route === 'metrics') return bytesReply(200, 'text/plain; version=0.0.4; charset=utf-8', Buffer.from(ctx.metrics(), 'utf8'), req.method === 'HEAD')
+  const auth = ctx.auth
+  if (auth !== undefined) {
+    const refused = refusal(() => auth.verify(req.authorization, req.method, req.target, body))
+    if (refused !== undefined) return refused
+  }
+  return route === 'key' ? answerKey(ctx, req, body) : answerBatch(ctx, req, body)
+}
+
+/** Answers {basePath}{group}/{key}: GET/HEAD a value, PUT a value (SetRequest), DELETE it. */
+function answerKey(ctx: HandlerContext, req: PeerRequest, body: Uint8Array): PeerReply | Promise<PeerReply> {
+  const parsed = parsePeerPath(req.path.slice(ctx.basePath.length))
+  if (!parsed.ok) return errorReply(parsed.status, parsed.message)
+  const group = ctx.group(parsed.group)
+  if (group === undefined) return errorReply(404, `no such group: ${parsed.group}`, errorHeaderValue.noSuchGroup)
+  const key = parsed.key
+  if (Buffer.byteLength(key, 'utf8') > group.maxKeyBytes) return errorReply(414, 'key too long')
+  if (req.method === 'PUT') return applySet(group, key, body)
+  if (req.method === 'DELETE') {
+    group.removeLocal(key)
+    return OK
+  }
+  const headOnly = req.method === 'HEAD'
+  const entry = group.serveCached(key)
+  return entry !== undefined ? valueReply(entry, headOnly) : loadKey(group, key, headOnly)
+}
+
+/** Answers POST /_peercache/batch/{group}: a BatchRequest in, a BatchResponse streamed out (batch-answer.ts). */
+function answerBatch(ctx: HandlerContext, req: PeerRequest, body: Uint8Array): PeerReply {
+  const name = decodeSegment(req.path.slice(BATCH_BASE_PATH.length))
+  if (name === undefined || name === '' || name.includes('/')) return errorReply(400, 'bad request')
+  const group = ctx.group(name)
+  if (group === undefined) return errorReply(404, `no such group: ${name}`, errorHeaderValue.noSuchGroup)
+  let keys: string[]
+  try {
+    keys = decodeBatchRequest(body)
+  } catch (err) {
+    return errorReply(400, `bad request: ${(err as Error).message}`)
+  }
+  if (keys.some((key) => Buffer.byteLength(key, 'utf8') > group.maxKeyBytes)) return errorReply(414, 'key too long')
+  return { ...bytesReply(200, 'application/x-protobuf', EMPTY), write: (res) => writeBatch(group, keys, res, ctx.closing) }
+}
+
+function applySet(group: Group, key: string, body: Uint8Array): PeerReply {
+  let message
+  try {
+    message = decodeSetRequest(body)
+  } catch (err) {
+    return errorReply(400, `bad request: ${(err as Error).message}`)
+  }
+  if (message.group !== group.name || message.key !== key) return errorReply(400, 'bad request: body names another group or key')
+  group.setLocal(key, { value: message.value, expiresAt: message.expiresAt })
+  return OK
+}
+
+/**
+ * Loads one key serveCached did not have. No signal on purpose: nobody
+ * aborts this wait. A client that hangs up only makes the answer go
+ * unread, and the load goes on and lands in the cache either way (as in Go
+ * groupcache), so a miss costs no AbortController, listener or
+ * DOMException (issue 12: a cold get within 1.5× the CPU of a warm one).
+ */
+async function loadKey(group: Group, key: string, headOnly: boolean): Promise<PeerReply> {
+  try {
+    return valueReply(await group.serveLoad(key), headOnly)
+  } catch (err) {
+    return loadErrorReply(err)
+  }
+}
+
+function decodeSegment(segment: string): string | undefined {
+  try {
+    return decodeURIComponent(segment)
+  } catch {
+    return undefined
+  }
+}
+
+/** refusal runs an authentication check and returns the 401 it earns, or undefined. */
+function refusal(check: () => void, closeConnection = false): PeerReply | undefined {
+  try {
+    check()
+    return undefined
+  } catch (err) {
+    const reply = errorReply(401, err instanceof AuthError ? err.message : 'peer authentication failed')
+    return closeConnection ? { ...reply, headers: { ...reply.headers, Connection: 'close' } } : reply
+  }
+}
+
+/** Maps a load failure to mailgun's codes: 404 for not found, 503 for a loader failure. */
+function loadErrorReply(err: unknown): PeerReply {
+  if (err instanceof NotFoundError) return errorReply(404, err.message, errorHeaderValue.notFound)
+  if (err instanceof ClosedError) return errorReply(503, err.message, errorHeaderValue.closing)
+  const message = err instanceof PeercacheError || err instanceof Error ? err.message : String(err)
+  return errorReply(503, message)
+}
+
+function valueReply(entry: CacheEntry, headOnly: boolean): PeerReply {
+  return bytesReply(200, 'application/x-protobuf', encodeGetResponse({ value: entry.value, expiresAt: entry.expiresAt }), headOnly)
+}
+
+function bytesReply(status: number, contentType: string, body: Uint8Array, headOnly = false): PeerReply {
+  return { status, contentType, body, headers: undefined, headOnly }
+}
+
+const EMPTY = new Uint8Array(0)
+
+const OK: PeerReply = Object.freeze({ status: 200, contentType: undefined, body: new Uint8Array(0), headers: undefined, headOnly: false })
+
+function methodNotAllowed(allow: string): PeerReply {
+  const reply = errorReply(405, 'method not allowed')
+  return { ...reply, headers: { ...reply.headers, Allow: allow } }
+}
+
+/** errorReply answers as Go's http.Error does: text/plain, nosniff, the message and a newline. */
+export function errorReply(status: number, message: string, marker?: string): PeerReply {
+  const headers: Record<string, string> = { 'X-Content-Type-Options': 'nosniff' }
+  if (marker !== undefined) headers[ERROR_HEADER] = marker
+  return { status, contentType: 'text/plain; charset=utf-8', body: Buffer.from(`${message}\n`, 'utf8'), headers, headOnly: false }
+}
