@@ -159,3 +159,13 @@ export class AuthError extends PeercacheError {
 export function isFinalLoadError(err: unknown): boolean {
   return err instanceof NotFoundError || err instanceof LoadError
 }
+
+/**
+ * CodecError reports that a typed group's codec could not encode a value
+ * (from the loader or `set`) or decode cached bytes (e.g. bytes a peer with
+ * another codec stored).
+ */
+export class CodecError extends PeercacheError {
+  override readonly code: string = 'ERR_PEERCACHE_CODEC'
+  override name = 'CodecError'
+}

@@ -32,6 +32,13 @@ export type PeercacheEvents = {
   'peer-down': { peer: string; error: Error }
   /** A peer that was down answered a probe again. */
   'peer-up': { peer: string }
+  /**
+   * A get was answered with a value past its expiry (`expiredAt`, epoch ms):
+   * within staleWhileRevalidate while a refresh runs, or within staleIfError
+   * because the load failed (that failure is logged, and the owner's or the
+   * local `load-error` event told it).
+   */
+  stale: { group: string; key: string; expiredAt: number }
 }
 
 /** PeercacheEmitter is the mitt emitter type users subscribe on (`cache.events.on('hit', …)`). */
@@ -43,7 +50,7 @@ export function createEmitter(): PeercacheEmitter {
 }
 
 /** EVENT_NAMES lists every event, in the order documented above. */
-export const EVENT_NAMES = ['hit', 'miss', 'load', 'load-error', 'evict', 'peer-error', 'peer-down', 'peer-up'] as const satisfies ReadonlyArray<keyof PeercacheEvents>
+export const EVENT_NAMES = ['hit', 'miss', 'load', 'load-error', 'evict', 'peer-error', 'peer-down', 'peer-up', 'stale'] as const satisfies ReadonlyArray<keyof PeercacheEvents>
 
 /** channelName is the diagnostics_channel name of an event: `peercache:<event>`. */
 export function channelName(type: keyof PeercacheEvents): string {

@@ -3,7 +3,7 @@
  * effects, no top-level await.
  */
 export { Peercache, serverUrl, type PeercacheOptions, type ServerTimeouts } from './peercache.js'
-export { Group, type GroupOptions, type GetOptions, type SetOptions, type WriteReport, type ReadonlyBytes, type Loader, type LoadResult } from './group.js'
+export { Group, type GroupOptions, type TypedGroupOptions, type TypedLoader, type SetValue, type GetOptions, type SetOptions, type WriteReport, type ReadonlyBytes, type Loader, type LoadResult } from './group.js'
 export {
   PeercacheError,
   InvalidArgumentError,
@@ -20,6 +20,7 @@ export {
   PeerResponseError,
   ResponseTooLargeError,
   AuthError,
+  CodecError,
   type PeercacheErrorOptions,
 } from './errors.js'
 export type { PeercacheEvents, PeercacheEmitter } from './events.js'
@@ -29,4 +30,5 @@ export type { CacheStats, CacheEntry, CacheName } from './cache.js'
 export type { Peer, PeerPicker, PeerRequestOptions } from './peer.js'
 export type { PeerHandler } from './peers/handler.js'
 export type { PeerTlsOptions } from './peers/client.js'
-export { HashRing, type HashFn, type RingOptions } from './ring.js'
+export { codecs, type Codec } from './codecs.js'
+export { HashRing, type HashFn, type RingKind, type RingOptions } from './ring.js'

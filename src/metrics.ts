@@ -123,6 +123,8 @@ export const METRIC_FAMILIES: readonly MetricFamily[] = [
   groupCounter('peerLoads', 'peercache_peer_loads_total', 'Values fetched from the owning peer.'),
   peerErrors,
   groupCounter('serverRequests', 'peercache_server_requests_total', 'Requests served to other peers.'),
+  groupCounter('notFoundHits', 'peercache_not_found_hits_total', 'Loads answered not-found from memory (notFoundTtl), without the loader.'),
+  groupCounter('staleHits', 'peercache_stale_hits_total', 'Gets answered with a stale value (staleWhileRevalidate, staleIfError).'),
   perCache('counter', 'hits', 'peercache_cache_hits_total', 'Lookups answered by the cache.'),
   perCache('gauge', 'bytes', 'peercache_cache_bytes', 'Bytes held by the cache (keys + values).'),
   perCache('gauge', 'items', 'peercache_cache_items', 'Entries held by the cache.'),

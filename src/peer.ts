@@ -28,6 +28,8 @@ export interface Peer {
   set(group: string, key: string, entry: CacheEntry, options: PeerRequestOptions): Promise<void>
   /** remove drops key from this peer's caches. */
   remove(group: string, key: string, options: PeerRequestOptions): Promise<void>
+  /** clear drops every entry of group from this peer's caches (peercache-only). */
+  clear(group: string, options: PeerRequestOptions): Promise<void>
 }
 
 /** PeerPicker chooses the peer that owns a key. */

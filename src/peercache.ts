@@ -13,7 +13,7 @@ import { PeerAuth, parseSecrets } from './auth.js'
 import { resolvePeerConfig, validatePeerConfig, type PeerConfig } from './config.js'
 import { ClosedError, ConfigError, InvalidArgumentError } from './errors.js'
 import { Notifier, createEmitter, type PeercacheEmitter } from './events.js'
-import { Group, checkInteger, checkProbability, type GroupContext, type GroupOptions } from './group.js'
+import { Group, checkInteger, checkProbability, type GroupContext, type GroupOptions, type TypedGroupOptions } from './group.js'
 import { noopLogger, type Logger } from './logger.js'
 import { NO_PEERS, type PeerPicker } from './peer.js'
 import type { PeerTlsOptions } from './peers/client.js'
@@ -22,9 +22,10 @@ import { internals, type PeercacheInternals } from './internals.js'
 import { Tracer } from './tracing.js'
 import { DEFAULT_BASE_PATH } from './peers/paths.js'
 import { PeerPool } from './peers/pool.js'
-import type { HashFn } from './ring.js'
+import { HashRing, type HashFn, type RingKind, type RingOptions } from './ring.js'
 import type { GroupStats } from './stats.js'
 import { renderMetrics, type MetricsSnapshot } from './metrics.js'
+import { checkCombinations } from './option-checks.js'
 
 /** PeercacheOptions configure one cluster member. Every option has a working default. */
 export interface PeercacheOptions {
@@ -36,9 +37,15 @@ export interface PeercacheOptions {
   env?: Record<string, string | undefined>
   /** Path prefix of the peer endpoint; must start and end with `/`. @default '/_groupcache/' */
   basePath?: string
-  /** Ring points per peer. @default 50 (Go groupcache's) */
+  /**
+   * Ring placement: `balanced` spreads keys evenly; `groupcache` is Go
+   * groupcache's ring, required when the cluster includes Go peers. Every
+   * process must use the same. @default env PEERCACHE_RING, or the PEERCACHE_CONFIG file's "ring", or 'balanced'
+   */
+  ring?: RingKind
+  /** Ring points per peer. @default 1024 (balanced), 50 (groupcache, Go's) */
   replicas?: number
-  /** Ring hash. @default CRC-32 IEEE (Go groupcache's) */
+  /** Hash of the `groupcache` ring (refused with `balanced`). @default CRC-32 IEEE (Go groupcache's) */
   hash?: HashFn
   /**
    * Transport deadline of one peer request, queueing included, in ms: the
@@ -117,14 +124,17 @@ export class Peercache {
   readonly events: PeercacheEmitter = createEmitter()
   readonly logger: Logger
   readonly basePath: string
-  readonly #groups = new Map<string, Group>()
+  readonly #groups = new Map<string, Group<unknown>>()
   readonly #config: PeerConfig
+  readonly #ring: RingOptions
   readonly #pool: PeerPool | undefined
   readonly #context: GroupContext
   readonly #notify: Notifier
   readonly #auth: PeerAuth | undefined
   readonly #options: PeercacheOptions
   readonly #servers = new Set<Server>()
+  /** listen() calls whose server is still binding. */
+  readonly #binding = new Set<Promise<Server>>()
   #handler: PeerHandler | undefined
   #endpointContext: HandlerContext | undefined
   #closing = false
@@ -136,6 +146,7 @@ export class Peercache {
     this.logger = options.logger ?? noopLogger()
     this.basePath = options.basePath ?? DEFAULT_BASE_PATH
     this.#config = resolvePeerConfig(options)
+    this.#ring = ringOptions(this.#config.ring, options)
     this.#auth = makeAuth(options)
     this.#notify = new Notifier(this.events, this.logger)
     const random = options.random ?? Math.random
@@ -167,19 +178,27 @@ export class Peercache {
     return this.#context.picker
   }
 
-  /** group creates a group; a duplicate or invalid name throws InvalidArgumentError. */
-  group(options: GroupOptions): Group {
+  /**
+   * group creates a group; a duplicate or invalid name throws
+   * InvalidArgumentError. With a `codec` the group is typed: `load` returns
+   * T and `get` resolves to T (`cache.group<Product>({ …, codec:
+   * codecs.json() })`); without one, values are bytes and `get` resolves to a
+   * Buffer.
+   */
+  group(options: GroupOptions): Group
+  group<T>(options: TypedGroupOptions<T>): Group<T>
+  group<T>(options: GroupOptions | TypedGroupOptions<T>): Group<T> | Group {
     this.#assertOpen()
     const name = (options as Partial<GroupOptions> | null)?.name
     if (typeof name === 'string' && this.#groups.has(name)) throw new InvalidArgumentError(`duplicate group name ${JSON.stringify(name)}`)
-    const group = Group.create(options, this.#context)
-    this.#groups.set(group.name, group)
+    const group = Group.create<T>(options, this.#context)
+    this.#groups.set(group.name, group as Group<unknown>)
     return group
   }
 
-  /** getGroup returns the named group, or undefined. */
-  getGroup(name: string): Group | undefined {
-    return this.#groups.get(name)
+  /** getGroup returns the named group, or undefined; T is the caller's claim of its value type (Buffer for an untyped group). */
+  getGroup<T = Buffer>(name: string): Group<T> | undefined {
+    return this.#groups.get(name) as Group<T> | undefined
   }
 
   /** stats returns every group's stats by name. */
@@ -240,18 +259,29 @@ export class Peercache {
 
   /**
    * listen starts a hardened HTTP(S) server for the peer endpoint on port
-   * (0 = any free port) and resolves to it once it listens. close() closes it.
+   * (0 = any free port) and resolves to it once it listens. close() closes it,
+   * also while it is still binding: listen then rejects with ClosedError.
    */
   async listen(port: number, host?: string): Promise<Server> {
     this.#assertOpen()
+    const listening = this.#listen(port, host)
+    // close() waits for every listen() still binding (see #close).
+    this.#binding.add(listening)
+    try {
+      return await listening
+    } finally {
+      this.#binding.delete(listening)
+    }
+  }
+
+  async #listen(port: number, host: string | undefined): Promise<Server> {
     const server = this.#createServer()
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject)
-      server.listen(port, host, () => {
-        server.off('error', reject)
-        resolve()
-      })
-    })
+    await bind(server, port, host)
+    if (this.#closing) {
+      // close() ran while the server was binding: it could not close a server that was not listening yet.
+      await closeServer(server, 0)
+      throw new ClosedError('peercache closed while listen() was binding')
+    }
     this.#servers.add(server)
     return server
   }
@@ -283,6 +313,8 @@ export class Peercache {
     const timeout = this.#options.closeTimeout ?? 5000
     await Promise.all([...this.#groups.values()].map((group) => group.close(timeout)))
     await this.#pool?.close()
+    // Invariant: once #closing is set no listen() adds a server, so after the bindings settle #servers is complete.
+    await Promise.allSettled([...this.#binding])
     await Promise.all([...this.#servers].map((server) => closeServer(server, timeout)))
   }
 
@@ -316,7 +348,7 @@ export class Peercache {
     return new PeerPool({
       self,
       peers: this.#config.peers,
-      ring: { ...(o.replicas === undefined ? {} : { replicas: o.replicas }), ...(o.hash === undefined ? {} : { hash: o.hash }) },
+      ring: this.#ring,
       random,
       client: {
         basePath: this.basePath,
@@ -351,6 +383,17 @@ export function serverUrl(server: Server, protocol: 'http' | 'https' = 'http'): 
   return `${protocol}://${host}:${address.port}`
 }
 
+/**
+ * ringOptions resolves the ring kind and checks the ring options by building
+ * an empty ring, so a bad combination (a `hash` with the balanced ring) is
+ * refused at construction even in a process without peers.
+ */
+function ringOptions(kind: RingKind, options: PeercacheOptions): RingOptions {
+  const ring: RingOptions = { ring: kind, ...pick(options, ['replicas', 'hash']) }
+  void new HashRing([], ring)
+  return ring
+}
+
 function makeAuth(options: PeercacheOptions): PeerAuth | undefined {
   const secrets = parseSecrets(options.secret ?? (options.env ?? process.env).PEERCACHE_SECRET)
   if (secrets === undefined) return undefined
@@ -367,20 +410,29 @@ function validateOptions(options: PeercacheOptions): void {
   if (basePath !== undefined && (typeof basePath !== 'string' || !basePath.startsWith('/') || !basePath.endsWith('/') || basePath.length < 2)) {
     throw new InvalidArgumentError(`basePath must start and end with "/", got ${JSON.stringify(basePath)}`)
   }
-  for (const name of ['timeout', 'loadTimeout', 'connectTimeout', 'headersTimeout', 'bodyTimeout', 'maxResponseBytes', 'connections', 'pipelining', 'failureThreshold', 'probeMinMs', 'probeMaxMs', 'closeTimeout', 'maxConnections', 'maxRequestBytes'] as const) {
+  for (const name of ['maxResponseBytes', 'connections', 'pipelining', 'failureThreshold', 'maxConnections', 'maxRequestBytes'] as const) {
     if (options[name] !== undefined) checkInteger(name, options[name], 1)
   }
+  checkCombinations(options)
   if (options.hotCacheProbability !== undefined) checkProbability('hotCacheProbability', options.hotCacheProbability)
   if (options.authWindowMs !== undefined) checkInteger('authWindowMs', options.authWindowMs, 0)
-  for (const [name, value] of Object.entries(options.serverTimeouts ?? {})) {
-    if (value !== undefined) checkInteger(`serverTimeouts.${name}`, value, 1)
-  }
 }
 
 function pick<T extends object, K extends keyof T>(source: T, keys: readonly K[]): { [P in K]?: NonNullable<T[P]> } {
   const out: { [P in K]?: NonNullable<T[P]> } = {}
   for (const key of keys) if (source[key] !== undefined) out[key] = source[key] as NonNullable<T[typeof key]>
   return out
+}
+
+/** bind makes server listen on port/host and resolves once it does (rejects on a bind error). */
+function bind(server: Server, port: number, host: string | undefined): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(port, host, () => {
+      server.off('error', reject)
+      resolve()
+    })
+  })
 }
 
 async function closeServer(server: Server, timeoutMs: number): Promise<void> {

@@ -24,6 +24,13 @@ export interface GroupCounters {
   localLoadErrs: number
   /** Requests served to other peers. */
   serverRequests: number
+  /**
+   * Loads answered "not found" from the group's memory of not-found keys
+   * (`notFoundTtl`) instead of the loader: origin loads saved.
+   */
+  notFoundHits: number
+  /** Gets answered with a stale value (`staleWhileRevalidate`, `staleIfError`). */
+  staleHits: number
 }
 
 /** GroupStats is what `group.stats()` returns: the counters and both caches' stats. */
@@ -44,6 +51,8 @@ export function newCounters(): GroupCounters {
     localLoads: 0,
     localLoadErrs: 0,
     serverRequests: 0,
+    notFoundHits: 0,
+    staleHits: 0,
   }
 }
 

@@ -29,7 +29,7 @@ const BATCH_CONCURRENCY = 64
 export const BATCH_ANSWER_BUDGET = 16 * 1024 * 1024
 
 /** writeBatch answers `keys` (deduplicated here) of group on res; `closing` tells when to stop serving. */
-export async function writeBatch(group: Group, keys: readonly string[], res: ServerResponse, closing: () => boolean): Promise<void> {
+export async function writeBatch(group: Group<unknown>, keys: readonly string[], res: ServerResponse, closing: () => boolean): Promise<void> {
   const writer = new BatchWriter(res)
   const misses: string[] = []
   for (const key of new Set(keys)) {
@@ -57,7 +57,7 @@ export async function writeBatch(group: Group, keys: readonly string[], res: Ser
 }
 
 /** loadEntry loads one missed key (no signal: the load lands in the cache whoever waits) and maps its outcome to an entry. */
-async function loadEntry(group: Group, key: string): Promise<BatchEntryMessage> {
+async function loadEntry(group: Group<unknown>, key: string): Promise<BatchEntryMessage> {
   try {
     return found(key, await group.serveLoad(key))
   } catch (err) {
@@ -68,8 +68,11 @@ async function loadEntry(group: Group, key: string): Promise<BatchEntryMessage> 
   }
 }
 
+/** found is a batch's answer for a key served (flagged when stale: the owner's stale windows). */
 function found(key: string, entry: CacheEntry): BatchEntryMessage {
-  return { key, status: batchStatus.ok, value: entry.value, expiresAt: entry.expiresAt }
+  const message: BatchEntryMessage = { key, status: batchStatus.ok, value: entry.value, expiresAt: entry.expiresAt }
+  if (entry.stale === true) message.stale = true
+  return message
 }
 
 function failed(key: string, status: number, err: unknown): BatchEntryMessage {

@@ -120,11 +120,16 @@ async function askAlone(peer: BatchPeer, group: string, keys: readonly string[],
   return answered
 }
 
+/** toEntry makes the entry of a 200 answer; a stale one (the owner's stale windows) is flagged, never cached as fresh. */
+export function toEntry(value: Uint8Array, expiresAt: number, stale: true | undefined): CacheEntry {
+  return stale === true ? { value, expiresAt, stale } : { value, expiresAt }
+}
+
 /** entryResult is one entry's outcome, or undefined when the key must be asked alone (413, 421). */
 function entryResult(peer: BatchPeer, entry: BatchEntryMessage): CacheEntry | Error | undefined {
   switch (entry.status) {
     case batchStatus.ok:
-      if (entry.value !== undefined) return { value: entry.value, expiresAt: entry.expiresAt }
+      if (entry.value !== undefined) return toEntry(entry.value, entry.expiresAt, entry.stale)
       return badEntry(peer, 'a batch entry with status 200 and no value', entry.status)
     case batchStatus.notFound:
       return new NotFoundError(entry.error ?? 'not found')

@@ -27,11 +27,11 @@ import {
 import { MAX_BATCH_KEYS, decodeGetResponse, encodeBatchRequest, encodeSetRequest, type BatchEntryMessage } from '../proto/codec.js'
 import { toAbortError } from '../singleflight.js'
 import { PeerHealth, type HealthOptions } from './health.js'
-import { fetchBatch, type BatchPeer, type OnBatchResult } from './batch.js'
+import { fetchBatch, toEntry, type BatchPeer, type OnBatchResult } from './batch.js'
 import { streamBatch, type BatchStreamEnd } from './batch-stream.js'
 import { Batcher } from './batcher.js'
 import { exchange, type ExchangeOptions, type Liveness, type PeerResponse } from './exchange.js'
-import { ERROR_HEADER, batchPath, errorHeaderValue, peerPath } from './paths.js'
+import { ERROR_HEADER, batchPath, clearPath, errorHeaderValue, peerPath } from './paths.js'
 
 /** PeerClientOptions configure how this process talks to its peers. */
 export interface PeerClientOptions {
@@ -169,6 +169,22 @@ export class HttpPeer implements Liveness {
     this.#succeeded()
   }
 
+  /**
+   * clear drops every entry of group at this peer (POST /_peercache/clear/,
+   * peercache-only). A bare 404 is a peer without the endpoint (a Go
+   * groupcache peer): nothing was cleared there; it is reported, and does not
+   * count against the peer's health (it answered).
+   */
+  async clear(group: string, options: { signal?: AbortSignal }): Promise<void> {
+    const response = await this.request('POST', this.#prefix + clearPath(group), EMPTY_BODY, options.signal)
+    if (response.status === 404 && response.headers[ERROR_HEADER] === undefined) {
+      this.#succeeded()
+      throw new PeerResponseError(this.url, 'has no clear endpoint (a Go groupcache peer?): its entries were not cleared', { status: 404 })
+    }
+    if (response.status !== 200) throw this.#unexpected(response)
+    this.#succeeded()
+  }
+
   async #getOne(group: string, key: string, signal: AbortSignal | undefined): Promise<CacheEntry> {
     const path = this.#prefix + peerPath(this.#options.basePath, group, key)
     const response = await this.request('GET', path, undefined, signal, true)
@@ -254,7 +270,7 @@ export class HttpPeer implements Liveness {
   /**
    * check resolves to whether this peer answers at all (Liveness): one probe
    * at a time, shared by every request that asks, on a connection of its
-   * own, bounded by half the transport timeout.
+   * own, bounded by the transport timeout.
    */
   check(): Promise<boolean> {
     this.#liveCheck ??= this.#checkAlive().finally(() => {
@@ -268,7 +284,7 @@ export class HttpPeer implements Liveness {
     this.#probePool ??= new Pool(new URL(this.url).origin, { ...poolOptions(this.#options), connections: 1 })
     const options = this.#exchangeOptions('GET', this.#prefix + this.#options.basePath, undefined, undefined, false)
     try {
-      await exchange(this.#probePool, { ...options, timeout: Math.max(1, Math.floor(this.#options.timeout / 2)) })
+      await exchange(this.#probePool, options)
       return true
     } catch {
       return false
@@ -329,7 +345,7 @@ export class HttpPeer implements Liveness {
     }
     try {
       const message = decodeGetResponse(response.body)
-      return { value: message.value, expiresAt: message.expiresAt }
+      return toEntry(message.value, message.expiresAt, message.stale)
     } catch (err) {
       const error = new PeerResponseError(this.url, 'answered a body that is not a GetResponse', { status: 200, cause: err })
       this.#failed(error)
@@ -400,6 +416,8 @@ function servesUs(response: PeerResponse): boolean {
   if (response.status === 401) return false
   return !(response.status === 503 && response.headers[ERROR_HEADER] === errorHeaderValue.closing)
 }
+
+const EMPTY_BODY = new Uint8Array(0)
 
 function errorMessage(body: Uint8Array): string {
   return textDecoder.decode(body.subarray(0, MAX_ERROR_MESSAGE_BYTES)).trimEnd()

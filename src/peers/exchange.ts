@@ -126,12 +126,16 @@ export abstract class BoundedHandler implements Dispatcher.DispatchHandler {
   protected started = false
   /** liveness.answers when this request was sent: a later answer proves the peer alive. */
   readonly #answersAtStart: number
+  /** The liveness probe this request started or joined at half its deadline. */
+  #liveCheck: Promise<boolean> | undefined
 
   constructor(options: ExchangeOptions, reject: (err: unknown) => void) {
     this.options = options
     this.#reject = reject
     this.#answersAtStart = options.liveness?.answers ?? 0
-    this.#timer = setTimeout(() => this.#deadline(), options.timeout)
+    const { liveness, loadTimeout, timeout } = options
+    // With liveness, a request still unanswered at half the deadline starts the shared probe, so the probe has a whole transport timeout to answer.
+    this.#timer = liveness !== undefined && loadTimeout !== undefined && loadTimeout > timeout ? setTimeout(() => this.#halfway(), timeout / 2) : setTimeout(() => this.#deadline(), timeout)
     this.#timer.unref()
     const signal = options.signal
     if (signal !== undefined) {
@@ -202,6 +206,14 @@ export abstract class BoundedHandler implements Dispatcher.DispatchHandler {
     return true
   }
 
+  /** Half the transport deadline passed: start (or join) a liveness probe unless the peer answered since, then wait for the deadline. */
+  #halfway(): void {
+    const { liveness, timeout } = this.options
+    if (!this.started && liveness !== undefined && liveness.answers === this.#answersAtStart) this.#liveCheck = liveness.check()
+    this.#timer = setTimeout(() => this.#deadline(), timeout - timeout / 2)
+    this.#timer.unref()
+  }
+
   /** The transport deadline passed: end the request, unless the peer is busy rather than dead (file comment). */
   #deadline(): void {
     const { liveness, loadTimeout, timeout, peer } = this.options
@@ -214,7 +226,7 @@ export abstract class BoundedHandler implements Dispatcher.DispatchHandler {
       this.#timer.unref()
     }
     if (this.started || liveness.answers > this.#answersAtStart) return keepWaiting()
-    void liveness.check().then((alive) => {
+    void (this.#liveCheck ?? liveness.check()).then((alive) => {
       if (this.#settled) return
       if (alive) keepWaiting()
       else this.stop(new PeerTimeoutError(peer, `no answer within ${timeout} ms, and no answer to a liveness probe`))

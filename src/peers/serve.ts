@@ -16,16 +16,16 @@ import type { ServerResponse } from 'node:http'
 import type { PeerAuth } from '../auth.js'
 import type { CacheEntry } from '../cache.js'
 import { AuthError, ClosedError, NotFoundError, PeercacheError } from '../errors.js'
-import type { Group } from '../group.js'
+import { Group } from '../group.js'
 import type { Logger } from '../logger.js'
 import { decodeBatchRequest, decodeSetRequest, encodeGetResponse } from '../proto/codec.js'
 import { writeBatch } from './batch-answer.js'
-import { BATCH_BASE_PATH, ERROR_HEADER, errorHeaderValue, parsePeerPath } from './paths.js'
+import { BATCH_BASE_PATH, CLEAR_BASE_PATH, ERROR_HEADER, errorHeaderValue, parsePeerPath } from './paths.js'
 
 /** HandlerContext is what the peer endpoint needs from its Peercache. */
 export interface HandlerContext {
   basePath: string
-  group(name: string): Group | undefined
+  group(name: string): Group<unknown> | undefined
   /** Longest key any group accepts, in UTF-8 bytes: bounds the path before decoding. */
   maxKeyBytes(): number
   auth: PeerAuth | undefined
@@ -66,23 +66,24 @@ export interface PeerReply {
   write?: (res: ServerResponse) => Promise<void>
 }
 
-/** PeerRoute names the endpoint's three resources. */
-export type PeerRoute = 'key' | 'batch' | 'metrics'
+/** PeerRoute names the endpoint's resources. */
+export type PeerRoute = 'key' | 'batch' | 'clear' | 'metrics'
 
 /** KEY_METHODS are the methods of {basePath}{group}/{key}. */
-export const KEY_METHODS: readonly string[] = ['GET', 'HEAD', 'PUT', 'DELETE']
+const KEY_METHODS: readonly string[] = ['GET', 'HEAD', 'PUT', 'DELETE']
 
 /** routeOf returns the resource a path names, or undefined when the path is not the endpoint's. */
 export function routeOf(ctx: HandlerContext, path: string): PeerRoute | undefined {
   if (path.startsWith(ctx.basePath)) return 'key'
   if (path.startsWith(BATCH_BASE_PATH)) return 'batch'
+  if (path.startsWith(CLEAR_BASE_PATH)) return 'clear'
   if (ctx.metricsPath !== undefined && path === ctx.metricsPath) return 'metrics'
   return undefined
 }
 
-/** hasBody tells whether a request on route carries a body to read (PUT of a value, POST of a batch). */
+/** hasBody tells whether a request on route carries a body to read (PUT of a value, POST of a batch or a clear). */
 export function hasBody(route: PeerRoute, method: string): boolean {
-  return (route === 'key' && method === 'PUT') || (route === 'batch' && method === 'POST')
+  return (route === 'key' && method === 'PUT') || ((route === 'batch' || route === 'clear') && method === 'POST')
 }
 
 /**
@@ -107,8 +108,8 @@ export function admit(ctx: HandlerContext, route: PeerRoute, req: PeerRequest): 
 /**
  * answer answers an admitted request whose body is in hand (empty when it
  * has none). A cached value is answered synchronously (the serving hot path:
- * no await, no signal); otherwise it resolves to the reply once it is ready
- * (a client that left meanwhile just does not read it).
+ * no await, no signal); otherwise it resolves to the reply, or to undefined
+ * when the client left before it was ready.
  */
 export function answer(ctx: HandlerContext, route: PeerRoute, req: PeerRequest, body: Uint8Array): PeerReply | Promise<PeerReply> {
   if (route === 'metrics') return bytesReply(200, 'text/plain; version=0.0.4; charset=utf-8', Buffer.from(ctx.metrics(), 'utf8'), req.method === 'HEAD')
@@ -117,6 +118,7 @@ export function answer(ctx: HandlerContext, route: PeerRoute, req: PeerRequest, 
     const refused = refusal(() => auth.verify(req.authorization, req.method, req.target, body))
     if (refused !== undefined) return refused
   }
+  if (route === 'clear') return answerClear(ctx, req)
   return route === 'key' ? answerKey(ctx, req, body) : answerBatch(ctx, req, body)
 }
 
@@ -140,10 +142,8 @@ function answerKey(ctx: HandlerContext, req: PeerRequest, body: Uint8Array): Pee
 
 /** Answers POST /_peercache/batch/{group}: a BatchRequest in, a BatchResponse streamed out (batch-answer.ts). */
 function answerBatch(ctx: HandlerContext, req: PeerRequest, body: Uint8Array): PeerReply {
-  const name = decodeSegment(req.path.slice(BATCH_BASE_PATH.length))
-  if (name === undefined || name === '' || name.includes('/')) return errorReply(400, 'bad request')
-  const group = ctx.group(name)
-  if (group === undefined) return errorReply(404, `no such group: ${name}`, errorHeaderValue.noSuchGroup)
+  const group = groupAt(ctx, req.path, BATCH_BASE_PATH)
+  if (!(group instanceof Group)) return group
   let keys: string[]
   try {
     keys = decodeBatchRequest(body)
@@ -154,15 +154,30 @@ function answerBatch(ctx: HandlerContext, req: PeerRequest, body: Uint8Array): P
   return { ...bytesReply(200, 'application/x-protobuf', EMPTY), write: (res) => writeBatch(group, keys, res, ctx.closing) }
 }
 
-function applySet(group: Group, key: string, body: Uint8Array): PeerReply {
-  let message
+/** Answers POST /_peercache/clear/{group} (peercache-only, signed like every request): drops every entry of the group here. */
+function answerClear(ctx: HandlerContext, req: PeerRequest): PeerReply {
+  const group = groupAt(ctx, req.path, CLEAR_BASE_PATH)
+  if (!(group instanceof Group)) return group
+  group.clearLocal()
+  return OK
+}
+
+/** groupAt finds the group named by the segment after prefix in path (peercache's own endpoints), or the refusal. */
+function groupAt(ctx: HandlerContext, path: string, prefix: string): Group<unknown> | PeerReply {
+  const name = decodeSegment(path.slice(prefix.length))
+  if (name === undefined || name === '' || name.includes('/')) return errorReply(400, 'bad request')
+  return ctx.group(name) ?? errorReply(404, `no such group: ${name}`, errorHeaderValue.noSuchGroup)
+}
+
+function applySet(group: Group<unknown>, key: string, body: Uint8Array): PeerReply {
   try {
-    message = decodeSetRequest(body)
+    const message = decodeSetRequest(body)
+    if (message.group !== group.name || message.key !== key) return errorReply(400, 'bad request: body names another group or key')
+    // A typed group decodes the value here: bytes its codec cannot read are refused (CodecError).
+    group.setLocal(key, { value: message.value, expiresAt: message.expiresAt })
   } catch (err) {
     return errorReply(400, `bad request: ${(err as Error).message}`)
   }
-  if (message.group !== group.name || message.key !== key) return errorReply(400, 'bad request: body names another group or key')
-  group.setLocal(key, { value: message.value, expiresAt: message.expiresAt })
   return OK
 }
 
@@ -173,7 +188,7 @@ function applySet(group: Group, key: string, body: Uint8Array): PeerReply {
  * groupcache), so a miss costs no AbortController, listener or
  * DOMException (issue 12: a cold get within 1.5× the CPU of a warm one).
  */
-async function loadKey(group: Group, key: string, headOnly: boolean): Promise<PeerReply> {
+async function loadKey(group: Group<unknown>, key: string, headOnly: boolean): Promise<PeerReply> {
   try {
     return valueReply(await group.serveLoad(key), headOnly)
   } catch (err) {
@@ -209,7 +224,8 @@ function loadErrorReply(err: unknown): PeerReply {
 }
 
 function valueReply(entry: CacheEntry, headOnly: boolean): PeerReply {
-  return bytesReply(200, 'application/x-protobuf', encodeGetResponse({ value: entry.value, expiresAt: entry.expiresAt }), headOnly)
+  const message = entry.stale === true ? { value: entry.value, expiresAt: entry.expiresAt, stale: true } : { value: entry.value, expiresAt: entry.expiresAt }
+  return bytesReply(200, 'application/x-protobuf', encodeGetResponse(message), headOnly)
 }
 
 function bytesReply(status: number, contentType: string, body: Uint8Array, headOnly = false): PeerReply {

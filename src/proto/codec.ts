@@ -21,10 +21,10 @@ export const PROTO_SCHEMA = `
 syntax = "proto2";
 package groupcachepb;
 message GetRequest { required string group = 1; required string key = 2; }
-message GetResponse { optional bytes value = 1; optional double minute_qps = 2; optional int64 expire = 3; }
+message GetResponse { optional bytes value = 1; optional double minute_qps = 2; optional int64 expire = 3; optional bool stale = 16; }
 message SetRequest { required string group = 1; required string key = 2; optional bytes value = 3; optional int64 expire = 4; }
 message BatchRequest { repeated string keys = 1; }
-message BatchEntry { optional string key = 1; optional bytes value = 2; optional int64 expire = 3; optional uint32 status = 4; optional string error = 5; }
+message BatchEntry { optional string key = 1; optional bytes value = 2; optional int64 expire = 3; optional uint32 status = 4; optional string error = 5; optional bool stale = 6; }
 message BatchResponse { repeated BatchEntry entries = 1; }
 `
 
@@ -35,7 +35,7 @@ message BatchResponse { repeated BatchEntry entries = 1; }
 export const MAX_BATCH_KEYS = 10_000
 
 /** Largest epoch-ms value whose nanoseconds fit in int64 (2262-04-11T23:47:16.854Z). */
-const MAX_EXPIRE_MS = 9_223_372_036_854
+export const MAX_EXPIRE_MS = 9_223_372_036_854
 const NANOS_PER_MS = 1_000_000n
 
 /** The message types, built once from the immutable schema. */
@@ -76,6 +76,8 @@ export interface GetResponseMessage {
   minuteQps?: number
   /** Absolute expiry in epoch milliseconds, 0 = never. */
   expiresAt: number
+  /** peercache-only (field 16, ignored by Go): the owner answered a value past its expiry (stale windows). */
+  stale?: true
 }
 
 /** SetRequestMessage is mailgun's PUT body: store `value` under `group`/`key`. */
@@ -100,6 +102,8 @@ export interface BatchEntryMessage {
   /** Absolute expiry in epoch milliseconds, 0 = never. */
   expiresAt: number
   error?: string
+  /** The value is past its expiry, answered within the owner's stale windows. */
+  stale?: true
 }
 
 /**
@@ -130,9 +134,10 @@ export function unixNanosToMs(ns: bigint): number {
  * a plain value is byte-identical to Go groupcache's; minute_qps only when
  * given. The result may be a Node Buffer (a Uint8Array).
  */
-export function encodeGetResponse(msg: { value: Uint8Array; expiresAt?: number; minuteQps?: number }): Uint8Array {
+export function encodeGetResponse(msg: { value: Uint8Array; expiresAt?: number; minuteQps?: number; stale?: boolean | undefined }): Uint8Array {
   const out: Decoded = { value: checkBytes(msg.value, 'value') }
   if (msg.minuteQps !== undefined) out['minuteQps'] = msg.minuteQps
+  if (msg.stale === true) out['stale'] = true
   setExpire(out, msg.expiresAt)
   return TYPES.getResponse.encode(out).finish()
 }
@@ -151,6 +156,7 @@ export function decodeGetResponse(bytes: Uint8Array): GetResponseMessage {
   if (value === undefined) throw new InvalidArgumentError('GetResponse has no value (field 1)')
   const out: GetResponseMessage = { value, expiresAt: readExpire(m) }
   if (has(m, 'minuteQps')) out.minuteQps = m['minuteQps'] as number
+  if (m['stale'] === true) out.stale = true
   return out
 }
 
@@ -247,6 +253,7 @@ function toWireEntry(e: BatchEntryMessage): Decoded {
   const out: Decoded = { key: checkString(e.key, 'key'), status }
   if (e.value !== undefined) out['value'] = checkBytes(e.value, 'value')
   if (e.error !== undefined) out['error'] = checkString(e.error, 'error')
+  if (e.stale === true) out['stale'] = true
   setExpire(out, e.expiresAt)
   return out
 }
@@ -261,6 +268,7 @@ function fromWireEntry(m: Decoded): BatchEntryMessage {
   const value = copyBytes(m['value'])
   if (value !== undefined) out.value = value
   if (has(m, 'error')) out.error = m['error'] as string
+  if (m['stale'] === true) out.stale = true
   return out
 }
 
