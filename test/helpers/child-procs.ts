@@ -99,6 +99,35 @@ function waitForReady(child: ChildPeer): Promise<void> {
   })
 }
 
+/**
+ * command sends one command line to a child started with CLOCK_T0 (see
+ * child-peer.ts) and resolves with the first stdout line that starts with
+ * `reply`, within a deadline.
+ */
+export function command(child: ChildPeer, line: string, reply: string): Promise<string> {
+  const proc = child.process
+  return new Promise((resolve, reject) => {
+    let buffered = ''
+    const onData = (chunk: Buffer): void => {
+      buffered += chunk.toString('utf8')
+      const found = buffered.split('\n').find((l) => l.startsWith(reply))
+      if (found === undefined) return
+      cleanup()
+      resolve(found)
+    }
+    const timer = setTimeout(() => {
+      cleanup()
+      reject(new Error(`${child.tag} did not answer ${JSON.stringify(line)} within ${READY_DEADLINE_MS} ms`))
+    }, READY_DEADLINE_MS)
+    function cleanup(): void {
+      clearTimeout(timer)
+      proc.stdout.off('data', onData)
+    }
+    proc.stdout.on('data', onData)
+    proc.stdin.write(`${line}\n`)
+  })
+}
+
 /** hasExited tells whether the child process has exited. */
 export function hasExited(child: ChildPeer): boolean {
   return child.process.exitCode !== null || child.process.signalCode !== null
