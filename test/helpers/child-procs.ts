@@ -8,6 +8,7 @@
  * children are stopped by their own PID only (SIGTERM, then SIGKILL).
  */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process'
+import type { Server } from 'node:http'
 import { fileURLToPath } from 'node:url'
 import { serverUrl } from '../../src/index.js'
 import { closeServer, listenLocal } from './cluster.js'
@@ -126,6 +127,13 @@ export function command(child: ChildPeer, line: string, reply: string): Promise<
     proc.stdout.on('data', onData)
     proc.stdin.write(`${line}\n`)
   })
+}
+
+/** stopCluster closes the in-test parent member (its Peercache, then its server) and stops every child. */
+export async function stopCluster(parent: { close(): Promise<void> } | undefined, server: Server | undefined, children: readonly ChildPeer[]): Promise<void> {
+  await parent?.close()
+  if (server !== undefined) await closeServer(server)
+  await Promise.all(children.map((child) => stopChild(child)))
 }
 
 /** hasExited tells whether the child process has exited. */

@@ -9,8 +9,8 @@
 import type { Server } from 'node:http'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { Peercache, serverUrl, type GroupStats, type PeercacheEvents } from '../../src/index.js'
-import { command, reservePorts, startChild, stopChild, type ChildPeer } from '../helpers/child-procs.js'
-import { closeServer, listenLocal } from '../helpers/cluster.js'
+import { command, reservePorts, startChild, stopChild, stopCluster, type ChildPeer } from '../helpers/child-procs.js'
+import { listenLocal } from '../helpers/cluster.js'
 import { flushTasks } from '../helpers/core-helpers.js'
 
 const T0 = Date.UTC(2030, 4, 1)
@@ -40,11 +40,9 @@ beforeEach(async () => {
 })
 
 afterEach(async () => {
-  await parent?.close()
+  await stopCluster(parent, parentServer, children)
   parent = undefined
-  if (parentServer !== undefined) await closeServer(parentServer)
   parentServer = undefined
-  await Promise.all(children.map((child) => stopChild(child)))
   children = []
 })
 
