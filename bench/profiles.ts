@@ -4,7 +4,8 @@
  * folder per mode; or any `node --cpu-prof` output) and prints where the
  * time and the allocations went, summed over the profiles: CPU self time by
  * file and by function, total (inclusive) time of the functions whose file
- * matches `--match`, and sampled allocations by function. With the window's
+ * matches `--match` (shares of the busy, not idle, time), and sampled
+ * allocations by function. With the window's
  * request count (window.json, written by the cluster bench) every figure is
  * also given per request.
  */
@@ -82,7 +83,10 @@ class CpuSummary {
       const node = byId.get(profile.samples[i] as number)
       if (node === undefined) continue
       this.micros += micros
-      if (node.callFrame.functionName === '(idle)') this.idleMicros += micros
+      if (node.callFrame.functionName === '(idle)') {
+        this.idleMicros += micros
+        continue
+      }
       add(this.selfByFile, fileName(node.callFrame), micros)
       add(this.selfByFunction, functionName(node.callFrame), micros)
       // Credit every matching function on the stack once (recursion counted once).
@@ -139,9 +143,12 @@ function main(): void {
   for (const profile of cpuProfiles) cpu.add(profile)
   const us = (micros: number): string => `${micros.toFixed(1)} µs`
   console.log(`${cpuProfiles.length} CPU profiles, ${(cpu.micros / 1e6).toFixed(1)} s sampled (${((cpu.idleMicros / cpu.micros) * 100).toFixed(0)}% idle), ${requests} requests in the window\n`)
-  console.log(table('CPU self time by file', cpu.selfByFile, cpu.micros, top, us, requests), '\n')
-  console.log(table('CPU self time by function', cpu.selfByFunction, cpu.micros, top, us, requests), '\n')
-  console.log(table(`CPU total (inclusive) time of functions in files matching "${values.match}"`, cpu.totalByFunction, cpu.micros, top, us, requests), '\n')
+  // Shares are of the busy (not idle) time. The times are wall-clock samples: on a loaded machine a function
+  // preempted by another process is charged for the wait, so trust the shares more than the µs.
+  const busy = cpu.micros - cpu.idleMicros
+  console.log(table('CPU self time by file (share of busy time)', cpu.selfByFile, busy, top, us, requests), '\n')
+  console.log(table('CPU self time by function', cpu.selfByFunction, busy, top, us, requests), '\n')
+  console.log(table(`CPU total (inclusive) time of functions in files matching "${values.match}"`, cpu.totalByFunction, busy, top, us, requests), '\n')
   const allocations = new AllocationSummary()
   const heapProfiles = read<{ head: HeapNode }>(dir, '.heapprofile')
   for (const profile of heapProfiles) allocations.add(profile.head)

@@ -106,7 +106,9 @@ How to read it:
   \`getJSON\` vs \`await JSON.parse\` of the same cached ~100-byte JSON bytes (what a hand-written JSON layer costs).
 - Every suite benchmarks the built \`dist/\` (what users install), not the TypeScript sources through tsx.
 - **ring**: \`HashRing.pick\` of each ring kind vs the CRC-32 of the key alone (the balanced ring hashes the key
-  further, fmix32 of its CRC-32, and reads a bucket table instead of a binary search over every point).
+  further, fmix32 of its CRC-32, and reads a 64 KiB slot table; the groupcache ring reads a table of unsplit buckets
+  and searches the points only when a point splits the key's bucket); each row is the median-ratio round of three,
+  each round between two baseline runs. The balance table below is deterministic for its seed.
 - **remote**: a get served by the owner over HTTP (asker's caching off, coalescing off so that every get is one HTTP
   request, 64 in flight, 100-byte values) vs a raw undici
   \`Pool.request\` to a plain node:http server returning the same bytes; and raw requests to a peercache peer endpoint vs

@@ -5,7 +5,7 @@
  *
  * - Every millisecond option drives a timer: above 2^31 - 1 ms Node fires it
  *   after 1 ms, so `timeout: 3e9` would time out every request at once.
- * - A down peer's first probe cannot wait longer than the longest probe.
+ * - A down peer's first probe cannot wait longer than the longest probe (when both are given).
  * - The metrics path must be an absolute path outside the peer endpoint, or
  *   it would shadow (or be shadowed by) a group.
  */
@@ -30,9 +30,10 @@ export function checkCombinations(given: object): void {
   for (const [name, value] of Object.entries(options.serverTimeouts ?? {})) {
     if (value !== undefined) checkTimerMs(`serverTimeouts.${name}`, value, 1)
   }
-  const probeMinMs = (options['probeMinMs'] as number | undefined) ?? 250
-  const probeMaxMs = (options['probeMaxMs'] as number | undefined) ?? 10_000
-  if (probeMinMs > probeMaxMs) throw new InvalidArgumentError(`probeMinMs (${probeMinMs}) must not exceed probeMaxMs (${probeMaxMs})`)
+  // Only both given can contradict: a probeMinMs alone above the default cap means "probe no sooner than that".
+  const probeMinMs = options['probeMinMs'] as number | undefined
+  const probeMaxMs = options['probeMaxMs'] as number | undefined
+  if (probeMinMs !== undefined && probeMaxMs !== undefined && probeMinMs > probeMaxMs) throw new InvalidArgumentError(`probeMinMs (${probeMinMs}) must not exceed probeMaxMs (${probeMaxMs})`)
   checkMetricsPath(options['metricsPath'], options.basePath ?? '/_groupcache/')
   for (const name of ['clock', 'random'] as const) {
     if (options[name] !== undefined && typeof options[name] !== 'function') throw new InvalidArgumentError(`${name} must be a function, got ${describeValue(options[name])}`)

@@ -204,7 +204,6 @@ describe('options are checked together at construction', () => {
     ['closeTimeout past 2^31 - 1 ms', { closeTimeout: 3e9 }],
     ['serverTimeouts.keepAliveTimeout past 2^31 - 1 ms', { serverTimeouts: { keepAliveTimeout: 2 ** 31 } }],
     ['probeMinMs above probeMaxMs', { probeMinMs: 5000, probeMaxMs: 1000 }],
-    ['probeMinMs above the default probeMaxMs', { probeMinMs: 20_000 }],
     ['a relative metricsPath', { metricsPath: 'metrics' }],
     ['a metricsPath under the peer endpoint', { metricsPath: '/_groupcache/metrics' }],
     ['a clock that is not a function', { clock: 5 as unknown as () => number }],
@@ -220,8 +219,8 @@ describe('options are checked together at construction', () => {
     expect(cache.group({ name: 'edge', cacheBytes: 1024, load, ttl: MAX_EXPIRE_MS - NOW }).name).toBe('edge')
   })
 
-  it('takes the largest timers and a metricsPath outside the endpoint', () => {
-    const cache = make({ timeout: 2 ** 31 - 1, closeTimeout: 2 ** 31 - 1, probeMinMs: 10_000, metricsPath: '/metrics' })
+  it('takes the largest timers, a probeMinMs alone above the default probeMaxMs, and a metricsPath outside the endpoint', () => {
+    const cache = make({ timeout: 2 ** 31 - 1, closeTimeout: 2 ** 31 - 1, probeMinMs: 60_000, metricsPath: '/metrics' })
     expect(cache.basePath).toBe('/_groupcache/')
   })
 })
