@@ -32,6 +32,7 @@ import type { PeerPicker } from './peer.js'
 import { Singleflight, type FlightContext } from './singleflight.js'
 import { Histogram, newCounters, type GroupCounters, type GroupStats } from './stats.js'
 import { copyOut, toBytes, textDecoder } from './bytes.js'
+import { peekOwner } from './peers/previous.js'
 
 /**
  * ReadonlyBytes is a Uint8Array the type system will not let you write to:
@@ -340,6 +341,14 @@ export class Group {
     return this.#caches.lookup(key, this.#ctx.clock)
   }
 
+  /**
+   * peekEntry returns the cached entry (main or hot), or undefined; it never
+   * loads and counts nothing. It answers a peer's peek (rolling deploys).
+   */
+  peekEntry(key: string): CacheEntry | undefined {
+    return this.#closed ? undefined : this.#caches.lookup(key, this.#ctx.clock)
+  }
+
   /** serveLoad is the second half of `serve`: a local load (never forwarded) of a key serveCached did not have. */
   serveLoad(key: string, signal?: AbortSignal): Promise<CacheEntry> {
     if (this.#closed) return Promise.reject(new ClosedError(`group ${this.name} is closed`))
@@ -449,7 +458,11 @@ export class Group {
 
   /** Runs the user's loader once per local flight and keeps the value in main. */
   async #loadLocally(key: string, ctx: FlightContext): Promise<CacheEntry> {
-    const hit = this.#caches.main.get(key, this.#ctx.clock)
+    let hit = this.#caches.main.get(key, this.#ctx.clock)
+    if (hit === undefined) {
+      const peeking = this.#peekPrevious(key, ctx)
+      if (peeking !== undefined) hit = await peeking
+    }
     if (hit !== undefined) return hit
     const started = performance.now()
     let entry: CacheEntry
@@ -465,6 +478,20 @@ export class Group {
     // A remove or set while this load ran detached the flight: its value is stale.
     if (ctx.isCurrent()) this.#caches.populate('main', key, entry)
     return entry
+  }
+
+  /**
+   * A key that just moved (the ring changed) may still sit in its previous
+   * owner's cache: ask that cache (a peek, never a load there) before the
+   * origin, so a deploy does not cost an origin storm. See src/peers/previous.ts.
+   */
+  #peekPrevious(key: string, ctx: FlightContext): Promise<CacheEntry | undefined> | undefined {
+    const previous = this.#ctx.picker.previousOwner?.(key)
+    if (previous == null || previous.peek === undefined) return undefined
+    return peekOwner(previous, this.name, key, ctx.abandonSignal, this.#ctx.clock).then((entry) => {
+      if (entry !== undefined && ctx.isCurrent()) this.#caches.populate('main', key, entry)
+      return entry
+    })
   }
 
   #toEntry(key: string, result: LoadResult): CacheEntry {

@@ -19,6 +19,7 @@ export {
   PeerResponseError,
   ResponseTooLargeError,
   AuthError,
+  DiscoveryError,
   type PeercacheErrorOptions,
 } from './errors.js'
 export type { PeercacheEvents, PeercacheEmitter } from './events.js'
@@ -28,4 +29,5 @@ export type { CacheStats, CacheEntry, CacheName } from './cache.js'
 export type { Peer, PeerPicker, PeerRequestOptions } from './peer.js'
 export type { PeerHandler } from './peers/handler.js'
 export type { PeerTlsOptions } from './peers/client.js'
+export type { DiscoveryOption, DnsDiscovery, LookupDiscovery, PeerLookup } from './discovery/options.js'
 export { HashRing, type HashFn, type RingOptions } from './ring.js'

@@ -28,6 +28,8 @@ export interface Peer {
   set(group: string, key: string, entry: CacheEntry, options: PeerRequestOptions): Promise<void>
   /** remove drops key from this peer's caches. */
   remove(group: string, key: string, options: PeerRequestOptions): Promise<void>
+  /** peek returns key's entry if this peer holds it in cache (never loading), else undefined. Optional: Go peers cannot. */
+  peek?(group: string, key: string, options: PeerRequestOptions): Promise<CacheEntry | undefined>
 }
 
 /** PeerPicker chooses the peer that owns a key. */
@@ -36,6 +38,8 @@ export interface PeerPicker {
   pickPeer(key: string): Peer | null
   /** others lists every other peer (to spread removals). */
   others(): readonly Peer[]
+  /** previousOwner returns the key's owner before the last ring change, while that is recent and another live peer; else null. */
+  previousOwner?(key: string): Peer | null
 }
 
 /** NO_PEERS is the picker of a process that runs alone: it owns every key. */

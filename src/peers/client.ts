@@ -34,7 +34,7 @@ import { toAbortError } from '../singleflight.js'
 import { PeerHealth, type HealthOptions } from './health.js'
 import { Batcher } from './batcher.js'
 import { exchange, type PeerResponse } from './exchange.js'
-import { batchPath, errorHeaderValue, peerPath } from './paths.js'
+import { batchPath, errorHeaderValue, peekPath, peerPath } from './paths.js'
 
 /** PeerClientOptions configure how this process talks to its peers. */
 export interface PeerClientOptions {
@@ -42,6 +42,8 @@ export interface PeerClientOptions {
   basePath: string
   /** Overall deadline of one request, queueing included, in ms. @default 2000 */
   timeout: number
+  /** Deadline of a peek at a key's previous owner, in ms: a slow peek only delays a load. @default timeout */
+  peekTimeout?: number
   /** TCP (and TLS) connect timeout, in ms. @default the request timeout */
   connectTimeout?: number
   /** Time to the response headers, in ms. @default the request timeout */
@@ -90,6 +92,8 @@ export class HttpPeer {
   readonly #batcher: Batcher
   #probeTimer: NodeJS.Timeout | undefined
   #closed = false
+  /** Set once the peer answered the peek endpoint with a bare 404 (a Go peer): never peeked again. */
+  #peekUnsupported = false
   /** Set once the peer answered the batch endpoint with a bare 404 (a Go peer, an old one): per-key gets from then on. */
   #batchUnsupported = false
 
@@ -153,6 +157,23 @@ export class HttpPeer {
     this.#succeeded()
   }
 
+  /**
+   * peek returns key's entry if this peer holds it in cache, else undefined.
+   * The peer never loads for a peek; a Go peer (bare 404) is remembered and skipped.
+   */
+  async peek(group: string, key: string, options: { signal?: AbortSignal }): Promise<CacheEntry | undefined> {
+    if (this.#peekUnsupported) return undefined
+    const timeout = this.#options.peekTimeout ?? this.#options.timeout
+    const response = await this.request('GET', this.#prefix + peekPath(group, key), undefined, options.signal, timeout)
+    const marker = response.headers['x-peercache-error']
+    if (response.status === 404 && marker === undefined) this.#peekUnsupported = true
+    if (response.status === 404 && marker !== errorHeaderValue.noSuchGroup) return undefined
+    if (response.status !== 200) throw this.#unexpected(response)
+    const entry = this.#decodeValue(response)
+    this.#succeeded()
+    return entry
+  }
+
   async #getOne(group: string, key: string, signal: AbortSignal | undefined): Promise<CacheEntry> {
     const path = this.#prefix + peerPath(this.#options.basePath, group, key)
     const response = await this.request('GET', path, undefined, signal)
@@ -197,11 +218,11 @@ export class HttpPeer {
    * records transport failures against this peer's health and rethrows them
    * as PeerErrors; a caller's abort becomes an AbortError and counts nothing.
    */
-  async request(method: Dispatcher.HttpMethod, path: string, body: Uint8Array | undefined, signal?: AbortSignal): Promise<PeerResponse> {
+  async request(method: Dispatcher.HttpMethod, path: string, body: Uint8Array | undefined, signal?: AbortSignal, timeout = this.#options.timeout): Promise<PeerResponse> {
     try {
       // Success is recorded by the caller once it accepted the answer: a
       // 200 with an undecodable body is a failure, not a success.
-      return await this.#send(method, path, body, signal)
+      return await this.#send(method, path, body, signal, timeout)
     } catch (err) {
       if (signal?.aborted) throw toAbortError(signal.reason)
       const peerError = this.#classify(err)
@@ -218,8 +239,8 @@ export class HttpPeer {
     await this.#pool.destroy().catch(() => {})
   }
 
-  #send(method: Dispatcher.HttpMethod, path: string, body: Uint8Array | undefined, signal: AbortSignal | undefined): Promise<PeerResponse> {
-    const { timeout, maxResponseBytes, auth } = this.#options
+  #send(method: Dispatcher.HttpMethod, path: string, body: Uint8Array | undefined, signal: AbortSignal | undefined, timeout = this.#options.timeout): Promise<PeerResponse> {
+    const { maxResponseBytes, auth } = this.#options
     let headers: Record<string, string> | undefined
     if (auth !== undefined || body !== undefined) {
       headers = {}

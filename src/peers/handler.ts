@@ -17,7 +17,7 @@ import { AuthError, ClosedError, NotFoundError, PeercacheError } from '../errors
 import type { Group } from '../group.js'
 import type { Logger } from '../logger.js'
 import { decodeBatchRequest, decodeSetRequest, encodeBatchResponse, encodeGetResponse, type BatchEntryMessage } from '../proto/codec.js'
-import { BATCH_BASE_PATH, ERROR_HEADER, errorHeaderValue, parsePeerPath, pathOf } from './paths.js'
+import { BATCH_BASE_PATH, ERROR_HEADER, PEEK_BASE_PATH, errorHeaderValue, parsePeerPath, pathOf } from './paths.js'
 
 /** PeerHandler is a node:http listener that also mounts as connect/express middleware (`next`). */
 export type PeerHandler = (req: IncomingMessage, res: ServerResponse, next?: (err?: unknown) => void) => void
@@ -62,6 +62,7 @@ export function createHandler(ctx: HandlerContext): PeerHandler {
 function routeOf(ctx: HandlerContext, path: string): Route | undefined {
   if (path.startsWith(ctx.basePath)) return serveKeyPath
   if (path.startsWith(BATCH_BASE_PATH)) return serveBatch
+  if (path.startsWith(PEEK_BASE_PATH)) return servePeek
   if (ctx.metricsPath !== undefined && path === ctx.metricsPath) return serveMetrics
   return undefined
 }
@@ -112,6 +113,25 @@ async function serveBatch(ctx: HandlerContext, req: IncomingMessage, res: Server
   if (keys.some((key) => Buffer.byteLength(key, 'utf8') > group.maxKeyBytes)) return sendError(res, 414, 'key too long')
   const entries = await serveKeys(group, keys, res)
   if (entries !== undefined) sendBytes(res, 200, 'application/x-protobuf', encodeBatchResponse(entries))
+}
+
+/**
+ * Serves GET /_peercache/peek/{group}/{key}: the cached value, or a 404
+ * marked not-cached. Never a load: a new owner asks this of a key's previous
+ * owner during a rolling deploy, and a miss there must not cost an origin query.
+ */
+async function servePeek(ctx: HandlerContext, req: IncomingMessage, res: ServerResponse, target: string, path: string): Promise<void> {
+  if (ctx.closing()) return sendError(res, 503, 'shutting down', errorHeaderValue.closing)
+  if (path.length > PEEK_BASE_PATH.length + 3 * (255 + 1 + ctx.maxKeyBytes())) return sendError(res, 414, 'request path too long')
+  if (req.method !== 'GET') return sendMethodNotAllowed(res, 'GET')
+  if (!authorized(ctx, req, res, target, EMPTY)) return
+  const parsed = parsePeerPath(path.slice(PEEK_BASE_PATH.length))
+  if (!parsed.ok) return sendError(res, parsed.status, parsed.message)
+  const group = ctx.group(parsed.group)
+  if (group === undefined) return sendError(res, 404, `no such group: ${parsed.group}`, errorHeaderValue.noSuchGroup)
+  const entry = group.peekEntry(parsed.key)
+  if (entry === undefined) return sendError(res, 404, 'not cached', errorHeaderValue.notCached)
+  sendValue(res, entry, false)
 }
 
 async function serveMetrics(ctx: HandlerContext, req: IncomingMessage, res: ServerResponse): Promise<void> {

@@ -9,6 +9,12 @@
  * cluster still loads each key once (a local load would cost one origin load
  * per process). A peer that disagrees about who is down at worst sends the
  * key to a peer that serves it by loading locally (servers never forward).
+ *
+ * Rolling deploys: after a change, the previous generation (its ring and its
+ * clients, also those of peers that left and may still be draining) is kept
+ * for `peekWindowMs`, so that a new owner can peek a key's previous owner
+ * (previous.ts). Its clients are closed when the window ends or the next
+ * change replaces it.
  */
 import type { Peer, PeerPicker } from '../peer.js'
 import { HashRing, type RingOptions } from '../ring.js'
@@ -22,6 +28,15 @@ export interface PeerPoolOptions {
   client: PeerClientOptions
   listener: HealthListener
   random: () => number
+  /** How long after a change the previous owners are peeked, in ms. @default 60000 */
+  peekWindowMs?: number
+  /** Monotonic clock in ms. @default performance.now */
+  now?: () => number
+}
+
+/** Previous is the generation a change replaced, kept for peeking until `until`. */
+interface Previous extends Routing {
+  until: number
 }
 
 /** Routing is one immutable generation of the peer list: swapped whole by setPeers. */
@@ -35,6 +50,7 @@ export class PeerPool implements PeerPicker {
   readonly self: string
   readonly #options: PeerPoolOptions
   #routing: Routing
+  #previous: Previous | undefined
   readonly #accept = (url: string): boolean => url === this.self || (this.#routing.peers.get(url)?.health.up ?? false)
 
   constructor(options: PeerPoolOptions) {
@@ -55,6 +71,24 @@ export class PeerPool implements PeerPicker {
     return routing.peers.get(fallback) ?? null
   }
 
+  /**
+   * previousOwner returns the key's owner in the generation before the last
+   * change, while the change is recent, if that owner is another live peer
+   * and not the key's current owner (which was asked already); else null.
+   */
+  previousOwner(key: string): Peer | null {
+    const previous = this.#previous
+    if (previous === undefined) return null
+    if (this.#now() >= previous.until) {
+      this.#dropPrevious()
+      return null
+    }
+    const owner = previous.ring.pick(key)
+    if (owner === undefined || owner === this.self || owner === this.#routing.ring.pick(key)) return null
+    const peer = previous.peers.get(owner)
+    return peer !== undefined && peer.health.up ? peer : null
+  }
+
   /** peers lists every other peer of the current generation. */
   others(): HttpPeer[] {
     return [...this.#routing.peers.values()]
@@ -72,15 +106,30 @@ export class PeerPool implements PeerPicker {
    */
   setPeers(peers: readonly string[]): void {
     const previous = this.#routing
+    // The same list again (a discovery refresh) is no change: it must not replace the generation peeks read.
+    if (sameList(previous.ring.peers, peers)) return
+    this.#dropPrevious()
     this.#routing = this.#build(peers, previous.peers)
-    for (const [url, peer] of previous.peers) {
-      if (!this.#routing.peers.has(url)) void peer.close()
-    }
+    this.#previous = { ...previous, until: this.#now() + (this.#options.peekWindowMs ?? 60_000) }
   }
 
   /** close closes every client. Idempotent. */
   async close(): Promise<void> {
-    await Promise.all(this.others().map((peer) => peer.close()))
+    const previous = [...(this.#previous?.peers.values() ?? [])]
+    await Promise.all([...this.others(), ...previous].map((peer) => peer.close()))
+  }
+
+  /** #dropPrevious forgets the previous generation and closes its clients that the current one does not use. */
+  #dropPrevious(): void {
+    const previous = this.#previous
+    this.#previous = undefined
+    for (const [url, peer] of previous?.peers ?? []) {
+      if (this.#routing.peers.get(url) !== peer) void peer.close()
+    }
+  }
+
+  #now(): number {
+    return this.#options.now === undefined ? performance.now() : this.#options.now()
   }
 
   #build(peers: readonly string[], reuse: Map<string, HttpPeer>): Routing {
@@ -92,4 +141,10 @@ export class PeerPool implements PeerPicker {
     }
     return { ring, peers: clients }
   }
+}
+
+/** sameList tells whether peers, sorted and deduplicated, equal the ring's (sorted) list. */
+function sameList(sorted: readonly string[], peers: readonly string[]): boolean {
+  const other = [...new Set(peers)].sort()
+  return other.length === sorted.length && other.every((peer, i) => peer === sorted[i])
 }

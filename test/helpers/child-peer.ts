@@ -11,6 +11,7 @@
  * port of its self URL, and prints `READY` on stdout. SIGTERM closes it.
  */
 import { Peercache } from '../../src/index.js'
+import { closeOnSigterm } from './sigterm.js'
 
 const tag = process.env.TAG ?? 'child'
 const cache = new Peercache()
@@ -20,14 +21,6 @@ cache.group({ name: 'kv', cacheBytes: 1 << 20, load: (key) => `${tag}:${key}` })
 const port = Number(new URL(cache.self).port)
 await cache.listen(port, '127.0.0.1')
 
-let closing = false
-process.on('SIGTERM', () => {
-  if (closing) return
-  closing = true
-  cache.close().then(
-    () => process.exit(0),
-    () => process.exit(1),
-  )
-})
+closeOnSigterm(cache)
 
 process.stdout.write('READY\n')
