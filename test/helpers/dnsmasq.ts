@@ -80,6 +80,25 @@ export class Dnsmasq {
     await this.#launch()
   }
 
+  /** waitForQueries resolves once dnsmasq has logged `count` more queries of name (from now). */
+  async waitForQueries(name: string, count: number): Promise<void> {
+    let from = this.#log.length
+    for (let i = 0; i < count; i++) {
+      await this.#waitForLog(`]: query[A] ${name} from`, from, RELOAD_DEADLINE_MS)
+      from = this.#log.indexOf(`]: query[A] ${name} from`, from) + 1
+    }
+  }
+
+  /** pause stops dnsmasq (its port then refuses: lookups fail) until resume(). */
+  async pause(): Promise<void> {
+    await this.#kill()
+  }
+
+  /** resume starts dnsmasq again on the same port with the same answers. */
+  async resume(): Promise<void> {
+    await this.#launch()
+  }
+
   /** stop kills dnsmasq by its PID and removes its files. Idempotent. */
   async stop(): Promise<void> {
     await this.#kill()
@@ -95,7 +114,7 @@ export class Dnsmasq {
     const args = [
       '--conf-file=/dev/null', '--no-resolv', '--no-hosts', '--keep-in-foreground', '--log-facility=-',
       '--pid-file=', `--user=${userInfo().username}`, `--addn-hosts=${this.#hostsFile}`, `--port=${this.port}`,
-      '--listen-address=127.0.0.1', '--bind-interfaces', '--local-ttl=0', ...this.#srv,
+      '--listen-address=127.0.0.1', '--bind-interfaces', '--local-ttl=0', '--log-queries', ...this.#srv,
     ]
     const child = spawn(dnsmasqPath(), args, { stdio: ['ignore', 'pipe', 'pipe'] })
     this.#process = child

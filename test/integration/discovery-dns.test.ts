@@ -7,8 +7,9 @@
  * The test process is a member that DNS does not list: it asks the peers and
  * owns nothing (its loader throws if it is ever called).
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { HashRing, Peercache } from '../../src/index.js'
+import { createSocket } from 'node:dgram'
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { HashRing, Peercache, type Logger } from '../../src/index.js'
 import { DnsChild, freeSharedPort, waitForPeers } from '../helpers/dns-cluster.js'
 import { Dnsmasq } from '../helpers/dnsmasq.js'
 
@@ -16,12 +17,15 @@ const NAME = 'peers.test'
 const ADDRESSES = ['127.0.0.2', '127.0.0.3', '127.0.0.4', '127.0.0.5']
 
 let dns: Dnsmasq
+/** The same server, by a name that does not clash with the option field `dns`. */
+let server: Dnsmasq
 let port: number
 let client: Peercache | undefined
 const children = new Map<string, DnsChild>()
 
 beforeAll(async () => {
   dns = await Dnsmasq.start()
+  server = dns
   port = await freeSharedPort(ADDRESSES)
 })
 
@@ -121,5 +125,66 @@ describe('discovery through DNS (dnsmasq)', () => {
     keysC.forEach((key, i) => expect(valuesC[i]).toBe(`${children.get(ring2.pick(key)!)!.tag}:${key}`))
     expect(totalLoads()).toBe(all.length + keysC.length)
     expect(group.stats().peerErrors).toBe(0)
+  })
+})
+
+describe('DNS answers and failures (dnsmasq)', () => {
+  const SELF = 'http://127.0.0.1:1'
+  let cache: Peercache | undefined
+  afterEach(async () => {
+    await cache?.close()
+    cache = undefined
+  })
+
+  function watch(dns: { dns: string; port?: number; srv?: boolean }, logger?: Logger): Peercache {
+    cache = new Peercache({ env: {}, self: SELF, discovery: { ...dns, servers: [server.server], intervalMs: 50, timeoutMs: 500 }, ...(logger ? { logger } : {}) })
+    return cache
+  }
+
+  it('A and AAAA records: IPv6 peers are written in brackets', async () => {
+    await server.setHosts({ 'mixed.test': ['127.0.0.2', '::1'] })
+    const c = watch({ dns: 'mixed.test', port: 8080 })
+    await waitForPeers(c, ['http://127.0.0.2:8080', 'http://[::1]:8080'])
+  })
+
+  it('SRV records give each peer its host and port', async () => {
+    await server.setHosts({ 'p1.srv.test': ['127.0.0.2'], 'p2.srv.test': ['127.0.0.3'] })
+    await server.setSrv('_peercache._tcp.srv.test', [{ target: 'p1.srv.test', port: 7001 }, { target: 'p2.srv.test', port: 7002 }])
+    const c = watch({ dns: '_peercache._tcp.srv.test', srv: true })
+    await waitForPeers(c, ['http://127.0.0.2:7001', 'http://127.0.0.3:7002'])
+    await server.setSrv('_peercache._tcp.srv.test', [{ target: 'p2.srv.test', port: 7002 }])
+    await waitForPeers(c, ['http://127.0.0.3:7002'])
+  })
+
+  it('a failed lookup, an empty answer or a dead server keeps the last good list, logged once per streak', async () => {
+    await server.setHosts({ 'flaky.test': ['127.0.0.2', '127.0.0.3'] })
+    const warns: string[] = []
+    const infos: string[] = []
+    const noop = (): void => {}
+    const c = watch({ dns: 'flaky.test', port: 8080 }, { debug: noop, error: noop, warn: (_f, m) => warns.push(m ?? ''), info: (_f, m) => infos.push(m ?? '') })
+    const good = ['http://127.0.0.2:8080', 'http://127.0.0.3:8080']
+    await waitForPeers(c, good)
+    // The name disappears: several refreshes fail, the list stays.
+    await server.setHosts({})
+    await server.waitForQueries('flaky.test', 3)
+    expect(c.peers).toEqual(good)
+    // The server goes silent: a socket on its port takes the queries and never answers (timeouts).
+    await server.pause()
+    const silent = createSocket('udp4')
+    await new Promise<void>((resolve) => silent.bind(server.port, '127.0.0.1', resolve))
+    await new Promise<void>((resolve) => {
+      let queries = 0
+      silent.on('message', () => ++queries === 3 && resolve())
+    })
+    await new Promise<void>((resolve) => silent.close(resolve))
+    expect(c.peers).toEqual(good)
+    await server.resume()
+    await server.waitForQueries('flaky.test', 2)
+    expect(c.peers).toEqual(good)
+    expect(warns.filter((m) => m.includes('discovery failed'))).toHaveLength(1)
+    // Answers again, with a change.
+    await server.setHosts({ 'flaky.test': ['127.0.0.4'] })
+    await waitForPeers(c, ['http://127.0.0.4:8080'])
+    expect(infos.filter((m) => m.includes('answers again'))).toHaveLength(1)
   })
 })
