@@ -12,6 +12,7 @@ import { ConfigError, Peercache, type PeercacheEvents } from '../src/index.js'
 import { discoveryFromEnv } from '../src/discovery/env.js'
 import { addressInHosts, deriveSelf } from '../src/discovery/self.js'
 import { waitForPeers } from './helpers/dns-cluster.js'
+import { recordingLogger } from './helpers/recording-logger.js'
 
 const SELF = 'http://10.0.0.1:8080'
 const A = 'http://10.0.0.2:8080'
@@ -27,14 +28,6 @@ function make(options: ConstructorParameters<typeof Peercache>[0]): Peercache {
   const cache = new Peercache({ env: {}, ...options })
   caches.push(cache)
   return cache
-}
-
-/** recordingLogger counts each level's calls. */
-function recordingLogger(): { warns: string[]; infos: string[]; logger: NonNullable<Parameters<typeof make>[0]>['logger'] } {
-  const warns: string[] = []
-  const infos: string[] = []
-  const noop = (): void => {}
-  return { warns, infos, logger: { debug: noop, error: noop, warn: (_f, m) => warns.push(m ?? ''), info: (_f, m) => infos.push(m ?? '') } }
 }
 
 /** until polls a condition on each macrotask turn (bounded), for state that has no event of its own. */

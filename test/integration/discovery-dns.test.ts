@@ -12,6 +12,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { HashRing, Peercache, type Logger } from '../../src/index.js'
 import { DnsChild, freeSharedPort, waitForPeers } from '../helpers/dns-cluster.js'
 import { Dnsmasq } from '../helpers/dnsmasq.js'
+import { recordingLogger } from '../helpers/recording-logger.js'
 
 const NAME = 'peers.test'
 const ADDRESSES = ['127.0.0.2', '127.0.0.3', '127.0.0.4', '127.0.0.5']
@@ -158,10 +159,8 @@ describe('DNS answers and failures (dnsmasq)', () => {
 
   it('a failed lookup, an empty answer or a dead server keeps the last good list, logged once per streak', async () => {
     await server.setHosts({ 'flaky.test': ['127.0.0.2', '127.0.0.3'] })
-    const warns: string[] = []
-    const infos: string[] = []
-    const noop = (): void => {}
-    const c = watch({ dns: 'flaky.test', port: 8080 }, { debug: noop, error: noop, warn: (_f, m) => warns.push(m ?? ''), info: (_f, m) => infos.push(m ?? '') })
+    const { warns, infos, logger } = recordingLogger()
+    const c = watch({ dns: 'flaky.test', port: 8080 }, logger)
     const good = ['http://127.0.0.2:8080', 'http://127.0.0.3:8080']
     await waitForPeers(c, good)
     // The name disappears: several refreshes fail, the list stays.
