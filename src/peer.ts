@@ -38,7 +38,10 @@ export interface PeerPicker {
   pickPeer(key: string): Peer | null
   /** others lists every other peer (to spread removals). */
   others(): readonly Peer[]
-  /** previousOwner returns the key's owner before the last ring change, while that is recent and another live peer; else null. */
+  /**
+   * previousOwner returns the live peer most likely to hold key in cache when this process must load it (the
+   * owner before the last ring change, or the owner our ring names when a peer with another ring asked us); else null.
+   */
   previousOwner?(key: string): Peer | null
 }
 

@@ -10,15 +10,15 @@
  * per process). A peer that disagrees about who is down at worst sends the
  * key to a peer that serves it by loading locally (servers never forward).
  *
- * Rolling deploys: after a change, the previous generation (its ring and its
- * clients, also those of peers that left and may still be draining) is kept
- * for `peekWindowMs`, so that a new owner can peek a key's previous owner
- * (previous.ts). Its clients are closed when the window ends or the next
- * change replaces it.
+ * Rolling deploys: after a change, the replaced generations (their rings and
+ * clients, also those of peers that left and may still be draining) are
+ * kept for `peekWindowMs` (generations.ts), so that a new owner can peek a
+ * key's previous owner (previous.ts).
  */
 import type { Peer, PeerPicker } from '../peer.js'
 import { HashRing, type RingOptions } from '../ring.js'
 import { HttpPeer, type HealthListener, type PeerClientOptions } from './client.js'
+import { PastGenerations, type Generation } from './generations.js'
 
 /** PeerPoolOptions configure a pool. */
 export interface PeerPoolOptions {
@@ -34,28 +34,22 @@ export interface PeerPoolOptions {
   now?: () => number
 }
 
-/** Previous is the generation a change replaced, kept for peeking until `until`. */
-interface Previous extends Routing {
-  until: number
-}
 
 /** Routing is one immutable generation of the peer list: swapped whole by setPeers. */
-interface Routing {
-  ring: HashRing
-  peers: Map<string, HttpPeer>
-}
+type Routing = Generation
 
 /** PeerPool picks the owner of a key among the configured peers. */
 export class PeerPool implements PeerPicker {
   readonly self: string
   readonly #options: PeerPoolOptions
   #routing: Routing
-  #previous: Previous | undefined
+  readonly #past: PastGenerations
   readonly #accept = (url: string): boolean => url === this.self || (this.#routing.peers.get(url)?.health.up ?? false)
 
   constructor(options: PeerPoolOptions) {
     this.self = options.self
     this.#options = options
+    this.#past = new PastGenerations(options.peekWindowMs ?? 60_000)
     this.#routing = this.#build(options.peers, new Map())
   }
 
@@ -72,21 +66,21 @@ export class PeerPool implements PeerPicker {
   }
 
   /**
-   * previousOwner returns the key's owner in the generation before the last
-   * change, while the change is recent, if that owner is another live peer
-   * and not the key's current owner (which was asked already); else null.
+   * previousOwner returns the peer most likely to hold key in cache when
+   * this process is about to load it, or null:
+   *  - when our ring names another owner (a peer whose ring is ahead of or
+   *    behind ours asked us), that owner;
+   *  - else the key's owner in the newest recent past generation that names another peer (generations.ts).
+   * Only another live peer qualifies: a peek must not wait on a dead one.
    */
   previousOwner(key: string): Peer | null {
-    const previous = this.#previous
-    if (previous === undefined) return null
-    if (this.#now() >= previous.until) {
-      this.#dropPrevious()
-      return null
+    const routing = this.#routing
+    const owner = routing.ring.pick(key)
+    if (owner !== undefined && owner !== this.self) {
+      const peer = routing.peers.get(owner)
+      return peer !== undefined && peer.health.up ? peer : null
     }
-    const owner = previous.ring.pick(key)
-    if (owner === undefined || owner === this.self || owner === this.#routing.ring.pick(key)) return null
-    const peer = previous.peers.get(owner)
-    return peer !== undefined && peer.health.up ? peer : null
+    return this.#past.ownerBefore(key, this.self, owner, routing, this.#now())
   }
 
   /** peers lists every other peer of the current generation. */
@@ -106,26 +100,15 @@ export class PeerPool implements PeerPicker {
    */
   setPeers(peers: readonly string[]): void {
     const previous = this.#routing
-    // The same list again (a discovery refresh) is no change: it must not replace the generation peeks read.
+    // The same list again (a discovery refresh) is no change: it must not push a generation.
     if (sameList(previous.ring.peers, peers)) return
-    this.#dropPrevious()
     this.#routing = this.#build(peers, previous.peers)
-    this.#previous = { ...previous, until: this.#now() + (this.#options.peekWindowMs ?? 60_000) }
+    this.#past.push(previous, this.#routing, this.#now())
   }
 
   /** close closes every client. Idempotent. */
   async close(): Promise<void> {
-    const previous = [...(this.#previous?.peers.values() ?? [])]
-    await Promise.all([...this.others(), ...previous].map((peer) => peer.close()))
-  }
-
-  /** #dropPrevious forgets the previous generation and closes its clients that the current one does not use. */
-  #dropPrevious(): void {
-    const previous = this.#previous
-    this.#previous = undefined
-    for (const [url, peer] of previous?.peers ?? []) {
-      if (this.#routing.peers.get(url) !== peer) void peer.close()
-    }
+    await Promise.all([...this.others(), ...this.#past.clients()].map((peer) => peer.close()))
   }
 
   #now(): number {
