@@ -9,6 +9,8 @@ import { fileURLToPath } from 'node:url'
 /** ServerChild is a running benchmark server process. */
 export interface ServerChild {
   url: string
+  /** cpuMicros resolves to the child's CPU time so far (user + system), in µs. */
+  cpuMicros(): Promise<number>
   stop(): Promise<void>
 }
 
@@ -19,6 +21,7 @@ export async function startServerChild(mode: 'raw' | 'peercache', valueBytes = 1
   const url = await readUrl(child)
   return {
     url,
+    cpuMicros: () => askCpu(child),
     stop: async () => {
       if (child.exitCode !== null) return
       const exited = once(child, 'exit')
@@ -47,6 +50,24 @@ function readUrl(child: ChildProcess): Promise<string> {
     child.once('exit', (code) => {
       clearTimeout(timer)
       reject(new Error(`benchmark server exited early with ${code}`))
+    })
+  })
+}
+
+/** askCpu writes `cpu` to the child and resolves with the number of its `CPU <µs>` answer. */
+function askCpu(child: ChildProcess): Promise<number> {
+  return new Promise((resolve, reject) => {
+    let buffered = ''
+    const onData = (chunk: Buffer): void => {
+      buffered += chunk.toString('utf8')
+      const match = /CPU (\d+)\n/.exec(buffered)
+      if (match === null) return
+      child.stdout?.off('data', onData)
+      resolve(Number(match[1]))
+    }
+    child.stdout?.on('data', onData)
+    child.stdin?.write('cpu\n', (err) => {
+      if (err) reject(err)
     })
   })
 }

@@ -7,11 +7,13 @@
  *    server returning the same 100 bytes; 64 in flight.
  *  - peer serving: raw undici requests to a Peercache peer endpoint vs to the
  *    plain server: what the handler costs on the serving side.
+ *  - cold vs warm: CPU per remote get (asker + owner) when the owner must
+ *    load the key (synchronously) vs when it holds it.
  */
 import { Pool } from 'undici'
-import { Peercache, serverUrl } from '../dist/index.js'
-import { startServerChild } from './child.js'
-import { bracketed, measureAsync, type BenchRow } from './harness.js'
+import { Peercache, serverUrl, type Group } from '../dist/index.js'
+import { startServerChild, type ServerChild } from './child.js'
+import { bracketed, measureAsync, row, type BenchResult, type BenchRow } from './harness.js'
 import { createServer } from 'node:http'
 
 const SUITE = 'remote'
@@ -33,21 +35,61 @@ export async function bench(): Promise<BenchRow[]> {
   try {
     const opts = { concurrency: CONCURRENCY, durationMs: 1500, warmupMs: 300 }
     const keyAt = (i: number): string => keys[i % keys.length] as string
-    return await bracketed(SUITE, () => measureAsync('undici Pool.request → node:http (raw)', (i) => fetchRaw(rawPool, `/v/${keyAt(i)}`), opts), [
+    const rows = await bracketed(SUITE, () => measureAsync('undici Pool.request → node:http (raw)', (i) => fetchRaw(rawPool, `/v/${keyAt(i)}`), opts), [
       () => measureAsync('group.get → remote owner', (i) => group.get(keyAt(i)), opts),
       () => measureAsync('undici Pool.request → peercache handler', (i) => fetchRaw(peerPool, `/_groupcache/bench/${encodeURIComponent(keyAt(i))}`), opts),
     ])
+    return [...rows, await coldVsWarm(asker, group, peer)]
   } finally {
     await Promise.all([rawPool.close(), peerPool.close(), asker.close(), raw.stop(), peer.stop()])
     local.close()
   }
 }
 
+const CPU_GETS = 20_000
+
+/**
+ * coldVsWarm measures the CPU (asker + owner, µs per key) of remote gets the
+ * owner must load (synchronous loader, keys it has never seen) against gets
+ * of keys it holds, 64 in flight, coalescing off. Reported as keys per
+ * CPU-second, so the ratio is warm CPU / cold CPU (issue 12: ≥ 1/1.5).
+ */
+async function coldVsWarm(asker: Peercache, group: Group, owner: ServerChild): Promise<BenchRow> {
+  const warmKeys = remoteKeys(asker, 1000)
+  await runGets(group, warmKeys, warmKeys.length) // the owner now holds them
+  const cold = remoteKeys(asker, CPU_GETS + 1000, 'never-seen')
+  const warmAt = (n: number): string[] => Array.from({ length: n }, (_, i) => warmKeys[i % warmKeys.length] as string)
+  await cpuPerSecond('warmup', group, owner, cold.slice(0, 1000).concat(warmAt(5000)))
+  const before = await cpuPerSecond('warm remote get (keys per CPU-s, asker + owner)', group, owner, warmAt(CPU_GETS))
+  const result = await cpuPerSecond('cold remote get, owner loads sync (keys per CPU-s, asker + owner)', group, owner, cold.slice(1000, 1000 + CPU_GETS))
+  const after = await cpuPerSecond(before.name, group, owner, warmAt(CPU_GETS))
+  return row(SUITE, result, { name: before.name, opsPerSec: (before.opsPerSec + after.opsPerSec) / 2 })
+}
+
+/** cpuPerSecond runs one get per key (64 in flight) and returns keys per CPU-second of both processes. */
+async function cpuPerSecond(name: string, group: Group, owner: ServerChild, keys: readonly string[]): Promise<BenchResult> {
+  const ownerBefore = await owner.cpuMicros()
+  const askerBefore = process.cpuUsage()
+  await runGets(group, keys, keys.length)
+  const asker = process.cpuUsage(askerBefore)
+  const ownerMicros = (await owner.cpuMicros()) - ownerBefore
+  return { name, opsPerSec: (keys.length * 1e6) / (asker.user + asker.system + ownerMicros) }
+}
+
+/** runGets gets keys[0..n) with CONCURRENCY in flight. */
+async function runGets(group: Group, keys: readonly string[], n: number): Promise<void> {
+  let next = 0
+  const worker = async (): Promise<void> => {
+    while (next < n) await group.get(keys[next++] as string)
+  }
+  await Promise.all(Array.from({ length: CONCURRENCY }, worker))
+}
+
 /** remoteKeys returns n keys the asker's ring gives to the other peer. */
-export function remoteKeys(cache: Peercache, n: number): string[] {
+export function remoteKeys(cache: Peercache, n: number, prefix = 'product'): string[] {
   const keys: string[] = []
   for (let i = 0; keys.length < n && i < n * 100; i++) {
-    const key = `product:${i}`
+    const key = `${prefix}:${i}`
     if (cache.picker.pickPeer(key) !== null) keys.push(key)
   }
   return keys

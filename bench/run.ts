@@ -1,31 +1,43 @@
 /**
- * run: `npm run bench` runs every benchmark suite, prints the results as a
- * table of ratios against same-run baselines, and rewrites BENCHMARKS.md with
- * it. `npm run bench -- ring local` runs only the named suites (no rewrite).
+ * run: `npm run bench` runs every default benchmark suite, prints the results
+ * as a table of ratios against same-run baselines, and rewrites BENCHMARKS.md
+ * with it (keeping the sections of suites that run only when named).
+ * `npm run bench -- ring local` runs only the named suites (no rewrite).
+ * `npm run bench -- cluster [--secs 20] [--modes peercache,redis,map]` runs the
+ * multi-process cluster benchmark, which takes minutes and so runs only when
+ * named; it writes its own section of BENCHMARKS.md.
  */
 import { writeFileSync } from 'node:fs'
 import { cpus } from 'node:os'
 import type { BenchRow } from './harness.js'
+import { keepSections } from './sections.js'
 
-const SUITES: Record<string, () => Promise<{ bench(): Promise<BenchRow[]> }>> = {
+/** Suite is a bench module; `argv` is `npm run bench`'s arguments, for suites with flags. */
+type Suite = { bench(argv: readonly string[]): Promise<BenchRow[]> }
+
+const SUITES: Record<string, () => Promise<Suite>> = {
   local: () => import('./local.js'),
   ring: () => import('./ring.js'),
   remote: () => import('./remote.js'),
   batch: () => import('./batch.js'),
+  cluster: () => import('./cluster.js'),
 }
+/** ONLY_WHEN_NAMED are the suites a plain `npm run bench` skips: they take minutes. */
+const ONLY_WHEN_NAMED = new Set(['cluster'])
 
 async function main(): Promise<void> {
-  const only = process.argv.slice(2).filter((arg) => arg in SUITES)
-  const names = only.length > 0 ? only : Object.keys(SUITES)
+  const argv = process.argv.slice(2)
+  const only = argv.filter((arg) => arg in SUITES)
+  const names = only.length > 0 ? only : Object.keys(SUITES).filter((name) => !ONLY_WHEN_NAMED.has(name))
   const rows: BenchRow[] = []
   for (const name of names) {
     process.stderr.write(`running ${name}…\n`)
-    const suite = await (SUITES[name] as () => Promise<{ bench(): Promise<BenchRow[]> }>)()
-    rows.push(...(await suite.bench()))
+    const suite = await (SUITES[name] as () => Promise<Suite>)()
+    rows.push(...(await suite.bench(argv)))
   }
   const table = render(rows)
   console.log(table)
-  if (only.length === 0) writeFileSync(new URL('../BENCHMARKS.md', import.meta.url), document(table, rows))
+  if (only.length === 0) writeFileSync(new URL('../BENCHMARKS.md', import.meta.url), keepSections(document(table, rows)))
 }
 
 function render(rows: BenchRow[]): string {
@@ -42,6 +54,7 @@ const TARGETS: ReadonlyArray<{ name: string; min: number; issue: string; note: s
   { name: 'group.peek (sync, read-only view)', min: 0.8, issue: '#2', note: 'one lookup plus an expiry check on top of the raw get' },
   { name: 'group.get → remote owner', min: 0.8, issue: '#3', note: 'client and server share 2 cores; each get also runs a flight, a deadline timer and a protobuf decode' },
   { name: 'undici Pool.request → peercache handler', min: 0.9, issue: '#3', note: 'the handler parses the path, looks up the group and encodes a GetResponse' },
+  { name: 'cold remote get, owner loads sync (keys per CPU-s, asker + owner)', min: 1 / 1.5, issue: '#12', note: 'the owner runs a flight, the loader and a cache insert on top of the warm path' },
   { name: 'getMany(100 keys) (keys/s)', min: 2, issue: '#6', note: '' },
   { name: '100 parallel gets, coalesce on (keys/s)', min: 2, issue: '#6', note: '' },
 ]
@@ -77,6 +90,8 @@ How to read it:
   shows what an \`await\` alone costs on this path: it is the ceiling of any async get. Each of these measurements runs
   in a fresh process (bench/isolated.ts), the baseline before and after each candidate, so none inherits the JIT type
   feedback of another.
+- **typed hit**: a hit of a typed group (\`codecs.json()\`, the decoded value kept beside the bytes) and an untyped
+  \`getJSON\` vs \`await JSON.parse\` of the same cached ~100-byte JSON bytes (what a hand-written JSON layer costs).
 - Every suite benchmarks the built \`dist/\` (what users install), not the TypeScript sources through tsx.
 - **ring**: \`HashRing.pick\` vs the CRC-32 of the key alone.
 - **remote**: a get served by the owner over HTTP (asker's caching off, coalescing off so that every get is one HTTP
@@ -84,6 +99,8 @@ How to read it:
   \`Pool.request\` to a plain node:http server returning the same bytes; and raw requests to a peercache peer endpoint vs
   the same plain server (what the serving side costs).
 - **batch**: keys/s of \`getMany\` (one batch request per owner) and of same-tick coalesced gets vs 100 per-key requests.
+- **cluster** (below, issue #12) takes minutes and runs only when named: \`npm run bench -- cluster\` writes its own
+  section, which a plain \`npm run bench\` keeps.
 `
 }
 

@@ -3,8 +3,9 @@
  * process so client and server do not share an event loop. Mode `raw` is a
  * plain node:http server answering every request with the same 100 bytes
  * (the baseline); mode `peercache` is a Peercache that owns every key and
- * serves them over its peer endpoint. Prints `URL <base>` when listening and
- * exits when its stdin closes (the parent is gone).
+ * serves them over its peer endpoint (its loader is synchronous). Prints
+ * `URL <base>` when listening, answers a `cpu` line on stdin with its CPU
+ * time (`CPU <µs>`), and exits when its stdin closes (the parent is gone).
  */
 import { createServer } from 'node:http'
 import { Peercache, serverUrl } from '../dist/index.js'
@@ -29,7 +30,15 @@ async function main(): Promise<void> {
     server.on('request', cache.handler())
   }
   process.stdout.write(`URL ${url}\n`)
-  process.stdin.on("end", () => process.exit(0))
+  // Each `cpu` line on stdin is answered with this process's CPU time so far (user + system, µs).
+  process.stdin.on('data', (chunk: Buffer) => {
+    for (const line of chunk.toString('utf8').split('\n')) {
+      if (line.trim() !== 'cpu') continue
+      const { user, system } = process.cpuUsage()
+      process.stdout.write(`CPU ${user + system}\n`)
+    }
+  })
+  process.stdin.on('end', () => process.exit(0))
   process.stdin.resume()
 }
 

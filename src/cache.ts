@@ -18,6 +18,18 @@ export interface CacheEntry {
   readonly value: Uint8Array
   /** Epoch milliseconds after which the entry is never served; 0 = never expires. */
   readonly expiresAt: number
+  /**
+   * A typed group's value decoded from `value`, kept so a hit does not decode
+   * again; shared by every caller. Counted against the budget as the size of
+   * its bytes once more (an estimate: a parsed value takes at least about
+   * as much memory as its text).
+   */
+  readonly decoded?: unknown
+  /**
+   * True on an answer past its expiry, served within a group's
+   * staleWhileRevalidate / staleIfError window: never stored as fresh.
+   */
+  readonly stale?: true
 }
 
 /** CacheStats are one cache's counters, groupcache's CacheStats. */
@@ -43,8 +55,12 @@ export class ByteCache {
   #hits = 0
   #evictions = 0
 
-  constructor(name: CacheName, maxBytes: number, onEvict: EvictListener | undefined) {
+  /** Entries are kept (and returned) this many ms past their expiry: a group's stale windows. */
+  readonly #grace: number
+
+  constructor(name: CacheName, maxBytes: number, onEvict: EvictListener | undefined, grace = 0) {
     this.name = name
+    this.#grace = grace
     this.#lru = new LRUCache<string, CacheEntry>({
       // lru-cache needs a positive bound; the shared budget is enforced by CachePair.
       maxSize: Math.max(1, maxBytes),
@@ -84,9 +100,9 @@ export class ByteCache {
     return this.#lru.get(key)
   }
 
-  /** live returns entry (what `entry(key)` gave) unless it has expired; an expired one is dropped. */
+  /** live returns entry (what `entry(key)` gave) unless it expired more than the grace ago; such an entry is dropped. */
   live(key: string, entry: CacheEntry | undefined, clock: () => number): CacheEntry | undefined {
-    if (entry === undefined || entry.expiresAt === 0 || entry.expiresAt > clock()) return entry
+    if (entry === undefined || entry.expiresAt === 0 || entry.expiresAt + this.#grace > clock()) return entry
     this.#lru.delete(key)
     return undefined
   }
@@ -129,6 +145,8 @@ export interface CachePairOptions {
   /** Hot is kept to about main / hotRatio. @default 8 */
   hotRatio?: number
   onEvict?: EvictListener
+  /** How long past its expiry an entry is kept (and still returned, for the group to serve stale), in ms. @default 0 */
+  staleMs?: number
 }
 
 /** CachePair is a group's main and hot caches under one byte budget. */
@@ -141,8 +159,8 @@ export class CachePair {
   constructor(options: CachePairOptions) {
     this.#cacheBytes = options.cacheBytes
     this.#hotRatio = options.hotRatio ?? 8
-    this.main = new ByteCache('main', options.cacheBytes, options.onEvict)
-    this.hot = new ByteCache('hot', options.cacheBytes, options.onEvict)
+    this.main = new ByteCache('main', options.cacheBytes, options.onEvict, options.staleMs)
+    this.hot = new ByteCache('hot', options.cacheBytes, options.onEvict, options.staleMs)
   }
 
   /** enabled is false when cacheBytes is 0: nothing is ever stored. */
@@ -192,7 +210,12 @@ export class CachePair {
   }
 }
 
-/** entrySize is what one entry costs against the budget: key UTF-8 bytes + value bytes (at least 1, as lru-cache requires). */
+/**
+ * entrySize is what one entry costs against the budget: key UTF-8 bytes +
+ * value bytes, + the value bytes again when a decoded value is kept (at
+ * least 1, as lru-cache requires).
+ */
 export function entrySize(entry: CacheEntry, key: string): number {
-  return Math.max(1, Buffer.byteLength(key, 'utf8') + entry.value.byteLength)
+  const decoded = entry.decoded === undefined ? 0 : entry.value.byteLength
+  return Math.max(1, Buffer.byteLength(key, 'utf8') + entry.value.byteLength + decoded)
 }

@@ -71,8 +71,15 @@ export class AbortError extends PeercacheError {
   override name = 'AbortError'
 }
 
-/** TimeoutError reports that a bounded wait (a peer request, a shutdown drain) ran out of time. */
-export class TimeoutError extends PeercacheError {
+/**
+ * TimeoutError is the AbortError a caller sees when its own signal ended its
+ * wait because it timed out (`AbortSignal.timeout(ms)`, whose reason is a
+ * DOMException named `TimeoutError`), as `fetch` rejects with that reason.
+ * It extends AbortError, so code that handles aborts handles timeouts too;
+ * the signal's reason is kept as `cause`. A peer that is too slow is not
+ * this error: that is a PeerTimeoutError, and the get loads locally.
+ */
+export class TimeoutError extends AbortError {
   override readonly code: string = 'ERR_PEERCACHE_TIMEOUT'
   override name = 'TimeoutError'
 }
@@ -146,4 +153,14 @@ export class DiscoveryError extends PeercacheError {
 /** True when `err` is an error the get path must not retry locally (the owner's final answer). */
 export function isFinalLoadError(err: unknown): boolean {
   return err instanceof NotFoundError || err instanceof LoadError
+}
+
+/**
+ * CodecError reports that a typed group's codec could not encode a value
+ * (from the loader or `set`) or decode cached bytes (e.g. bytes a peer with
+ * another codec stored).
+ */
+export class CodecError extends PeercacheError {
+  override readonly code: string = 'ERR_PEERCACHE_CODEC'
+  override name = 'CodecError'
 }

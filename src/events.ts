@@ -8,6 +8,7 @@
 import diagnostics from 'node:diagnostics_channel'
 import mittImport, { type Emitter } from 'mitt'
 import type { CacheName } from './cache.js'
+import type { Logger } from './logger.js'
 
 // mitt ships ESM at run time but CJS-shaped types, so under NodeNext the
 // default import is typed as the module object: accept either shape.
@@ -33,6 +34,13 @@ export type PeercacheEvents = {
   'peer-up': { peer: string }
   /** The peer list changed (setPeers or discovery) and the ring was rebuilt: who joined, who left, the whole new list. */
   'peers-changed': { added: string[]; removed: string[]; peers: readonly string[] }
+  /**
+   * A get was answered with a value past its expiry (`expiredAt`, epoch ms):
+   * within staleWhileRevalidate while a refresh runs, or within staleIfError
+   * because the load failed (that failure is logged, and the owner's or the
+   * local `load-error` event told it).
+   */
+  stale: { group: string; key: string; expiredAt: number }
 }
 
 /** PeercacheEmitter is the mitt emitter type users subscribe on (`cache.events.on('hit', …)`). */
@@ -44,7 +52,7 @@ export function createEmitter(): PeercacheEmitter {
 }
 
 /** EVENT_NAMES lists every event, in the order documented above. */
-export const EVENT_NAMES = ['hit', 'miss', 'load', 'load-error', 'evict', 'peer-error', 'peer-down', 'peer-up', 'peers-changed'] as const satisfies ReadonlyArray<keyof PeercacheEvents>
+export const EVENT_NAMES = ['hit', 'miss', 'load', 'load-error', 'evict', 'peer-error', 'peer-down', 'peer-up', 'peers-changed', 'stale'] as const satisfies ReadonlyArray<keyof PeercacheEvents>
 
 /** channelName is the diagnostics_channel name of an event: `peercache:<event>`. */
 export function channelName(type: keyof PeercacheEvents): string {
@@ -60,9 +68,11 @@ export function channelName(type: keyof PeercacheEvents): string {
 export class Notifier {
   readonly emitter: PeercacheEmitter
   readonly #channels: Record<keyof PeercacheEvents, diagnostics.Channel>
+  readonly #logger: Logger
 
-  constructor(emitter: PeercacheEmitter) {
+  constructor(emitter: PeercacheEmitter, logger: Logger) {
     this.emitter = emitter
+    this.#logger = logger
     this.#channels = Object.fromEntries(EVENT_NAMES.map((type) => [type, diagnostics.channel(channelName(type))])) as Record<
       keyof PeercacheEvents,
       diagnostics.Channel
@@ -76,10 +86,31 @@ export class Notifier {
 
   /** emit delivers the payload; call it only after wants(type), so idle emit points cost nothing. */
   emit<K extends keyof PeercacheEvents>(type: K, payload: PeercacheEvents[K]): void {
-    this.emitter.emit(type, payload)
+    // mitt's own emit would let a throwing listener escape into the get (and skip the others).
+    const all = this.emitter.all
+    for (const handler of (all.get(type)?.slice() ?? []) as Array<(event: unknown) => unknown>) this.#call(type, () => handler(payload))
+    for (const handler of (all.get('*')?.slice() ?? []) as Array<(type: string, event: unknown) => unknown>) this.#call(type, () => handler(type, payload))
     const channel = this.#channels[type]
     if (channel.hasSubscribers) channel.publish(payload)
   }
+
+  /** Runs one listener; its throw or rejection is logged, never passed on. */
+  #call(type: keyof PeercacheEvents, listener: () => unknown): void {
+    try {
+      const result = listener()
+      if (isThenable(result)) result.then(undefined, (err: unknown) => this.#listenerFailed(type, err))
+    } catch (err) {
+      this.#listenerFailed(type, err)
+    }
+  }
+
+  #listenerFailed(type: keyof PeercacheEvents, err: unknown): void {
+    this.#logger.error({ err, event: type }, 'peercache event listener failed')
+  }
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return typeof (value as PromiseLike<unknown> | null)?.then === 'function'
 }
 
 /** wants tells whether anyone listens to `type` (or to every event), so callers can skip building a payload. */

@@ -19,6 +19,7 @@ import { CachePair, type ByteCache, type CacheEntry, type CacheName } from './ca
 import {
   AbortError,
   ClosedError,
+  CodecError,
   InvalidArgumentError,
   LoadError,
   NotFoundError,
@@ -27,12 +28,19 @@ import {
   isFinalLoadError,
 } from './errors.js'
 import type { Notifier } from './events.js'
+import type { Tracer } from './tracing.js'
 import type { Logger } from './logger.js'
 import type { PeerPicker } from './peer.js'
 import { Singleflight, type FlightContext } from './singleflight.js'
-import { Histogram, newCounters, type GroupCounters, type GroupStats } from './stats.js'
+import { GroupObservations, newCounters, type GroupCounters, type GroupStats } from './stats.js'
 import { copyOut, toBytes, textDecoder } from './bytes.js'
 import { peekOwner } from './peers/previous.js'
+import { decodeValue, encodeValue, sharesDecoded, type Codec } from './codecs.js'
+import { GroupWrites, type WriteReport } from './writes.js'
+import { NotFoundMemory } from './not-found.js'
+import { StalePolicy, markStale } from './stale.js'
+
+export type { WriteReport } from './writes.js'
 
 /**
  * ReadonlyBytes is a Uint8Array the type system will not let you write to:
@@ -64,7 +72,35 @@ export type LoadResult =
  */
 export type Loader = (key: string, context: { signal: AbortSignal }) => LoadResult | Promise<LoadResult>
 
-/** GroupOptions configures one group. */
+/**
+ * TypedLoader fetches a typed group's value from the origin; the group's
+ * codec turns it into the bytes that are cached and sent. The same contract
+ * as Loader (unversioned; throw NotFoundError for a missing key). The value
+ * expires after the group's `ttl`.
+ */
+export type TypedLoader<T> = (key: string, context: { signal: AbortSignal }) => T | Promise<T>
+
+/**
+ * SetValue is what `set` takes: bytes or a string in an untyped group (a
+ * `Group<Buffer>`), a T in a typed one.
+ */
+export type SetValue<T> = [T] extends [Buffer] ? Uint8Array | string : T
+
+/** TypedGroupOptions configures a typed group: `load` returns T, `get` resolves to T. */
+export interface TypedGroupOptions<T> extends Omit<GroupOptions, 'load' | 'codec'> {
+  /**
+   * Turns values into the bytes that are cached, counted against
+   * `cacheBytes` and sent to peers, and back (`codecs.json()`,
+   * `codecs.string()`, `codecs.bytes()` or your own). A decoded value is kept
+   * beside its bytes, so a hit does not decode again: it is shared between
+   * callers and must not be mutated.
+   */
+  codec: Codec<T>
+  /** Fills a miss on a key this process owns, with a value the codec encodes. */
+  load: TypedLoader<T>
+}
+
+/** GroupOptions configures one (untyped) group: values are bytes, `get` resolves to a Buffer. */
 export interface GroupOptions {
   /** The group's name: 1..255 UTF-8 bytes, no `/`. The same on every peer. */
   name: string
@@ -72,6 +108,8 @@ export interface GroupOptions {
   cacheBytes: number
   /** Fills a miss on a key this process owns. */
   load: Loader
+  /** An untyped group has no codec (its values are bytes); see TypedGroupOptions. */
+  codec?: undefined
   /** Longest key accepted, in UTF-8 bytes. @default 65536 */
   maxKeyBytes?: number
   /** Hot is kept to about main / hotCacheRatio when the budget is full. @default 8 */
@@ -84,6 +122,32 @@ export interface GroupOptions {
   ttlJitter?: number
   /** Coalesce remote gets of one tick to one owner into one batch request. @default the instance's, true */
   coalesce?: boolean
+  /**
+   * How long, in milliseconds, the process that ran the loader remembers a
+   * NotFoundError it threw (negative caching): gets of that key from any peer
+   * reach the owner and are answered not found without an origin load until
+   * then. `set`, `remove` and `clear` forget it. Remembered keys take at most
+   * cacheBytes / 8 (key bytes + 64 each) beside the caches. 0 = off.
+   * @default 0
+   */
+  notFoundTtl?: number
+  /**
+   * For this many milliseconds after a value expires, a get answers the
+   * stale value at once and starts one refresh in the background (through
+   * the key's owner: one per key in the cluster), as RFC 5861's
+   * stale-while-revalidate. Needs expiring values (`ttl`). 0 = off.
+   * @default 0
+   */
+  staleWhileRevalidate?: number
+  /**
+   * For this many milliseconds after a value expires, a get whose load fails
+   * (the origin failed; or the owner was unreachable and the local load
+   * failed) answers the stale value instead of the error, as RFC 5861's
+   * stale-if-error. Expired values are kept this long (or
+   * staleWhileRevalidate, the longer). 0 = off.
+   * @default 0
+   */
+  staleIfError?: number
 }
 
 /** SetOptions are the options of `group.set`. */
@@ -94,18 +158,16 @@ export interface SetOptions extends GetOptions {
   expiresAt?: number
 }
 
-/** WriteReport tells which peers a set or remove could not reach (they may still serve the old value until it expires or is evicted). */
-export interface WriteReport {
-  unreachable: Array<{ peer: string; error: Error }>
-}
-
 /** GetOptions are a caller's options for one get. */
 export interface GetOptions {
   /** Ends this caller's wait (rejecting with AbortError); a shared load goes on for others. */
   signal?: AbortSignal
 }
 
-/** GroupContext is what a Group borrows from its Peercache (injected, never global). */
+/**
+ * GroupContext is what a Group borrows from its Peercache (injected, never global).
+ * @internal
+ */
 export interface GroupContext {
   picker: PeerPicker
   notify: Notifier
@@ -116,22 +178,33 @@ export interface GroupContext {
   random: () => number
   hotCacheProbability: number
   coalesce: boolean
+  tracer: Tracer
 }
 
 const DEFAULT_MAX_KEY_BYTES = 64 * 1024
 const MAX_GROUP_NAME_BYTES = 255
 
-/** Group is one named cache; create it with `peercache.group(options)`. */
-export class Group {
+/**
+ * Group is one named cache; create it with `peercache.group(options)`. T is
+ * what `get` resolves to: a Buffer for an untyped group, the codec's type
+ * for a typed one.
+ */
+export class Group<T = Buffer> {
   readonly name: string
   readonly maxKeyBytes: number
-  readonly #load: Loader
+  readonly #load: Loader | TypedLoader<T>
+  /** The typed group's codec, or undefined (values are bytes). */
+  readonly #codec: Codec<T> | undefined
+  /** True when decoded values are kept in the entries and shared (every codec but bytes()). */
+  readonly #keepDecoded: boolean
+  /** What a read hands the caller: a copy of the bytes, or the (kept) decoded value. */
+  readonly #output: (entry: CacheEntry) => T
   readonly #ctx: GroupContext
   readonly #caches: CachePair
   /** this.#caches.main, held directly: peek is one lookup deep. */
   readonly #main: ByteCache
   readonly #counters: GroupCounters = newCounters()
-  readonly #loadDurations = new Histogram()
+  readonly #observations = new GroupObservations()
   /** Flights of gets: re-check, then peer or local. */
   readonly #getFlights = new Singleflight<CacheEntry>()
   /** Flights of local loads, shared by gets and peers' requests: one origin load per key per process. */
@@ -140,25 +213,50 @@ export class Group {
   readonly #ttl: number
   readonly #ttlJitter: number
   readonly #coalesce: boolean
+  /** set/remove/clear across the cluster (writes.ts). */
+  readonly #writes: GroupWrites
+  /** Keys the loader said do not exist, while `notFoundTtl` lasts (undefined when off). */
+  readonly #notFound: NotFoundMemory | undefined
+  /** The stale windows (undefined when both are 0: expired entries are never seen). */
+  readonly #stale: StalePolicy | undefined
   #closed = false
 
-  /** Use `peercache.group()`; the constructor is internal. */
-  constructor(options: GroupOptions, ctx: GroupContext) {
+  /**
+   * create builds a group for its Peercache. Users call `peercache.group()`:
+   * the constructor is private and this factory is stripped from the published
+   * types, so the context a group borrows is not part of the public API.
+   * @internal
+   */
+  static create<T>(options: GroupOptions | TypedGroupOptions<T>, ctx: GroupContext): Group<T> {
+    return new Group<T>(options, ctx)
+  }
+
+  /** Use `peercache.group()`. */
+  private constructor(options: GroupOptions | TypedGroupOptions<T>, ctx: GroupContext) {
     validateGroupOptions(options)
     this.name = options.name
     this.#load = options.load
+    this.#codec = options.codec
+    this.#keepDecoded = options.codec !== undefined && sharesDecoded(options.codec as Codec<unknown>)
+    this.#output = this.#outputOf(options.codec)
     this.#ctx = ctx
     this.maxKeyBytes = options.maxKeyBytes ?? DEFAULT_MAX_KEY_BYTES
     this.#hotProbability = options.hotCacheProbability ?? ctx.hotCacheProbability
     this.#ttl = options.ttl ?? 0
     this.#ttlJitter = options.ttlJitter ?? 0
     this.#coalesce = options.coalesce ?? ctx.coalesce
+    const stale = new StalePolicy(options.staleWhileRevalidate ?? 0, options.staleIfError ?? 0)
+    this.#stale = stale.grace > 0 ? stale : undefined
     this.#caches = new CachePair({
+      staleMs: stale.grace,
       cacheBytes: options.cacheBytes,
       hotRatio: options.hotCacheRatio ?? 8,
       onEvict: (cache, key, entry) => this.#emitEvict(cache, key, entry),
     })
     this.#main = this.#caches.main
+    this.#writes = new GroupWrites(this, ctx.picker)
+    const notFoundTtl = options.notFoundTtl ?? 0
+    this.#notFound = notFoundTtl > 0 && options.cacheBytes > 0 ? new NotFoundMemory(notFoundTtl, Math.floor(options.cacheBytes / 8)) : undefined
   }
 
   /**
@@ -167,13 +265,13 @@ export class Group {
    * BENCHMARKS.md; `getString`/`getJSON` skip the copy, `peek` is a no-copy
    * read-only view).
    */
-  get(key: string, options?: GetOptions): Promise<Buffer> {
-    return this.#read(key, options?.signal, this.#coalesce, copyOut)
+  get(key: string, options?: GetOptions): Promise<T> {
+    return this.#read(key, options?.signal, this.#coalesce, this.#output)
   }
 
-  /** getString resolves to the value decoded as UTF-8 (no intermediate copy). */
+  /** getString resolves to the value's bytes decoded as UTF-8 (no intermediate copy), whatever the codec. */
   getString(key: string, options?: GetOptions): Promise<string> {
-    return this.#read(key, options?.signal, this.#coalesce, decodeUtf8)
+    return this.#read(key, options?.signal, this.#coalesce, entryText)
   }
 
   /**
@@ -181,11 +279,19 @@ export class Group {
    * function frame on the hit path, which costs as much as the lookup), a
    * miss waits for the key's flight. Errors always arrive as rejections.
    */
-  #read<T>(key: string, signal: AbortSignal | undefined, coalesce: boolean, convert: (bytes: Uint8Array) => T): Promise<T> {
+  #read<R>(key: string, signal: AbortSignal | undefined, coalesce: boolean, convert: (entry: CacheEntry) => R): Promise<R> {
+    const tracer = this.#ctx.tracer
+    if (tracer.tracesGets) return tracer.get(this.name, key, () => this.#readNow(key, signal, coalesce, convert))
+    return this.#readNow(key, signal, coalesce, convert)
+  }
+
+  #readNow<R>(key: string, signal: AbortSignal | undefined, coalesce: boolean, convert: (entry: CacheEntry) => R): Promise<R> {
     try {
       const hit = this.#hit(key)
-      if (hit !== undefined) return Promise.resolve(convert(hit.value))
-      return this.#miss(key, signal, coalesce).then((entry) => convert(entry.value))
+      if (hit !== undefined) return Promise.resolve(convert(hit))
+      const missed = this.#miss(key, signal, coalesce)
+      if (this.#stale === undefined) return missed.then(convert)
+      return missed.then((entry) => convert(this.#countStale(key, entry)))
     } catch (err) {
       return Promise.reject(err)
     }
@@ -205,25 +311,41 @@ export class Group {
     if (entry !== undefined && entry.expiresAt === 0) return entry.value
     // Otherwise check the entry in hand (main is not looked up twice), then hot.
     const clock = this.#ctx.clock
-    return (this.#main.live(key, entry, clock) ?? this.#caches.hot.peek(key, clock))?.value
+    const live = this.#main.live(key, entry, clock) ?? this.#caches.hot.peek(key, clock)
+    // A stale entry (kept for the stale windows) is not peeked: peek never serves past expiry.
+    return live !== undefined && (this.#stale === undefined || this.#stale.fresh(live, clock())) ? live.value : undefined
   }
 
   /**
    * getMany resolves to a Map of the keys found (a key the origin does not
    * have is absent). Remote keys are fetched with one batch request per
-   * owner; keys in flight are joined, not fetched twice. Rejects with the
-   * first failure other than not-found.
+   * owner; keys in flight are joined, not fetched twice. All or nothing
+   * beyond not-found: an invalid key rejects before anything is fetched, and
+   * otherwise it waits for every key, then rejects with the failure of the
+   * first failing key in the order given (getManySettled keeps the others).
    */
-  async getMany(keys: Iterable<string>, options?: GetOptions): Promise<Map<string, Buffer>> {
+  async getMany(keys: Iterable<string>, options?: GetOptions): Promise<Map<string, T>> {
     const unique = [...new Set(keys)]
     for (const key of unique) this.checkKey(key)
-    const settled = await Promise.allSettled(unique.map((key) => this.#read(key, options?.signal, true, copyOut)))
-    const found = new Map<string, Buffer>()
-    settled.forEach((result, i) => {
-      if (result.status === 'fulfilled') found.set(unique[i] as string, result.value)
+    const found = new Map<string, T>()
+    for (const [key, result] of await this.getManySettled(unique, options)) {
+      if (result.status === 'fulfilled') found.set(key, result.value)
       else if (!(result.reason instanceof NotFoundError)) throw result.reason
-    })
+    }
     return found
+  }
+
+  /**
+   * getManySettled resolves to a Map with one entry per distinct key, in the
+   * order given: `{ status: 'fulfilled', value }` or `{ status: 'rejected',
+   * reason }` (Promise.allSettled's shape). A failing key (not found, a load
+   * error, an invalid key) never fails the others, and it never rejects
+   * (an abort of `signal` shows as each unfinished key's AbortError).
+   */
+  async getManySettled(keys: Iterable<string>, options?: GetOptions): Promise<Map<string, PromiseSettledResult<T>>> {
+    const unique = [...new Set(keys)]
+    const settled = await Promise.allSettled(unique.map((key) => this.#read(key, options?.signal, true, this.#output)))
+    return new Map(unique.map((key, i) => [key, settled[i] as PromiseSettledResult<T>]))
   }
 
   /**
@@ -232,20 +354,12 @@ export class Group {
    * the old value. A load of key in flight anywhere it reached will not
    * store its (older) result. Rejects if the owner cannot be reached.
    */
-  async set(key: string, value: Uint8Array | string, options: SetOptions = {}): Promise<WriteReport> {
+  async set(key: string, value: SetValue<T>, options: SetOptions = {}): Promise<WriteReport> {
     this.#assertOpen()
     this.checkKey(key)
-    const entry: CacheEntry = { value: ownBytes(value), expiresAt: this.#expiryOf(options) }
-    const owner = this.#ctx.picker.pickPeer(key)
-    this.removeLocal(key)
-    const signal = options.signal
-    if (owner === null) this.#caches.populate('main', key, entry)
-    else {
-      await owner.set(this.name, key, entry, signal === undefined ? {} : { signal })
-      // A get here may have fetched the old value while the PUT travelled: drop it and its flight.
-      this.removeLocal(key)
-    }
-    return this.#removeElsewhere(key, owner?.url, signal)
+    const bytes = this.#codec === undefined ? ownBytes(value as Uint8Array | string) : encodeValue(this.#codec, value as T)
+    // Not decoded here: setLocal decodes when this process is the owner.
+    return this.#writes.set(key, { value: bytes, expiresAt: this.#expiryOf(options) }, options.signal)
   }
 
   /**
@@ -255,50 +369,31 @@ export class Group {
   async remove(key: string, options: GetOptions = {}): Promise<WriteReport> {
     this.#assertOpen()
     this.checkKey(key)
-    this.removeLocal(key)
-    const owner = this.#ctx.picker.pickPeer(key)
-    const unreachable: WriteReport['unreachable'] = []
-    const signal = options.signal
-    if (owner !== null) {
-      await owner.remove(this.name, key, signal === undefined ? {} : { signal }).catch((error: unknown) => {
-        unreachable.push({ peer: owner.url, error: error as Error })
-      })
-      // A get here may have fetched the old value while the DELETE travelled: drop it and its flight.
-      this.removeLocal(key)
-    }
-    const rest = await this.#removeElsewhere(key, owner?.url, signal)
-    return { unreachable: [...unreachable, ...rest.unreachable] }
+    return this.#writes.remove(key, options.signal)
   }
 
   /**
    * setLocal stores an entry in this process's main cache (a peer's PUT: it
    * names us the owner). Loads of key in flight here will not overwrite it.
+   * @internal
    */
   setLocal(key: string, entry: CacheEntry): void {
+    const stored = this.#decoded(entry)
     this.removeLocal(key)
-    this.#caches.populate('main', key, entry)
+    this.#caches.populate('main', key, stored)
   }
 
   /**
    * removeLocal drops key from this process's caches and detaches its loads
    * in flight, so that a load that started before the removal cannot store
    * its (stale) value after it.
+   * @internal
    */
   removeLocal(key: string): void {
     this.#getFlights.forget(key)
     this.#localFlights.forget(key)
     this.#caches.remove(key)
-  }
-
-  async #removeElsewhere(key: string, skip: string | undefined, signal: AbortSignal | undefined): Promise<WriteReport> {
-    const peers = this.#ctx.picker.others().filter((peer) => peer.url !== skip)
-    const options = signal === undefined ? {} : { signal }
-    const results = await Promise.allSettled(peers.map((peer) => peer.remove(this.name, key, options)))
-    const unreachable: WriteReport['unreachable'] = []
-    results.forEach((result, i) => {
-      if (result.status === 'rejected') unreachable.push({ peer: (peers[i] as { url: string }).url, error: result.reason as Error })
-    })
-    return { unreachable }
+    this.#notFound?.forget(key)
   }
 
   /** getJSON resolves to the value parsed as JSON; a value that is not JSON rejects with InvalidArgumentError. */
@@ -316,14 +411,18 @@ export class Group {
     return { ...this.#counters, main: this.#caches.main.stats(), hot: this.#caches.hot.stats() }
   }
 
-  /** loadDurations is the histogram of load durations (seconds), for metrics. */
-  get loadDurations(): Readonly<Histogram> {
-    return this.#loadDurations
+  /**
+   * observations are load durations by source and peer errors by peer, for metrics.
+   * @internal
+   */
+  get observations(): Readonly<GroupObservations> {
+    return this.#observations
   }
 
   /**
    * serve answers a peer's request for key. It never forwards (see the file
    * comment): it answers from the caches or loads locally.
+   * @internal
    */
   async serve(key: string, signal?: AbortSignal): Promise<CacheEntry> {
     return this.serveCached(key) ?? this.serveLoad(key, signal)
@@ -334,28 +433,53 @@ export class Group {
    * peer's request and returns the cached entry, or undefined when the key
    * must be loaded (or the group is closed): then call `serveLoad`. A hit
    * served this way needs no signal and no await.
+   * @internal
    */
   serveCached(key: string): CacheEntry | undefined {
     if (this.#closed) return undefined
     this.#counters.serverRequests++
-    return this.#caches.lookup(key, this.#ctx.clock)
+    const entry = this.#caches.lookup(key, this.#ctx.clock)
+    if (entry === undefined || this.#stale === undefined || entry.expiresAt === 0) return entry
+    return this.#serveExpired(key, entry, this.#stale)
   }
 
   /**
    * peekEntry returns the cached entry (main or hot), or undefined; it never
    * loads and counts nothing. It answers a peer's peek (rolling deploys).
+   * @internal
    */
   peekEntry(key: string): CacheEntry | undefined {
     return this.#closed ? undefined : this.#caches.lookup(key, this.#ctx.clock)
   }
 
-  /** serveLoad is the second half of `serve`: a local load (never forwarded) of a key serveCached did not have. */
-  serveLoad(key: string, signal?: AbortSignal): Promise<CacheEntry> {
-    if (this.#closed) return Promise.reject(new ClosedError(`group ${this.name} is closed`))
-    return this.#localFlights.do(key, (ctx) => this.#loadLocally(key, ctx), signal)
+  /**
+   * A peer asked for an expired entry we keep: within staleWhileRevalidate
+   * answer it flagged stale (the asker will not cache it as fresh) and refresh
+   * it here, once; past that, undefined: serveLoad loads, stale-if-error.
+   */
+  #serveExpired(key: string, entry: CacheEntry, stale: StalePolicy): CacheEntry | undefined {
+    const now = this.#ctx.clock()
+    if (stale.fresh(entry, now)) return entry
+    if (!stale.revalidating(entry, now)) return undefined
+    this.#localFlights.do(key, (ctx) => this.#loadLocally(key, ctx)).catch(ignore)
+    return markStale(entry)
   }
 
-  /** checkKey throws InvalidArgumentError unless key is a string this group accepts. */
+  /**
+   * serveLoad is the second half of `serve`: a local load (never forwarded) of a key serveCached did not have.
+   * @internal
+   */
+  serveLoad(key: string, signal?: AbortSignal): Promise<CacheEntry> {
+    if (this.#closed) return Promise.reject(new ClosedError(`group ${this.name} is closed`))
+    const load = this.#localFlights.do(key, (ctx) => this.#loadLocally(key, ctx), signal)
+    if (this.#stale === undefined) return load
+    return load.catch((err: unknown) => this.#staleOnError(key, this.#caches.lookup(key, this.#ctx.clock), err))
+  }
+
+  /**
+   * checkKey throws InvalidArgumentError unless key is a string this group accepts.
+   * @internal
+   */
   checkKey(key: string): void {
     if (typeof key !== 'string') throw new InvalidArgumentError(`key must be a string, got ${typeof key}`)
     // Fast path: a UTF-16 length within the limit / 3 cannot exceed it in UTF-8.
@@ -365,7 +489,10 @@ export class Group {
     if (!key.isWellFormed()) throw new InvalidArgumentError('key contains a lone surrogate (not valid UTF-16)')
   }
 
-  /** close stops new gets, waits up to `timeoutMs` for flights in progress, then aborts the rest. */
+  /**
+   * close stops new gets, waits up to `timeoutMs` for flights in progress, then aborts the rest.
+   * @internal
+   */
   async close(timeoutMs: number): Promise<void> {
     if (this.#closed) return
     this.#closed = true
@@ -395,9 +522,49 @@ export class Group {
       cache = 'hot'
     }
     if (entry === undefined) return undefined
+    if (this.#stale !== undefined && entry.expiresAt !== 0 && !this.#hitExpired(key, entry, this.#stale)) return undefined
     this.#counters.cacheHits++
     if (this.#ctx.notify.wants('hit')) this.#ctx.notify.emit('hit', { group: this.name, key, cache })
     return entry
+  }
+
+  /**
+   * Decides a hit on an entry that can expire, in a group with stale
+   * windows: fresh → served; expired within staleWhileRevalidate → served
+   * (counted stale) while one refresh runs behind, through the owner;
+   * otherwise a miss, whose flight falls back on this entry if its load fails.
+   */
+  #hitExpired(key: string, entry: CacheEntry, stale: StalePolicy): boolean {
+    const now = this.#ctx.clock()
+    if (stale.fresh(entry, now)) return true
+    if (!stale.revalidating(entry, now)) return false
+    this.#countStale(key, markStale(entry))
+    // One refresh per key: a flight already running is joined, not doubled.
+    this.#getFlights.do(key, (ctx) => this.#fill(key, ctx, this.#coalesce)).catch(ignore)
+    return true
+  }
+
+  /** Counts and announces a get answered with a stale entry; returns the entry. */
+  #countStale(key: string, entry: CacheEntry): CacheEntry {
+    if (entry.stale !== true) return entry
+    this.#counters.staleHits++
+    if (this.#ctx.notify.wants('stale')) this.#ctx.notify.emit('stale', { group: this.name, key, expiredAt: entry.expiresAt })
+    return entry
+  }
+
+  /**
+   * stale-if-error: a load of key failed with err; answer `kept` (flagged
+   * stale) if it is within the windows, else rethrow. Aborts and shutdowns
+   * are never papered over.
+   */
+  #staleOnError(key: string, kept: CacheEntry | undefined, err: unknown): CacheEntry {
+    const stale = this.#stale
+    if (kept === undefined || stale === undefined || err instanceof AbortError || err instanceof ClosedError) throw err
+    const now = this.#ctx.clock()
+    if (stale.fresh(kept, now)) return kept
+    if (!stale.usableOnError(kept, now)) throw err
+    this.#ctx.logger.warn({ group: this.name, err }, 'load failed, answering the stale value (staleIfError)')
+    return markStale(kept)
   }
 
   /** The miss path: validate, then join (or start) the key's flight. Call after #hit missed. */
@@ -415,11 +582,18 @@ export class Group {
     // of this flight has already stored the value: check again, so two
     // back-to-back flights do not load the key twice.
     const hit = this.#caches.lookup(key, this.#ctx.clock)
-    if (hit !== undefined) {
+    if (hit !== undefined && (this.#stale === undefined || this.#stale.fresh(hit, this.#ctx.clock()))) {
       this.#counters.cacheHits++
       return hit
     }
     this.#counters.loadsDeduped++
+    // An expired entry kept for the stale windows: the answer if this load fails (stale-if-error).
+    if (hit !== undefined) return this.#fetchOrLoad(key, ctx, coalesce).catch((err: unknown) => this.#staleOnError(key, hit, err))
+    return this.#fetchOrLoad(key, ctx, coalesce)
+  }
+
+  /** The owner, then the local loader. */
+  async #fetchOrLoad(key: string, ctx: FlightContext, coalesce: boolean): Promise<CacheEntry> {
     const fromPeer = await this.#fetchFromOwner(key, ctx, coalesce)
     if (fromPeer !== undefined) return fromPeer
     try {
@@ -442,36 +616,47 @@ export class Group {
     const started = performance.now()
     try {
       const signal = ctx.abandonSignal
-      const entry = await peer.get(this.name, key, signal === undefined ? { coalesce } : { signal, coalesce })
+      const entry = this.#decoded(await this.#ctx.tracer.fetch(peer, this.name, key, signal === undefined ? { coalesce } : { signal, coalesce }))
       this.#counters.peerLoads++
       this.#recordLoad(key, started, 'peer', peer.url)
+      // The owner's stale answer (flagged) is answered, never cached as fresh.
+      if (entry.stale === true) return entry
       if (entry.expiresAt !== 0 && entry.expiresAt <= this.#ctx.clock()) return undefined // arrived expired: a miss
       if (ctx.isCurrent() && this.#ctx.random() < this.#hotProbability) this.#caches.populate('hot', key, entry)
+      else if (this.#stale !== undefined && ctx.isCurrent()) this.#refreshHot(key, entry)
       return entry
     } catch (err) {
       if (ctx.aborted) throw abortReason(ctx.reason)
-      if (isFinalLoadError(err)) throw this.#loadFailed(key, err as Error)
+      if (isFinalLoadError(err) || err instanceof CodecError) throw this.#loadFailed(key, err as Error)
       this.#peerFailed(key, peer.url, err)
       return undefined
     }
   }
 
+  /** A refresh brought a fresh value: replace the expired copy hot keeps for the stale windows, if any. */
+  #refreshHot(key: string, entry: CacheEntry): void {
+    if (this.#caches.hot.entry(key) !== undefined) this.#caches.populate('hot', key, entry)
+  }
+
   /** Runs the user's loader once per local flight and keeps the value in main. */
   async #loadLocally(key: string, ctx: FlightContext): Promise<CacheEntry> {
-    let hit = this.#caches.main.get(key, this.#ctx.clock)
-    if (hit === undefined) {
-      const peeking = this.#peekPrevious(key, ctx)
-      if (peeking !== undefined) hit = await peeking
-    }
-    if (hit !== undefined) return hit
+    const hit = this.#caches.main.get(key, this.#ctx.clock)
+    if (hit !== undefined && (this.#stale === undefined || this.#stale.fresh(hit, this.#ctx.clock()))) return hit
+    this.#recallNotFound(key)
+    const peeking = this.#peekPrevious(key, ctx)
+    const peeked = peeking === undefined ? undefined : await peeking
+    if (peeked !== undefined) return peeked
     const started = performance.now()
     let entry: CacheEntry
     try {
-      entry = this.#toEntry(key, await this.#load(key, loaderContext(ctx)))
+      entry = this.#toEntry(key, await this.#ctx.tracer.load<{ signal: AbortSignal }, LoadResult | T>(this.name, key, this.#load, loaderContext(ctx)))
     } catch (err) {
       this.#counters.localLoadErrs++
       if (ctx.aborted) throw abortReason(ctx.reason)
-      throw this.#loadFailed(key, asLoadError(key, err))
+      const error = asLoadError(key, err)
+      // Like a value, a not-found learnt by a detached (removed, set) load is stale: not remembered.
+      if (error instanceof NotFoundError && ctx.isCurrent()) this.#notFound?.remember(key, error, this.#ctx.clock())
+      throw this.#loadFailed(key, error)
     }
     this.#counters.localLoads++
     this.#recordLoad(key, started, 'local', undefined)
@@ -488,13 +673,33 @@ export class Group {
   #peekPrevious(key: string, ctx: FlightContext): Promise<CacheEntry | undefined> | undefined {
     const previous = this.#ctx.picker.previousOwner?.(key)
     if (previous == null || previous.peek === undefined) return undefined
-    return peekOwner(previous, this.name, key, ctx.abandonSignal, this.#ctx.clock).then((entry) => {
+    return peekOwner(previous, this.name, key, ctx.abandonSignal, this.#ctx.clock).then((peeked) => {
+      const entry = peeked === undefined ? undefined : this.#decodedOrMiss(peeked)
       if (entry !== undefined && ctx.isCurrent()) this.#caches.populate('main', key, entry)
       return entry
     })
   }
 
-  #toEntry(key: string, result: LoadResult): CacheEntry {
+  /** A peeked value that does not decode is only a miss: the loader runs. */
+  #decodedOrMiss(entry: CacheEntry): CacheEntry | undefined {
+    try {
+      return this.#decoded(entry)
+    } catch {
+      return undefined
+    }
+  }
+
+  /** Throws the remembered NotFoundError while key is in the not-found memory (`notFoundTtl`): no loader run. */
+  #recallNotFound(key: string): void {
+    const remembered = this.#notFound?.recall(key, this.#ctx.clock())
+    if (remembered === undefined) return
+    this.#counters.notFoundHits++
+    throw remembered
+  }
+
+  #toEntry(key: string, loaded: unknown): CacheEntry {
+    if (this.#codec !== undefined) return this.#decoded({ value: this.#encodeLoaded(key, loaded as T), expiresAt: this.#expiryFromTtl(this.#ttl) })
+    const result = loaded as LoadResult
     if (typeof result === 'string' || result instanceof Uint8Array) {
       return { value: ownBytes(result), expiresAt: this.#expiryFromTtl(this.#ttl) }
     }
@@ -505,6 +710,35 @@ export class Group {
       }
     }
     throw new LoadError(`loader for key ${quoteKey(key)} returned ${describe(result)}, not a string or Uint8Array`)
+  }
+
+  /** The loader's value through the codec: a value it cannot encode is the loader's failure. */
+  #encodeLoaded(key: string, value: T): Uint8Array {
+    try {
+      return encodeValue(this.#codec as Codec<T>, value)
+    } catch (err) {
+      throw new LoadError(`loader for key ${quoteKey(key)} returned a value the codec cannot encode: ${(err as Error).message}`, { cause: err })
+    }
+  }
+
+  /**
+   * #decoded returns entry with its decoded value kept beside the bytes
+   * (typed groups, except codecs.bytes()): decoded once per value that enters
+   * this process, shared by every hit. Other groups' entries are returned as
+   * they are. Throws CodecError for bytes the codec cannot decode.
+   */
+  #decoded(entry: CacheEntry): CacheEntry {
+    if (!this.#keepDecoded) return entry
+    const decoded = decodeValue(this.#codec as Codec<T>, entry.value)
+    if (entry.stale === true) return { value: entry.value, expiresAt: entry.expiresAt, decoded, stale: true }
+    return { value: entry.value, expiresAt: entry.expiresAt, decoded }
+  }
+
+  /** The read's output for this group's kind: a Buffer copy, a fresh decode (bytes()), or the kept decoded value. */
+  #outputOf(codec: Codec<T> | undefined): (entry: CacheEntry) => T {
+    if (codec === undefined) return entryCopy as (entry: CacheEntry) => T
+    if (!this.#keepDecoded) return (entry) => decodeValue(codec, entry.value)
+    return (entry) => entry.decoded as T
   }
 
   #expiryOf(result: { ttl?: number; expiresAt?: number }): number {
@@ -524,7 +758,7 @@ export class Group {
 
   #recordLoad(key: string, started: number, source: 'local' | 'peer', peer: string | undefined): void {
     const durationMs = performance.now() - started
-    this.#loadDurations.observe(durationMs / 1000)
+    this.#observations.loaded(source, durationMs / 1000)
     if (!this.#ctx.notify.wants('load')) return
     this.#ctx.notify.emit('load', { group: this.name, key, durationMs, source, ...(peer === undefined ? {} : { peer }) })
   }
@@ -536,6 +770,7 @@ export class Group {
 
   #peerFailed(key: string, peer: string, err: unknown): void {
     this.#counters.peerErrors++
+    this.#observations.peerFailed(peer)
     const error = err instanceof Error ? err : new PeerError(peer, String(err))
     this.#ctx.logger.warn({ group: this.name, peer, err: error }, 'peer request failed, loading locally')
     if (this.#ctx.notify.wants('peer-error')) this.#ctx.notify.emit('peer-error', { group: this.name, key, peer, error })
@@ -551,8 +786,12 @@ export class Group {
   }
 }
 
-function decodeUtf8(bytes: Uint8Array): string {
-  return textDecoder.decode(bytes)
+function entryText(entry: CacheEntry): string {
+  return textDecoder.decode(entry.value)
+}
+
+function entryCopy(entry: CacheEntry): Buffer {
+  return copyOut(entry.value)
 }
 
 /** validateGroupName throws InvalidArgumentError unless name is a usable group name. */
@@ -565,7 +804,7 @@ export function validateGroupName(name: unknown): asserts name is string {
   }
 }
 
-function validateGroupOptions(options: GroupOptions): void {
+function validateGroupOptions(options: GroupOptions | TypedGroupOptions<unknown>): void {
   if (options === null || typeof options !== 'object') throw new InvalidArgumentError('group options must be an object')
   validateGroupName(options.name)
   if (typeof options.load !== 'function') throw new InvalidArgumentError('group option load must be a function')
@@ -574,8 +813,15 @@ function validateGroupOptions(options: GroupOptions): void {
   if (options.hotCacheRatio !== undefined) checkInteger('hotCacheRatio', options.hotCacheRatio, 1)
   if (options.ttl !== undefined) checkInteger('ttl', options.ttl, 0)
   if (options.ttlJitter !== undefined) checkInteger('ttlJitter', options.ttlJitter, 0)
+  if (options.notFoundTtl !== undefined) checkInteger('notFoundTtl', options.notFoundTtl, 0)
+  if (options.staleWhileRevalidate !== undefined) checkInteger('staleWhileRevalidate', options.staleWhileRevalidate, 0)
+  if (options.staleIfError !== undefined) checkInteger('staleIfError', options.staleIfError, 0)
   if (options.hotCacheProbability !== undefined) checkProbability('hotCacheProbability', options.hotCacheProbability)
   if (options.coalesce !== undefined && typeof options.coalesce !== 'boolean') throw new InvalidArgumentError('coalesce must be a boolean')
+  const codec = options.codec as Partial<Codec<unknown>> | undefined
+  if (codec !== undefined && (typeof codec?.encode !== 'function' || typeof codec.decode !== 'function')) {
+    throw new InvalidArgumentError('group option codec must have encode and decode functions')
+  }
 }
 
 /** checkInteger throws InvalidArgumentError unless value is a safe integer >= min. */
@@ -599,7 +845,7 @@ function ownBytes(value: Uint8Array | string): Uint8Array {
 }
 
 function asLoadError(key: string, err: unknown): PeercacheError {
-  if (err instanceof NotFoundError || err instanceof LoadError) return err
+  if (err instanceof NotFoundError || err instanceof LoadError || err instanceof CodecError) return err
   const message = err instanceof Error ? err.message : String(err)
   return new LoadError(`load of key ${quoteKey(key)} failed: ${message}`, { cause: err })
 }
@@ -612,6 +858,8 @@ function loaderContext(ctx: FlightContext): { readonly signal: AbortSignal } {
     },
   }
 }
+
+function ignore(): void {}
 
 function abortReason(reason: unknown): Error {
   if (reason instanceof PeercacheError) return reason

@@ -3,7 +3,7 @@
  * effects, no top-level await.
  */
 export { Peercache, serverUrl, type PeercacheOptions, type ServerTimeouts } from './peercache.js'
-export { Group, type GroupOptions, type GetOptions, type SetOptions, type WriteReport, type ReadonlyBytes, type Loader, type LoadResult } from './group.js'
+export { Group, type GroupOptions, type TypedGroupOptions, type TypedLoader, type SetValue, type GetOptions, type SetOptions, type WriteReport, type ReadonlyBytes, type Loader, type LoadResult } from './group.js'
 export {
   PeercacheError,
   InvalidArgumentError,
@@ -20,6 +20,7 @@ export {
   ResponseTooLargeError,
   AuthError,
   DiscoveryError,
+  CodecError,
   type PeercacheErrorOptions,
 } from './errors.js'
 export type { PeercacheEvents, PeercacheEmitter } from './events.js'
@@ -32,4 +33,5 @@ export type { PeerTlsOptions } from './peers/client.js'
 export type { DiscoveryOption, DnsDiscovery, LookupDiscovery, PeerLookup } from './discovery/options.js'
 export { clusterPeers, type ClusterPeers, type ClusterPeersOptions } from './cluster/worker.js'
 export { forkPeerWorkers, type ForkOptions, type PeerWorkers } from './cluster/primary.js'
+export { codecs, type Codec } from './codecs.js'
 export { HashRing, type HashFn, type RingOptions } from './ring.js'

@@ -16,16 +16,18 @@ import type { DiscoveryOption } from './discovery/options.js'
 import { PeerRefresher } from './discovery/refresher.js'
 import { ClosedError, ConfigError, InvalidArgumentError } from './errors.js'
 import { Notifier, createEmitter, type PeercacheEmitter } from './events.js'
-import { Group, checkInteger, checkProbability, type GroupContext, type GroupOptions } from './group.js'
+import { Group, checkInteger, checkProbability, type GroupContext, type GroupOptions, type TypedGroupOptions } from './group.js'
 import { noopLogger, type Logger } from './logger.js'
 import { NO_PEERS, type PeerPicker } from './peer.js'
 import type { PeerTlsOptions } from './peers/client.js'
-import { createHandler, type PeerHandler } from './peers/handler.js'
+import { createHandler, type HandlerContext, type PeerHandler } from './peers/handler.js'
+import { internals, type PeercacheInternals } from './internals.js'
+import { Tracer } from './tracing.js'
 import { DEFAULT_BASE_PATH } from './peers/paths.js'
 import { PeerPool } from './peers/pool.js'
 import type { HashFn } from './ring.js'
 import type { GroupStats } from './stats.js'
-import { renderMetrics } from './metrics.js'
+import { renderMetrics, type MetricsSnapshot } from './metrics.js'
 
 /** PeercacheOptions configure one cluster member. Every option has a working default. */
 export interface PeercacheOptions {
@@ -134,7 +136,7 @@ export class Peercache {
   readonly events: PeercacheEmitter = createEmitter()
   readonly logger: Logger
   readonly basePath: string
-  readonly #groups = new Map<string, Group>()
+  readonly #groups = new Map<string, Group<unknown>>()
   readonly #config: PeerConfig
   readonly #pool: PeerPool | undefined
   readonly #context: GroupContext
@@ -144,6 +146,7 @@ export class Peercache {
   readonly #servers = new Set<Server>()
   #handler: PeerHandler | undefined
   #refresher: PeerRefresher | undefined
+  #endpointContext: HandlerContext | undefined
   #closing = false
   /** Set by close(): no new groups or peer lists; peers are still served until the drain ends. */
   #draining = false
@@ -157,7 +160,7 @@ export class Peercache {
     const discovery = resolveDiscovery(options)
     this.#config = discovery === undefined ? resolvePeerConfig(options) : { self: discovery.self, peers: [] }
     this.#auth = makeAuth(options)
-    this.#notify = new Notifier(this.events)
+    this.#notify = new Notifier(this.events, this.logger)
     const random = options.random ?? Math.random
     this.#pool = this.#config.self === undefined ? undefined : this.#makePool(this.#config.self, random)
     this.#context = {
@@ -168,6 +171,7 @@ export class Peercache {
       random,
       hotCacheProbability: options.hotCacheProbability ?? 0.1,
       coalesce: options.coalesce ?? true,
+      tracer: new Tracer(),
     }
     if (discovery !== undefined) this.#startDiscovery(discovery)
   }
@@ -187,19 +191,27 @@ export class Peercache {
     return this.#context.picker
   }
 
-  /** group creates a group; a duplicate or invalid name throws InvalidArgumentError. */
-  group(options: GroupOptions): Group {
+  /**
+   * group creates a group; a duplicate or invalid name throws
+   * InvalidArgumentError. With a `codec` the group is typed: `load` returns
+   * T and `get` resolves to T (`cache.group<Product>({ …, codec:
+   * codecs.json() })`); without one, values are bytes and `get` resolves to a
+   * Buffer.
+   */
+  group(options: GroupOptions): Group
+  group<T>(options: TypedGroupOptions<T>): Group<T>
+  group<T>(options: GroupOptions | TypedGroupOptions<T>): Group<T> | Group {
     this.#assertOpen()
     const name = (options as Partial<GroupOptions> | null)?.name
     if (typeof name === 'string' && this.#groups.has(name)) throw new InvalidArgumentError(`duplicate group name ${JSON.stringify(name)}`)
-    const group = new Group(options, this.#context)
-    this.#groups.set(group.name, group)
+    const group = Group.create<T>(options, this.#context)
+    this.#groups.set(group.name, group as Group<unknown>)
     return group
   }
 
-  /** getGroup returns the named group, or undefined. */
-  getGroup(name: string): Group | undefined {
-    return this.#groups.get(name)
+  /** getGroup returns the named group, or undefined; T is the caller's claim of its value type (Buffer for an untyped group). */
+  getGroup<T = Buffer>(name: string): Group<T> | undefined {
+    return this.#groups.get(name) as Group<T> | undefined
   }
 
   /** stats returns every group's stats by name. */
@@ -215,9 +227,13 @@ export class Peercache {
    * or set `metricsPath` to have handler()/listen() serve it.
    */
   metrics(): string {
-    const groups = [...this.#groups.values()].map((g) => ({ name: g.name, stats: g.stats(), loadDurations: g.loadDurations }))
+    return renderMetrics(this.#metricsSnapshot())
+  }
+
+  #metricsSnapshot(): MetricsSnapshot {
+    const groups = [...this.#groups.values()].map((g) => ({ name: g.name, stats: g.stats(), observations: g.observations }))
     const peers = (this.#pool?.others() ?? []).map((p) => ({ peer: p.url, up: p.health.up }))
-    return renderMetrics(groups, peers)
+    return { groups, peers }
   }
 
   /**
@@ -227,7 +243,20 @@ export class Peercache {
    * header limit: keys over ~5 KiB need `listen()` or your own maxHeaderSize.
    */
   handler(): PeerHandler {
-    this.#handler ??= createHandler({
+    this.#handler ??= createHandler(this.#endpoint())
+    return this.#handler
+  }
+
+  /**
+   * For peercache's own adapters (peercache/fastify, peercache/prom-client); not public API.
+   * @internal
+   */
+  [internals](): PeercacheInternals {
+    return { endpoint: this.#endpoint(), metricsSnapshot: () => this.#metricsSnapshot() }
+  }
+
+  #endpoint(): HandlerContext {
+    this.#endpointContext ??= {
       basePath: this.basePath,
       group: (name) => this.#groups.get(name),
       maxKeyBytes: () => this.#maxKeyBytes(),
@@ -237,8 +266,8 @@ export class Peercache {
       maxRequestBytes: this.#options.maxRequestBytes ?? DEFAULT_MAX_RESPONSE_BYTES,
       metricsPath: this.#options.metricsPath,
       metrics: () => this.metrics(),
-    })
-    return this.#handler
+    }
+    return this.#endpointContext
   }
 
   /**

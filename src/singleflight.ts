@@ -11,7 +11,7 @@
  *  - `forget(key)` detaches a flight so that later callers start a new one and
  *    the detached flight can tell (`isCurrent()`) that its result is stale.
  */
-import { AbortError } from './errors.js'
+import { AbortError, TimeoutError } from './errors.js'
 
 /** FlightContext is what the shared function receives. */
 export interface FlightContext {
@@ -212,9 +212,13 @@ export function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<
   })
 }
 
-/** toAbortError wraps a signal's reason in our typed AbortError (kept as `cause`). */
+/**
+ * toAbortError wraps a signal's reason in our typed AbortError (kept as
+ * `cause`): a TimeoutError when the signal timed out (AbortSignal.timeout).
+ */
 export function toAbortError(reason: unknown): AbortError {
   if (reason instanceof AbortError) return reason
   const why = reason instanceof Error ? reason.message : String(reason)
+  if ((reason as Error | null)?.name === 'TimeoutError') return new TimeoutError(`timed out: ${why}`, { cause: reason })
   return new AbortError(`aborted: ${why}`, { cause: reason })
 }

@@ -24,6 +24,13 @@ export interface GroupCounters {
   localLoadErrs: number
   /** Requests served to other peers. */
   serverRequests: number
+  /**
+   * Loads answered "not found" from the group's memory of not-found keys
+   * (`notFoundTtl`) instead of the loader: origin loads saved.
+   */
+  notFoundHits: number
+  /** Gets answered with a stale value (`staleWhileRevalidate`, `staleIfError`). */
+  staleHits: number
 }
 
 /** GroupStats is what `group.stats()` returns: the counters and both caches' stats. */
@@ -44,6 +51,8 @@ export function newCounters(): GroupCounters {
     localLoads: 0,
     localLoadErrs: 0,
     serverRequests: 0,
+    notFoundHits: 0,
+    staleHits: 0,
   }
 }
 
@@ -69,5 +78,29 @@ export class Histogram {
     for (let i = 0; i < this.bounds.length; i++) {
       if (value <= (this.bounds[i] as number)) this.counts[i] = (this.counts[i] as number) + 1
     }
+  }
+}
+
+/** LoadSource says where a loaded value came from: this process's loader or the key's owner. */
+export type LoadSource = 'local' | 'peer'
+
+/**
+ * GroupObservations are what a group's metrics need beyond its counters:
+ * load durations by source and peer errors by peer.
+ */
+export class GroupObservations {
+  /** Load durations in seconds, by where the value came from. */
+  readonly loadDurations: Readonly<Record<LoadSource, Histogram>> = { local: new Histogram(), peer: new Histogram() }
+  /** Failed peer requests by peer URL (bounded by the peers ever listed). */
+  readonly peerErrors = new Map<string, number>()
+
+  /** loaded records one successful load. */
+  loaded(source: LoadSource, seconds: number): void {
+    this.loadDurations[source].observe(seconds)
+  }
+
+  /** peerFailed counts one failed request to peer. */
+  peerFailed(peer: string): void {
+    this.peerErrors.set(peer, (this.peerErrors.get(peer) ?? 0) + 1)
   }
 }

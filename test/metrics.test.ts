@@ -11,11 +11,15 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { NotFoundError, Peercache, serverUrl, type GroupStats, type PeercacheEvents } from '../src/index.js'
 import { Notifier, createEmitter } from '../src/events.js'
 import { LOAD_BUCKETS_SECONDS } from '../src/stats.js'
+import { noopLogger } from '../src/logger.js'
 import { closeServer, listenLocal, startCluster, type Cluster } from './helpers/cluster.js'
 import { closedPortUrl, keysOwnedBy, keysOwnedIn } from './helpers/features-cluster.js'
 import { parsePrometheus, parseSamples, type FlatSample, type ParsedFamily } from './helpers/features-prometheus.js'
 
-/** REQUIRED lists the families issue 6 asks for, with their type and the labels besides `group`. */
+/**
+ * REQUIRED lists the families issues 6 and 11 ask for, with their type and
+ * labels (every one but `peercache_peer_up` also has `group`).
+ */
 const REQUIRED: ReadonlyArray<[name: string, type: ParsedFamily['type'], labels: string[]]> = [
   ['peercache_gets_total', 'COUNTER', []],
   ['peercache_cache_hits_total', 'COUNTER', ['cache']],
@@ -23,12 +27,12 @@ const REQUIRED: ReadonlyArray<[name: string, type: ParsedFamily['type'], labels:
   ['peercache_loads_deduped_total', 'COUNTER', []],
   ['peercache_local_loads_total', 'COUNTER', []],
   ['peercache_peer_loads_total', 'COUNTER', []],
-  ['peercache_peer_errors_total', 'COUNTER', []],
+  ['peercache_peer_errors_total', 'COUNTER', ['peer']],
   ['peercache_server_requests_total', 'COUNTER', []],
   ['peercache_cache_bytes', 'GAUGE', ['cache']],
   ['peercache_cache_items', 'GAUGE', ['cache']],
   ['peercache_cache_evictions_total', 'COUNTER', ['cache']],
-  ['peercache_load_duration_seconds', 'HISTOGRAM', []],
+  ['peercache_load_duration_seconds', 'HISTOGRAM', ['source']],
   ['peercache_peer_up', 'GAUGE', ['peer']],
 ]
 
@@ -39,7 +43,6 @@ const COUNTER_FIELDS: ReadonlyArray<[name: string, field: keyof Omit<GroupStats,
   ['peercache_loads_deduped_total', 'loadsDeduped'],
   ['peercache_local_loads_total', 'localLoads'],
   ['peercache_peer_loads_total', 'peerLoads'],
-  ['peercache_peer_errors_total', 'peerErrors'],
   ['peercache_server_requests_total', 'serverRequests'],
 ]
 
@@ -126,7 +129,8 @@ describe('cache.metrics()', () => {
       const series = samples.filter((s) => s.name === name || s.name.startsWith(`${name}_`))
       expect(series.length, name).toBeGreaterThan(0)
       for (const s of series) {
-        expect(Object.keys(s.labels), s.name).toContain('group')
+        if (name === 'peercache_peer_up') expect(Object.keys(s.labels), s.name).not.toContain('group')
+        else expect(Object.keys(s.labels), s.name).toContain('group')
         for (const label of labels) expect(Object.keys(s.labels), s.name).toContain(label)
         expect(Number.isNaN(s.value), s.name).toBe(false)
       }
@@ -149,6 +153,10 @@ describe('cache.metrics()', () => {
       expect(Object.keys(stats).sort()).toEqual(['kv', 'small'])
       for (const [group, s] of Object.entries(stats)) {
         for (const [name, field] of COUNTER_FIELDS) expect(one(samples, name, { group }), `${member} ${group} ${name}`).toBe(s[field])
+        // Peer errors are split by peer; they add up to the group's count.
+        const byPeer = samples.filter((x) => x.name === 'peercache_peer_errors_total' && x.labels.group === group)
+        expect(byPeer.map((x) => x.labels.peer).sort(), `${member} ${group}`).toEqual(cache.peers.filter((p) => p !== cache.self).sort())
+        expect(byPeer.reduce((sum, x) => sum + x.value, 0), `${member} ${group}`).toBe(s.peerErrors)
         for (const cacheName of ['main', 'hot'] as const) {
           for (const [name, field] of CACHE_FIELDS) {
             expect(one(samples, name, { group, cache: cacheName }), `${member} ${group} ${name} ${cacheName}`).toBe(s[cacheName][field])
@@ -165,23 +173,26 @@ describe('cache.metrics()', () => {
     }
   })
 
-  it('histogram: cumulative buckets in le order, +Inf = _count = loads observed', async () => {
+  it('histogram: per source, cumulative buckets in le order, +Inf = _count = loads observed', async () => {
     const c = await startBusyCluster()
     for (const member of [0, 1]) {
       const cache = c.caches[member]!
       const text = cache.metrics()
       const samples = parseSamples(text)
       for (const [group, s] of Object.entries(cache.stats())) {
-        const buckets = samples.filter((x) => x.name === 'peercache_load_duration_seconds_bucket' && x.labels.group === group)
-        expect(buckets.map((b) => b.labels.le)).toEqual([...LOAD_BUCKETS_SECONDS.map(String), '+Inf'])
-        const counts = buckets.map((b) => b.value)
-        for (let i = 1; i < counts.length; i++) expect(counts[i]!).toBeGreaterThanOrEqual(counts[i - 1]!)
-        const count = one(samples, 'peercache_load_duration_seconds_count', { group })
-        expect(counts.at(-1)).toBe(count)
-        // One observation per successful load: the local loader's and each value fetched from an owner.
-        expect(count, `${member} ${group}`).toBe(s.localLoads + s.peerLoads)
-        expect(count).toBeGreaterThan(0)
-        expect(one(samples, 'peercache_load_duration_seconds_sum', { group })).toBeGreaterThanOrEqual(0)
+        // One observation per successful load: the local loader's (source="local") and each value fetched from an owner ("peer").
+        for (const [source, loads] of [['local', s.localLoads], ['peer', s.peerLoads]] as const) {
+          const labels = { group, source }
+          const buckets = samples.filter((x) => x.name === 'peercache_load_duration_seconds_bucket' && x.labels.group === group && x.labels.source === source)
+          expect(buckets.map((b) => b.labels.le)).toEqual([...LOAD_BUCKETS_SECONDS.map(String), '+Inf'])
+          const counts = buckets.map((b) => b.value)
+          for (let i = 1; i < counts.length; i++) expect(counts[i]!).toBeGreaterThanOrEqual(counts[i - 1]!)
+          const count = one(samples, 'peercache_load_duration_seconds_count', labels)
+          expect(counts.at(-1)).toBe(count)
+          expect(count, `${member} ${group} ${source}`).toBe(loads)
+          expect(count).toBeGreaterThan(0)
+          expect(one(samples, 'peercache_load_duration_seconds_sum', labels)).toBeGreaterThanOrEqual(0)
+        }
       }
       // The library's own histogram view agrees on the buckets of the last group.
       const histogram = family(parsePrometheus(text), 'peercache_load_duration_seconds')
@@ -195,8 +206,9 @@ describe('cache.metrics()', () => {
     for (let i = 0; i < 7; i++) await group.get(`k${i}`)
     for (let i = 0; i < 7; i++) await group.get(`k${i}`) // hits: no new observation
     const samples = parseSamples(cache.metrics())
-    expect(one(samples, 'peercache_load_duration_seconds_count', { group: 'solo' })).toBe(7)
-    expect(one(samples, 'peercache_load_duration_seconds_bucket', { group: 'solo', le: '+Inf' })).toBe(7)
+    expect(one(samples, 'peercache_load_duration_seconds_count', { group: 'solo', source: 'local' })).toBe(7)
+    expect(one(samples, 'peercache_load_duration_seconds_bucket', { group: 'solo', source: 'local', le: '+Inf' })).toBe(7)
+    expect(one(samples, 'peercache_load_duration_seconds_count', { group: 'solo', source: 'peer' })).toBe(0)
     expect(one(samples, 'peercache_gets_total', { group: 'solo' })).toBe(14)
     expect(one(samples, 'peercache_cache_hits_total', { group: 'solo', cache: 'main' })).toBe(cache.stats().solo!.main.hits)
   })
@@ -222,7 +234,7 @@ describe('cache.metrics()', () => {
     const cache = standalone({ self, peers: [self, dead], failureThreshold: 1 })
     server.on('request', cache.handler())
     const group = cache.group({ name: 'kv', cacheBytes: 1 << 20, load: (key) => `v(${key})` })
-    const up = (): number => one(parseSamples(cache.metrics()), 'peercache_peer_up', { group: 'kv', peer: dead })
+    const up = (): number => one(parseSamples(cache.metrics()), 'peercache_peer_up', { peer: dead })
 
     expect(up()).toBe(1)
     const downs: Array<PeercacheEvents['peer-down']> = []
@@ -231,9 +243,34 @@ describe('cache.metrics()', () => {
     expect(await group.getString(key)).toBe(`v(${key})`) // loaded locally after the peer error
     expect(downs.map((d) => d.peer)).toEqual([dead])
     expect(up()).toBe(0)
-    expect(one(parseSamples(cache.metrics()), 'peercache_peer_errors_total', { group: 'kv' })).toBe(1)
+    expect(one(parseSamples(cache.metrics()), 'peercache_peer_errors_total', { group: 'kv', peer: dead })).toBe(1)
     // Only other peers are listed: not self.
     expect(parseSamples(cache.metrics()).filter((s) => s.name === 'peercache_peer_up').map((s) => s.labels.peer)).toEqual([dead])
+  })
+})
+
+describe('metric labels (issue 11)', () => {
+  it('peercache_peer_up appears once per peer, however many groups there are', async () => {
+    const c = await startBusyCluster() // 2 groups, 2 other peers per member
+    for (const member of [0, 1]) {
+      const cache = c.caches[member]!
+      const ups = parseSamples(cache.metrics()).filter((s) => s.name === 'peercache_peer_up')
+      const others = cache.peers.filter((p) => p !== cache.self)
+      expect(ups.map((s) => s.labels.peer).sort()).toEqual([...others].sort())
+      for (const s of ups) expect(Object.keys(s.labels)).toEqual(['peer'])
+    }
+  })
+
+  it('counts peer errors by peer and load durations by source', async () => {
+    const c = await startBusyCluster()
+    const dead = c.caches[0]!.peers.find((p) => !c.urls.includes(p))!
+    const samples = parseSamples(c.caches[0]!.metrics())
+    const kv = c.caches[0]!.stats().kv!
+    // Only the dead peer failed; the live one has a zero series.
+    expect(one(samples, 'peercache_peer_errors_total', { group: 'kv', peer: dead })).toBe(kv.peerErrors)
+    expect(one(samples, 'peercache_peer_errors_total', { group: 'kv', peer: c.urls[1]! })).toBe(0)
+    expect(one(samples, 'peercache_load_duration_seconds_count', { group: 'kv', source: 'peer' })).toBe(kv.peerLoads)
+    expect(one(samples, 'peercache_load_duration_seconds_count', { group: 'kv', source: 'local' })).toBe(kv.localLoads)
   })
 })
 
@@ -330,7 +367,7 @@ describe('node:diagnostics_channel', () => {
   })
 
   it('Notifier.wants is false with no subscriber and no mitt listener, true with either', () => {
-    const notifier = new Notifier(createEmitter())
+    const notifier = new Notifier(createEmitter(), noopLogger())
     for (const type of ['hit', 'miss', 'load', 'load-error', 'evict', 'peer-error', 'peer-down', 'peer-up'] as const) {
       expect(notifier.wants(type), type).toBe(false)
     }

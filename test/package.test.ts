@@ -1,76 +1,52 @@
+/**
+ * The published package, as a user gets it: `npm pack` the real tarball (its
+ * `prepack` builds dist/), install it into a temporary project that cannot see
+ * this repository's sources, and use it there from ESM, from CommonJS
+ * (`require(esm)`), and from strict TypeScript under every module resolution
+ * users pick. Nothing but the tarball's own files (and its declared
+ * dependencies, from the registry or npm's cache) may be needed.
+ */
 import { execFileSync } from 'node:child_process'
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
-import { join, resolve } from 'node:path'
-import { fileURLToPath, pathToFileURL } from 'node:url'
-import { describe, it, expect } from 'vitest'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
 const require = createRequire(import.meta.url)
-
-interface PackageJson {
-  type?: string
-  main?: string
-  types?: string
-  exports: { '.': { types: string; import: string } }
-}
+const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm'
+const typesNodeVersion = (require('@types/node/package.json') as { version: string }).version
 
 /** run executes a command, failing the test with its output when it exits non-zero. */
-function run(file: string, args: readonly string[], cwd: string, timeout: number): string {
+function run(file: string, args: readonly string[], cwd: string, timeout = 120_000): string {
   try {
-    return execFileSync(file, args, {
-      cwd,
-      timeout,
-      encoding: 'utf8',
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: withoutPeercacheEnv(process.env),
-    })
+    return execFileSync(file, args, { cwd, timeout, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], env: cleanEnv() })
   } catch (err) {
     const e = err as { status?: number; stdout?: string; stderr?: string; message: string }
     throw new Error(`${file} ${args.join(' ')} failed (exit ${String(e.status)}):\n${e.stdout ?? ''}\n${e.stderr ?? ''}\n${e.message}`)
   }
 }
 
-function withoutPeercacheEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
-  return Object.fromEntries(Object.entries(env).filter(([name]) => !name.startsWith('PEERCACHE_')))
+/** cleanEnv drops our own env (it would configure the cache) and npm's per-run variables (they point at this repo). */
+function cleanEnv(): NodeJS.ProcessEnv {
+  return Object.fromEntries(
+    Object.entries(process.env).filter(([name]) => !name.startsWith('PEERCACHE_') && !name.startsWith('npm_')),
+  )
 }
 
-describe('package', () => {
-  it('builds, imports from dist in a fresh node process, and type-checks a strict NodeNext consumer', () => {
-    const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm'
-    run(npm, ['run', 'build'], root, 120_000)
+const USE = `
+  const cache = new Peercache({ env: {} })
+  const group = cache.group({ name: 'pkg', cacheBytes: 1024, load: (key) => 'hello ' + key })
+  const value = await group.getString('world')
+  const bytes = await group.get('world')
+  await cache.close()
+  console.log(JSON.stringify({ value, bytes: bytes.byteLength, code: new LoadError('x').code, loads: group.stats().localLoads }))
+`
+const EXPECTED = { value: 'hello world', bytes: 11, code: 'ERR_PEERCACHE_LOAD_FAILED', loads: 1 }
 
-    // exports map: ESM only, with types, both pointing at built files.
-    const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as PackageJson
-    expect(pkg.type).toBe('module')
-    const typesPath = resolve(root, pkg.exports['.'].types)
-    const importPath = resolve(root, pkg.exports['.'].import)
-    expect(existsSync(typesPath)).toBe(true)
-    expect(existsSync(importPath)).toBe(true)
-    expect(readFileSync(typesPath, 'utf8')).toContain('Peercache')
-
-    // (a) The built module works in a plain node process (no vitest, no tsx).
-    const script = `
-      const { Peercache, LoadError } = await import(${JSON.stringify(pathToFileURL(importPath).href)})
-      const cache = new Peercache({ env: {} })
-      const group = cache.group({ name: 'pkg', cacheBytes: 1024, load: (key) => 'hello ' + key })
-      const value = await group.getString('world')
-      const bytes = await group.get('world')
-      await cache.close()
-      console.log(JSON.stringify({ value, bytes: bytes.byteLength, loadError: new LoadError('x').code, stats: group.stats().localLoads }))
-    `
-    const out = run(process.execPath, ['--input-type=module', '-e', script], root, 60_000)
-    expect(JSON.parse(out.trim())).toEqual({ value: 'hello world', bytes: 11, loadError: 'ERR_PEERCACHE_LOAD_FAILED', stats: 1 })
-
-    // (b) A strict NodeNext consumer compiles against the emitted declarations.
-    const dir = mkdtempSync(join(tmpdir(), 'peercache-consumer-'))
-    try {
-      writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'module' }))
-      const consumer = join(dir, 'consumer.mts')
-      writeFileSync(
-        consumer,
-        `import { Peercache, NotFoundError, PeercacheError, type GroupOptions, type GroupStats, type Loader } from ${JSON.stringify(importPath)}
+const CONSUMER_TS = `import { Peercache, NotFoundError, PeercacheError, Group, type GroupOptions, type GroupStats, type Loader } from 'peercache'
 
 const load: Loader = async (key, { signal }) => {
   if (signal.aborted) throw new NotFoundError(key)
@@ -78,57 +54,125 @@ const load: Loader = async (key, { signal }) => {
 }
 const options: GroupOptions = { name: 'consumer', cacheBytes: 1 << 20, load, ttl: 60_000 }
 const cache = new Peercache({ env: {}, closeTimeout: 100 })
-const group = cache.group(options)
-const bytes: Uint8Array = await group.get('k', { signal: AbortSignal.timeout(500) })
-const text: string = await group.getString('k')
-const json: { a: number } = await group.getJSON<{ a: number }>('k')
-const stats: GroupStats = group.stats()
-const hits: number = stats.cacheHits + stats.main.hits
-cache.events.on('load', (event) => {
-  const ms: number = event.durationMs
-  const source: 'local' | 'peer' = event.source
-  void ms
-  void source
-})
-const err: unknown = new NotFoundError('k')
-if (err instanceof PeercacheError) {
-  const code: string = err.code
-  void code
+const group: Group = cache.group(options)
+export async function use(): Promise<number> {
+  const bytes: Uint8Array = await group.get('k', { signal: AbortSignal.timeout(500) })
+  const text: string = await group.getString('k')
+  const json: { a: number } = await group.getJSON<{ a: number }>('k')
+  const stats: GroupStats = group.stats()
+  cache.events.on('load', (event) => {
+    const ms: number = event.durationMs
+    const source: 'local' | 'peer' = event.source
+    void ms, source
+  })
+  const err: unknown = new NotFoundError('k')
+  if (err instanceof PeercacheError) {
+    const code: string = err.code
+    void code
+  }
+  // @ts-expect-error cacheBytes must be a number: the declarations are real types, not any
+  cache.group({ name: 'bad', cacheBytes: 'lots', load })
+  // @ts-expect-error get takes a string key
+  await group.get(42)
+  // @ts-expect-error serving peers is internal, not part of the published types
+  void group.serve
+  // @ts-expect-error internal
+  void group.serveCached
+  // @ts-expect-error internal
+  void group.serveLoad
+  // @ts-expect-error internal
+  void group.setLocal
+  // @ts-expect-error internal
+  void group.removeLocal
+  // @ts-expect-error a Group is made by cache.group(), never constructed
+  void new Group(options, {})
+  await cache.close()
+  return bytes.byteLength + text.length + json.a + stats.cacheHits
 }
-// @ts-expect-error cacheBytes must be a number: the declarations are real types, not any
-cache.group({ name: 'bad', cacheBytes: 'lots', load })
-// @ts-expect-error get takes a string key
-await group.get(42)
-await cache.close()
-void bytes
-void text
-void json
-void hits
-`,
-      )
-      const tsc = require.resolve('typescript/bin/tsc')
-      run(
-        process.execPath,
-        [
-          tsc,
-          '--noEmit',
-          '--strict',
-          '--module',
-          'nodenext',
-          '--moduleResolution',
-          'nodenext',
-          '--skipLibCheck',
-          '--types',
-          'node',
-          '--typeRoots',
-          join(root, 'node_modules', '@types'),
-          consumer,
-        ],
-        dir,
-        120_000,
-      )
-    } finally {
-      rmSync(dir, { recursive: true, force: true })
-    }
-  }, 180_000)
+`
+
+/** The module settings a strict consumer may use, each checked against the installed package. */
+const TS_SETUPS = [
+  { name: 'node16', module: 'node16', moduleResolution: 'node16' },
+  { name: 'nodenext', module: 'nodenext', moduleResolution: 'nodenext' },
+  { name: 'bundler', module: 'esnext', moduleResolution: 'bundler' },
+] as const
+
+describe('the packed tarball', () => {
+  let dir = ''
+  let tarball = ''
+
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'peercache-package-'))
+    const packed = join(dir, 'packed')
+    mkdirSync(packed)
+    const out = run(npm, ['pack', '--json', '--pack-destination', packed], root, 180_000)
+    const info = JSON.parse(out.slice(out.indexOf('['))) as Array<{ filename: string; files: Array<{ path: string }> }>
+    const first = info[0]
+    if (!first) throw new Error(`npm pack reported nothing: ${out}`)
+    tarball = join(packed, first.filename)
+    files = first.files.map((file) => file.path)
+    const project = join(dir, 'project')
+    mkdirSync(project)
+    writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'module' }))
+    run(
+      npm,
+      ['install', '--prefer-offline', '--no-audit', '--no-fund', '--ignore-scripts', tarball, `@types/node@${typesNodeVersion}`],
+      project,
+      300_000,
+    )
+  }, 480_000)
+
+  afterAll(() => {
+    if (dir !== '') rmSync(dir, { recursive: true, force: true })
+  })
+
+  let files: string[] = []
+  const project = (): string => join(dir, 'project')
+
+  it('ships the built dist/, the license and the docs, and no tests', () => {
+    expect(files).toContain('dist/index.js')
+    expect(files).toContain('dist/index.d.ts')
+    expect(files).toContain('LICENSE')
+    expect(files).toContain('README.md')
+    expect(files.filter((file) => file.startsWith('test/'))).toEqual([])
+    expect(readdirSync(join(project(), 'node_modules', 'peercache', 'dist'))).toContain('index.js')
+  })
+
+  it('imports from ESM', () => {
+    const script = `import { Peercache, LoadError } from 'peercache'\n${USE}`
+    writeFileSync(join(project(), 'esm.mjs'), script)
+    expect(JSON.parse(run(process.execPath, ['esm.mjs'], project()).trim())).toEqual(EXPECTED)
+  }, 120_000)
+
+  it('requires from CommonJS (require(esm))', () => {
+    const script = `const { Peercache, LoadError } = require('peercache')\n;(async () => {${USE}})()`
+    writeFileSync(join(project(), 'cjs.cjs'), script)
+    const out = run(process.execPath, ['--no-warnings', 'cjs.cjs'], project())
+    expect(JSON.parse(out.trim())).toEqual(EXPECTED)
+  }, 120_000)
+
+  for (const setup of TS_SETUPS) {
+    it(`type-checks a strict consumer under moduleResolution ${setup.name}`, () => {
+      const folder = join(project(), `ts-${setup.name}`)
+      mkdirSync(folder, { recursive: true })
+      writeFileSync(join(folder, 'consumer.ts'), CONSUMER_TS)
+      const tsconfig = {
+        compilerOptions: {
+          strict: true,
+          noEmit: true,
+          target: 'ES2022',
+          lib: ['ES2023'],
+          module: setup.module,
+          moduleResolution: setup.moduleResolution,
+          types: ['node'],
+          exactOptionalPropertyTypes: true,
+          noUncheckedIndexedAccess: true,
+        },
+        files: ['consumer.ts'],
+      }
+      writeFileSync(join(folder, 'tsconfig.json'), JSON.stringify(tsconfig))
+      run(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', folder], project())
+    }, 180_000)
+  }
 })

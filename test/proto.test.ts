@@ -27,7 +27,7 @@ interface GetResponseVector {
 }
 
 const vectors = JSON.parse(
-  readFileSync(new URL('../../shared/vectors/wire-golang.json', import.meta.url), 'utf8'),
+  readFileSync(new URL('./fixtures/wire-golang.json', import.meta.url), 'utf8'),
 ) as { getResponse: GetResponseVector[] }
 
 /** Vectors we only decode: mailgun writes expire 0, we omit it. */
@@ -105,8 +105,11 @@ describe('GetResponse', () => {
     expect('minuteQps' in decodeGetResponse(encodeGetResponse({ value: utf8('x') }))).toBe(false)
   })
 
-  it('decodes an empty body as an empty value', () => {
-    expect(decodeGetResponse(new Uint8Array(0))).toEqual({ value: new Uint8Array(0), expiresAt: 0 })
+  it('refuses a body without a value (field 1): an empty body is not an empty value', () => {
+    expect(thrown(() => decodeGetResponse(new Uint8Array(0)))).toBeInstanceOf(InvalidArgumentError)
+    // minute_qps = 1.0 alone
+    expect(thrown(() => decodeGetResponse(fromHex('11000000000000f03f')))).toBeInstanceOf(InvalidArgumentError)
+    expect(decodeGetResponse(fromHex('0a00'))).toEqual({ value: new Uint8Array(0), expiresAt: 0 })
   })
 
   it('round-trips every byte value 0..255', () => {

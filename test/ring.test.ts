@@ -16,7 +16,7 @@ interface RingVector {
   owner: string
 }
 
-const VECTORS_URL = new URL('../../shared/vectors/ring-golang.json', import.meta.url)
+const VECTORS_URL = new URL('./fixtures/ring-golang.json', import.meta.url)
 const VECTOR_COUNT = 271
 
 function loadVectors(): RingVector[] {

@@ -34,7 +34,7 @@ import { toAbortError } from '../singleflight.js'
 import { PeerHealth, type HealthOptions } from './health.js'
 import { Batcher } from './batcher.js'
 import { exchange, type PeerResponse } from './exchange.js'
-import { batchPath, errorHeaderValue, peekPath, peerPath } from './paths.js'
+import { ERROR_HEADER, batchPath, errorHeaderValue, peekPath, peerPath } from './paths.js'
 
 /** PeerClientOptions configure how this process talks to its peers. */
 export interface PeerClientOptions {
@@ -80,6 +80,15 @@ export interface HealthListener {
 }
 
 const MAX_ERROR_MESSAGE_BYTES = 1024
+
+/**
+ * REQUEST_REFUSALS are the statuses that refuse one request for what it is
+ * (malformed, a method the peer lacks, a body or key over the peer's
+ * limits: 413, 414, 431), not the peer's state. They fail that request
+ * only and never mark the peer down. 401 (secrets differ) and a bare 404
+ * (wrong base path) are not here: every request would get them.
+ */
+const REQUEST_REFUSALS: ReadonlySet<number> = new Set([400, 405, 413, 414, 431])
 
 /** HttpPeer is one remote peer reached over HTTP. */
 export class HttpPeer {
@@ -200,16 +209,22 @@ export class HttpPeer {
   }
 
   #batchResult(entry: BatchEntryMessage): CacheEntry | Error {
-    if (entry.status === 200) return { value: entry.value ?? new Uint8Array(0), expiresAt: entry.expiresAt }
+    if (entry.status === 200) return toEntry(entry.value ?? new Uint8Array(0), entry.expiresAt, entry.stale)
     if (entry.status === 404) return new NotFoundError(entry.error ?? 'not found')
     if (entry.status === 503) return new LoadError(`owner ${this.url} failed to load: ${entry.error ?? ''}`)
     return new PeerResponseError(this.url, `batch entry status ${entry.status}`, { status: entry.status })
   }
 
-  /** A status the verb does not expect: the peer cannot do what we asked (a transport-level problem). */
+  /**
+   * A status the verb does not expect: the peer cannot do what we asked (a
+   * transport-level problem). It counts against the peer's health unless it
+   * refuses only this request (see REQUEST_REFUSALS): the peer answered,
+   * and its other keys are still worth asking for.
+   */
   #unexpected(response: PeerResponse): PeerResponseError {
     const error = new PeerResponseError(this.url, `answered ${response.status}: ${errorMessage(response.body)}`, { status: response.status })
-    this.#failed(error)
+    if (REQUEST_REFUSALS.has(response.status)) this.#succeeded()
+    else this.#failed(error)
     return error
   }
 
@@ -281,7 +296,7 @@ export class HttpPeer {
     }
     try {
       const message = decodeGetResponse(response.body)
-      return { value: message.value, expiresAt: message.expiresAt }
+      return toEntry(message.value, message.expiresAt, message.stale)
     } catch (err) {
       const error = new PeerResponseError(this.url, 'answered a body that is not a GetResponse', { status: 200, cause: err })
       this.#failed(error)
@@ -313,7 +328,12 @@ export class HttpPeer {
     this.#scheduleProbe()
   }
 
-  /** While down, probe with backoff; any HTTP answer but a 401 means the peer is back. */
+  /**
+   * While down, probe with backoff. Any HTTP answer means the peer is back,
+   * except those of a peer that is up but cannot serve us: a 401 (secrets
+   * differ) and a 503 `closing` (its cache is closed while its server still
+   * answers). Marking those up would only make them flap.
+   */
   #scheduleProbe(): void {
     if (this.#closed) return
     clearTimeout(this.#probeTimer)
@@ -325,13 +345,23 @@ export class HttpPeer {
     if (this.#closed || this.health.up) return
     try {
       const response = await this.#send('GET', this.#prefix + this.#options.basePath, undefined, undefined)
-      // Alive but refusing us (secrets differ): still no use as an owner; marking it up would only make it flap.
-      if (response.status === 401) throw new PeerResponseError(this.url, 'probe refused: 401', { status: 401 })
+      if (!servesUs(response)) throw new PeerResponseError(this.url, `probe answered ${response.status}`, { status: response.status })
       this.#succeeded()
     } catch {
       this.#scheduleProbe()
     }
   }
+}
+
+/** servesUs is false for a probe answer from a peer that is up but cannot serve us (see #scheduleProbe). */
+function servesUs(response: PeerResponse): boolean {
+  if (response.status === 401) return false
+  return !(response.status === 503 && response.headers[ERROR_HEADER] === errorHeaderValue.closing)
+}
+
+/** toEntry makes the entry of a 200 answer; a stale one (the owner's stale windows) is flagged, never cached as fresh. */
+function toEntry(value: Uint8Array, expiresAt: number, stale: true | undefined): CacheEntry {
+  return stale === true ? { value, expiresAt, stale } : { value, expiresAt }
 }
 
 function errorMessage(body: Uint8Array): string {

@@ -46,12 +46,20 @@ export class PeerHealth {
     return !this.#down
   }
 
-  /** succeeded records an answer; returns true when this marks a down peer up. */
+  /**
+   * succeeded records an answer; returns true when this marks a down peer
+   * up. The probe backoff restarts only on an answer while up (a request
+   * served), not on the probe's answer that marks it up: a peer that answers
+   * probes yet fails every request is retried ever more slowly, it does not
+   * flap down and up several times a second.
+   */
   succeeded(): boolean {
     this.#failures = 0
-    if (!this.#down) return false
+    if (!this.#down) {
+      this.#attempt = 0
+      return false
+    }
     this.#down = false
-    this.#attempt = 0
     return true
   }
 
@@ -61,7 +69,6 @@ export class PeerHealth {
     if (this.#down) return false
     if (!isTimeout && this.#failures < this.#threshold) return false
     this.#down = true
-    this.#attempt = 0
     return true
   }
 

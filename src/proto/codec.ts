@@ -21,10 +21,10 @@ export const PROTO_SCHEMA = `
 syntax = "proto2";
 package groupcachepb;
 message GetRequest { required string group = 1; required string key = 2; }
-message GetResponse { optional bytes value = 1; optional double minute_qps = 2; optional int64 expire = 3; }
+message GetResponse { optional bytes value = 1; optional double minute_qps = 2; optional int64 expire = 3; optional bool stale = 16; }
 message SetRequest { required string group = 1; required string key = 2; optional bytes value = 3; optional int64 expire = 4; }
 message BatchRequest { repeated string keys = 1; }
-message BatchEntry { optional string key = 1; optional bytes value = 2; optional int64 expire = 3; optional uint32 status = 4; optional string error = 5; }
+message BatchEntry { optional string key = 1; optional bytes value = 2; optional int64 expire = 3; optional uint32 status = 4; optional string error = 5; optional bool stale = 6; }
 message BatchResponse { repeated BatchEntry entries = 1; }
 `
 
@@ -76,6 +76,8 @@ export interface GetResponseMessage {
   minuteQps?: number
   /** Absolute expiry in epoch milliseconds, 0 = never. */
   expiresAt: number
+  /** peercache-only (field 16, ignored by Go): the owner answered a value past its expiry (stale windows). */
+  stale?: true
 }
 
 /** SetRequestMessage is mailgun's PUT body: store `value` under `group`/`key`. */
@@ -100,6 +102,8 @@ export interface BatchEntryMessage {
   /** Absolute expiry in epoch milliseconds, 0 = never. */
   expiresAt: number
   error?: string
+  /** The value is past its expiry, answered within the owner's stale windows. */
+  stale?: true
 }
 
 /**
@@ -130,22 +134,29 @@ export function unixNanosToMs(ns: bigint): number {
  * a plain value is byte-identical to Go groupcache's; minute_qps only when
  * given. The result may be a Node Buffer (a Uint8Array).
  */
-export function encodeGetResponse(msg: { value: Uint8Array; expiresAt?: number; minuteQps?: number }): Uint8Array {
+export function encodeGetResponse(msg: { value: Uint8Array; expiresAt?: number; minuteQps?: number; stale?: boolean | undefined }): Uint8Array {
   const out: Decoded = { value: checkBytes(msg.value, 'value') }
   if (msg.minuteQps !== undefined) out['minuteQps'] = msg.minuteQps
+  if (msg.stale === true) out['stale'] = true
   setExpire(out, msg.expiresAt)
   return TYPES.getResponse.encode(out).finish()
 }
 
 /**
- * decodeGetResponse parses a peer's 200 body. An absent value is empty, an
- * absent or 0 expire is 0 (never), unknown fields are ignored (as Go does).
- * Throws InvalidArgumentError on undecodable input or a negative expire.
+ * decodeGetResponse parses a peer's 200 body. An absent or 0 expire is 0
+ * (never), unknown fields are ignored (as Go does). The value (field 1) is
+ * required: every groupcache server writes it, even empty (`0a00`), so a
+ * body without it is not an answer (it must not be cached as an empty
+ * value). Throws InvalidArgumentError on undecodable input, a missing value
+ * or a negative expire.
  */
 export function decodeGetResponse(bytes: Uint8Array): GetResponseMessage {
   const m = decodeWith(TYPES.getResponse, bytes, 'GetResponse')
-  const out: GetResponseMessage = { value: copyBytes(m['value']) ?? new Uint8Array(0), expiresAt: readExpire(m) }
+  const value = copyBytes(m['value'])
+  if (value === undefined) throw new InvalidArgumentError('GetResponse has no value (field 1)')
+  const out: GetResponseMessage = { value, expiresAt: readExpire(m) }
   if (has(m, 'minuteQps')) out.minuteQps = m['minuteQps'] as number
+  if (m['stale'] === true) out.stale = true
   return out
 }
 
@@ -233,6 +244,7 @@ function toWireEntry(e: BatchEntryMessage): Decoded {
   const out: Decoded = { key: checkString(e.key, 'key'), status }
   if (e.value !== undefined) out['value'] = checkBytes(e.value, 'value')
   if (e.error !== undefined) out['error'] = checkString(e.error, 'error')
+  if (e.stale === true) out['stale'] = true
   setExpire(out, e.expiresAt)
   return out
 }
@@ -247,6 +259,7 @@ function fromWireEntry(m: Decoded): BatchEntryMessage {
   const value = copyBytes(m['value'])
   if (value !== undefined) out.value = value
   if (has(m, 'error')) out.error = m['error'] as string
+  if (m['stale'] === true) out.stale = true
   return out
 }
 

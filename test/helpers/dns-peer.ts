@@ -23,6 +23,8 @@ const cache = new Peercache({
   discovery: { dns: env.DNS_NAME ?? '', port, servers: [env.DNS_SERVER ?? ''], intervalMs: Number(env.INTERVAL_MS ?? 100), ...(env.DNS_SRV === '1' ? { srv: true } : {}) },
   drainMs: Number(env.DRAIN_MS ?? 0),
   hotCacheProbability: 0,
+  // Generous on a busy test machine: a timeout would mark a live peer down and cost extra loads.
+  timeout: 10_000,
 })
 cache.events.on('peers-changed', (e) => write(`PEERS ${JSON.stringify(e.peers)}`))
 cache.group({

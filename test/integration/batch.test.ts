@@ -270,6 +270,6 @@ describe('a peer without the batch endpoint (bare 404)', () => {
     await Promise.all(keys.map((key) => group.get(key)))
     expect(log.count('POST')).toBe(0)
     expect(log.count('GET', KEY_PREFIX)).toBe(4)
-    expect(cache.metrics()).toContain(`peercache_peer_up{group="kv",peer="${fake.url}"} 1`)
+    expect(cache.metrics()).toContain(`peercache_peer_up{peer="${fake.url}"} 1`)
   })
 })

@@ -153,12 +153,12 @@ async function withDeadline<T>(promise: Promise<T>, ms: number, what: string): P
   }
 }
 
-/** peerUp reads `peercache_peer_up` of peer (group kv) from the Prometheus text. */
+/** peerUp reads `peercache_peer_up` of peer from the Prometheus text. */
 function peerUp(cache: Peercache, peer: string): number | undefined {
   const line = cache
     .metrics()
     .split('\n')
-    .find((l) => l.startsWith(`peercache_peer_up{group="kv",peer="${peer}"} `))
+    .find((l) => l.startsWith(`peercache_peer_up{peer="${peer}"} `))
   return line === undefined ? undefined : Number(line.slice(line.lastIndexOf(' ') + 1))
 }
 
@@ -510,6 +510,22 @@ const GARBAGE_CASES: GarbageCase[] = [
     error: ResponseTooLargeError,
     code: 'ERR_PEERCACHE_RESPONSE_TOO_LARGE',
     options: { maxResponseBytes: CAP },
+  },
+  {
+    // issue 13: every groupcache server writes field 1 (even empty: 0a00); without it there is no value to cache.
+    name: 'a 200 GetResponse without a value field (minute_qps only)',
+    respond: (res) => {
+      const body = Buffer.from('11000000000000f03f', 'hex')
+      res.writeHead(200, { 'content-type': PROTO, 'content-length': body.byteLength }).end(body)
+    },
+    error: PeerResponseError,
+    code: 'ERR_PEERCACHE_PEER_BAD_RESPONSE',
+  },
+  {
+    name: 'an empty 200 body',
+    respond: (res) => res.writeHead(200, { 'content-type': PROTO, 'content-length': 0 }).end(),
+    error: PeerResponseError,
+    code: 'ERR_PEERCACHE_PEER_BAD_RESPONSE',
   },
   {
     name: 'wrong content type (a valid GetResponse served as text/html)',

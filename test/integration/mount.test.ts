@@ -172,6 +172,39 @@ describe('mounted in express', () => {
   })
 })
 
+describe('mounted under an express path prefix with a secret (issue 13)', () => {
+  it('signs and verifies the path as it travels on the wire: gets, batches, sets and removes all pass', async () => {
+    const aServer = track(await listenLocal())
+    const bServer = track(await listenLocal())
+    const a = `${serverUrl(aServer)}/cache`
+    const b = `${serverUrl(bServer)}/cache`
+    const peers = [a, b]
+    const secret = 'a-secret-of-at-least-16-bytes'
+    const seen: string[][] = [[], []]
+    const caches = [a, b].map((self) => track(new Peercache({ env: {}, self, peers, secret, hotCacheProbability: 0 })))
+    caches.forEach((cache, i) => kv(cache, seen[i]!))
+    for (const [server, cache] of [[aServer, caches[0]!], [bServer, caches[1]!]] as const) {
+      const app = express()
+      app.use('/cache', cache.handler())
+      server.on('request', app)
+    }
+    const groupB = caches[1]!.getGroup('kv')!
+    const key = keyOwnedBy(peers, a, 'signed')
+    expect(await groupB.getString(key)).toBe(reference(key))
+    expect(seen[0]).toEqual([key])
+    const batchKeys = [1, 2, 3].map((i) => keyOwnedBy(peers, a, `batch-${i}`))
+    const found = await groupB.getMany(batchKeys)
+    expect([...found.keys()].sort()).toEqual([...batchKeys].sort())
+    expect(await groupB.set(key, 'new')).toEqual({ unreachable: [] })
+    expect(await caches[0]!.getGroup('kv')!.getString(key)).toBe('new')
+    expect(await groupB.remove(key)).toEqual({ unreachable: [] })
+    expect(groupB.stats().peerErrors).toBe(0)
+    expect(groupB.stats().localLoads).toBe(0)
+    // An unsigned request through the same mount is still refused.
+    expect((await get(serverUrl(aServer), `/cache/_groupcache/kv/${encodeURIComponent(key)}`)).status).toBe(401)
+  })
+})
+
 describe('as a plain node:http listener without next', () => {
   it('answers peer requests and 404s a foreign path itself', async () => {
     const seen: string[] = []

@@ -1,6 +1,6 @@
 /**
  * The server side of the wire protocol against the Go groupcache vectors
- * (../shared/vectors/wire-golang.json): one real Peercache served by
+ * (test/fixtures/wire-golang.json): one real Peercache served by
  * `listen(0, '127.0.0.1')`, asked with raw undici requests whose paths are
  * sent byte for byte as the vectors write them.
  */
@@ -19,7 +19,7 @@ interface WireVectors {
   successHeaders: Record<string, string>
 }
 
-const vectors = JSON.parse(readFileSync('/work/shared/vectors/wire-golang.json', 'utf8')) as WireVectors
+const vectors = JSON.parse(readFileSync(new URL('../fixtures/wire-golang.json', import.meta.url), 'utf8')) as WireVectors
 
 const LOADER_FAILURE = 'database is down'
 

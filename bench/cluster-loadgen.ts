@@ -1,0 +1,162 @@
+/**
+ * cluster-loadgen: the cluster benchmark's load generator, in its own process
+ * so its CPU is counted apart from the apps'. `concurrency` workers each keep
+ * one `GET /item/:id` in flight, round robin over the apps, over undici
+ * keep-alive pools; ids are drawn from a seeded Zipf distribution. Every
+ * `sample` request answers what happened since the previous one: requests,
+ * errors, p50/p99 latency, CPU time, and how often each app was asked for
+ * each id (to tell gets for remote-owned keys apart). `progress` answers
+ * how many requests were served since the start (the warm-up waits on it).
+ *
+ * Usage (by cluster.ts only): cluster-loadgen.ts, then a `start` request.
+ */
+import { performance } from 'node:perf_hooks'
+import { Pool } from 'undici'
+import { mulberry32, zipfSampler } from '../demo/zipf.js'
+import { KeySet } from '../demo/loadgen.js'
+import { serveParent, type Message } from './cluster-ipc.js'
+
+/** LoadPlan is what the `start` request carries. */
+export interface LoadPlan {
+  targets: string[]
+  concurrency: number
+  keys: number
+  zipfS: number
+  seed: number
+}
+
+/** LoadSample is the answer to `sample`: the window since the previous sample. */
+export interface LoadSample {
+  windowMs: number
+  requests: number
+  errors: number
+  firstError: string | undefined
+  p50Ms: number
+  p99Ms: number
+  cpuMicros: number
+  /** idCounts[t][id]: how often app t was asked for id in the window. */
+  idCounts: number[][]
+  /** distinct ids requested since the start (not only in the window). */
+  distinct: number
+}
+
+/** Load runs the workers and keeps the window's tallies. */
+class Load {
+  readonly #plan: LoadPlan
+  readonly #pools: Pool[]
+  readonly #next: () => number
+  readonly #distinct: KeySet
+  #running = true
+  #workers: Promise<void> = Promise.resolve()
+  #target = 0
+  /** Requests served since the start. */
+  total = 0
+  #window: Window
+
+  constructor(plan: LoadPlan) {
+    this.#plan = plan
+    this.#pools = plan.targets.map((url) => new Pool(url, { connections: plan.concurrency, headersTimeout: 10_000, bodyTimeout: 10_000 }))
+    this.#next = zipfSampler(plan.keys, plan.zipfS, mulberry32(plan.seed))
+    this.#distinct = new KeySet(plan.keys)
+    this.#window = newWindow(plan.targets.length, plan.keys)
+  }
+
+  start(): void {
+    this.#workers = Promise.all(Array.from({ length: this.#plan.concurrency }, () => this.#worker())).then(() => {})
+  }
+
+  /** sample returns the window since the last sample and starts a new one. */
+  sample(): LoadSample {
+    const w = this.#window
+    this.#window = newWindow(this.#plan.targets.length, this.#plan.keys)
+    const cpu = process.cpuUsage(w.cpu)
+    const sorted = Float64Array.from(w.latencies).sort()
+    return {
+      windowMs: performance.now() - w.startedAt,
+      requests: w.requests,
+      errors: w.errors,
+      firstError: w.firstError,
+      p50Ms: percentile(sorted, 0.5),
+      p99Ms: percentile(sorted, 0.99),
+      cpuMicros: cpu.user + cpu.system,
+      idCounts: w.idCounts.map((counts) => Array.from(counts)),
+      distinct: this.#distinct.size,
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.#running = false
+    await this.#workers
+    await Promise.all(this.#pools.map((pool) => pool.close()))
+  }
+
+  async #worker(): Promise<void> {
+    while (this.#running) await this.#request()
+  }
+
+  async #request(): Promise<void> {
+    const id = this.#next()
+    const target = this.#target++ % this.#pools.length
+    const started = performance.now()
+    this.#distinct.add(id)
+    try {
+      const { statusCode, body } = await this.#pools[target]!.request({ method: 'GET', path: `/item/${id}` })
+      await body.dump()
+      if (statusCode !== 200) throw new Error(`HTTP ${statusCode}`)
+      this.#served(target, id, performance.now() - started)
+    } catch (err) {
+      this.#window.errors++
+      this.#window.firstError ??= `${this.#plan.targets[target]}/item/${id}: ${err instanceof Error ? err.message : String(err)}`
+    }
+  }
+
+  #served(target: number, id: number, latencyMs: number): void {
+    const w = this.#window
+    this.total++
+    w.requests++
+    w.latencies.push(latencyMs)
+    w.idCounts[target]![id]!++
+  }
+}
+
+interface Window {
+  startedAt: number
+  cpu: NodeJS.CpuUsage
+  requests: number
+  errors: number
+  firstError: string | undefined
+  latencies: number[]
+  idCounts: Uint32Array[]
+}
+
+function newWindow(targets: number, keys: number): Window {
+  return {
+    startedAt: performance.now(),
+    cpu: process.cpuUsage(),
+    requests: 0,
+    errors: 0,
+    firstError: undefined,
+    latencies: [],
+    idCounts: Array.from({ length: targets }, () => new Uint32Array(keys + 1)),
+  }
+}
+
+/** percentile reads the q-quantile of ascending `sorted` (nearest rank), NaN when empty. */
+function percentile(sorted: Float64Array, q: number): number {
+  if (sorted.length === 0) return Number.NaN
+  return sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)]!
+}
+
+let load: Load | undefined
+serveParent(
+  {},
+  {
+    start: (message: Message) => {
+      load = new Load(message.plan as LoadPlan)
+      load.start()
+    },
+    sample: () => load?.sample(),
+    progress: () => load?.total ?? 0,
+  },
+  async () => load?.stop(),
+)

@@ -1,0 +1,108 @@
+/**
+ * peercache/fastify: the peer endpoint as a fastify plugin, served by
+ * fastify's own router rather than a raw node:http listener, so the app's
+ * hooks, logger and error reporting apply to peer requests too:
+ *
+ *   await app.register(peercachePlugin, { cache })
+ *
+ * What the endpoint answers is serve.ts's, shared with `cache.handler()`;
+ * this file only maps fastify's request and reply onto it. The routes live
+ * in an encapsulated child context, so the protobuf body parser (bounded by
+ * the cache's `maxRequestBytes`) and the Go-style text/plain error replies
+ * apply to peer requests only, never to the app's own routes. fastify is an
+ * optional peer dependency: this module is only loaded when imported.
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { internals } from './internals.js'
+import type { Peercache } from './peercache.js'
+import { BATCH_BASE_PATH, PEEK_BASE_PATH, pathOf } from './peers/paths.js'
+import { admit, answer, errorReply, hasBody, type HandlerContext, type PeerReply, type PeerRequest, type PeerRoute } from './peers/serve.js'
+
+/** PeercachePluginOptions configure the fastify plugin. */
+export interface PeercachePluginOptions {
+  /** The Peercache whose peer endpoint the app serves; the plugin closes it when the app closes. */
+  cache: Peercache
+}
+
+/**
+ * peercachePlugin registers the peer endpoint's routes (basePath, the batch
+ * path, and `metricsPath` when set) and closes the cache in `onClose`. Like
+ * a fastify-plugin plugin it is not encapsulated itself (so the `onClose`
+ * hook is the app's), without depending on fastify-plugin.
+ */
+export async function peercachePlugin(app: FastifyInstance, options: PeercachePluginOptions): Promise<void> {
+  const cache = options.cache
+  const ctx = cache[internals]().endpoint
+  app.addHook('onClose', async () => {
+    await cache.close()
+  })
+  await app.register(async (routes) => peerRoutes(routes, ctx))
+}
+
+// What fastify-plugin would set: no encapsulation, a readable name, the fastify major it supports.
+Object.assign(peercachePlugin, {
+  [Symbol.for('skip-override')]: true,
+  [Symbol.for('fastify.display-name')]: 'peercache',
+  [Symbol.for('plugin-meta')]: { name: 'peercache', fastify: '5.x' },
+})
+
+export default peercachePlugin
+
+/** peerRoutes fills the encapsulated context: body parser, error replies, routes. */
+function peerRoutes(routes: FastifyInstance, ctx: HandlerContext): void {
+  // Peers send protobuf; a body of any other type is read the same way (Go clients may send none).
+  routes.removeAllContentTypeParsers()
+  const parseOptions = { parseAs: 'buffer' as const, bodyLimit: ctx.maxRequestBytes }
+  const keepBytes = (_req: FastifyRequest, body: Buffer, done: (err: null, body: Buffer) => void): void => done(null, body)
+  routes.addContentTypeParser('application/x-protobuf', parseOptions, keepBytes)
+  routes.addContentTypeParser('*', parseOptions, keepBytes)
+  routes.setErrorHandler((err: Error & { statusCode?: number }, request, reply) => {
+    const status = err.statusCode !== undefined && err.statusCode >= 400 ? err.statusCode : 500
+    if (status >= 500) request.log.error({ err }, 'peer request failed')
+    return send(reply, errorReply(status, status >= 500 ? 'internal error' : err.message))
+  })
+  route(routes, ctx, `${ctx.basePath}*`, 'key')
+  route(routes, ctx, `${BATCH_BASE_PATH}*`, 'batch')
+  route(routes, ctx, `${PEEK_BASE_PATH}*`, 'peek')
+  if (ctx.metricsPath !== undefined) route(routes, ctx, ctx.metricsPath, 'metrics')
+}
+
+/**
+ * route serves one resource for every method (a wrong one gets serve.ts's
+ * 405). `admit` runs in onRequest, before fastify reads the body, so an
+ * unsigned write is refused without buffering it.
+ */
+function route(routes: FastifyInstance, ctx: HandlerContext, url: string, resource: PeerRoute): void {
+  routes.all(url, {
+    onRequest: async (request, reply) => {
+      const refused = admit(ctx, resource, peerRequest(request))
+      if (refused !== undefined) return send(reply, refused)
+    },
+    handler: async (request, reply) => {
+      const req = peerRequest(request)
+      const body = hasBody(resource, req.method) && Buffer.isBuffer(request.body) ? request.body : EMPTY
+      const result = await answer(ctx, resource, req, body, reply.raw)
+      // undefined: the client left before the answer was ready; nobody reads this one.
+      return send(reply, result ?? errorReply(503, 'client closed the connection'))
+    },
+  })
+}
+
+const EMPTY = new Uint8Array(0)
+
+/** peerRequest is serve.ts's view of a fastify request: the target exactly as it travelled. */
+function peerRequest(request: FastifyRequest): PeerRequest {
+  const target = request.raw.url ?? request.url
+  return { method: request.method, target, path: pathOf(target), authorization: request.headers.authorization }
+}
+
+/** send writes a PeerReply through fastify's reply (so onSend hooks apply). */
+function send(reply: FastifyReply, answer: PeerReply): FastifyReply {
+  reply.code(answer.status)
+  if (answer.contentType !== undefined) reply.type(answer.contentType)
+  if (answer.headers !== undefined) reply.headers(answer.headers)
+  const body = answer.body
+  // An empty 200 (set, remove) has no Content-Type, as from handler(): fastify would add octet-stream to a Buffer.
+  if (body.byteLength === 0) return reply.send()
+  return reply.send(Buffer.from(body.buffer, body.byteOffset, body.byteLength))
+}

@@ -1,0 +1,306 @@
+/**
+ * serve: what the peer endpoint answers, whatever HTTP server carries it.
+ * The node:http handler (handler.ts) and the fastify plugin (fastify.ts)
+ * both route a request here in two steps — `admit` before the body is read
+ * (so an unsigned write is refused without buffering it), `answer` once it
+ * is in hand — and write the PeerReply they get back. So both speak Go
+ * groupcache's protocol byte for byte (status codes, error bodies, headers;
+ * see test/fixtures) and add the same things Go leaves out: a marker header
+ * on 404s, authentication, and bounds on every input.
+ *
+ * Requests that reach it come from peers, so it never forwards: it answers
+ * from the caches or loads locally (Group.serveCached / serveLoad), which is
+ * what keeps two processes with different peer lists from looping.
+ */
+import { setMaxListeners } from 'node:events'
+import type { ServerResponse } from 'node:http'
+import type { PeerAuth } from '../auth.js'
+import type { CacheEntry } from '../cache.js'
+import { AuthError, ClosedError, NotFoundError, PeercacheError } from '../errors.js'
+import type { Group } from '../group.js'
+import type { Logger } from '../logger.js'
+import { decodeBatchRequest, decodeSetRequest, encodeBatchResponse, encodeGetResponse, type BatchEntryMessage } from '../proto/codec.js'
+import { BATCH_BASE_PATH, ERROR_HEADER, PEEK_BASE_PATH, errorHeaderValue, parsePeerPath } from './paths.js'
+
+/** HandlerContext is what the peer endpoint needs from its Peercache. */
+export interface HandlerContext {
+  basePath: string
+  group(name: string): Group<unknown> | undefined
+  /** Longest key any group accepts, in UTF-8 bytes: bounds the path before decoding. */
+  maxKeyBytes(): number
+  auth: PeerAuth | undefined
+  closing(): boolean
+  logger: Logger
+  /** Largest request body (PUT value, batch keys) accepted, in bytes. */
+  maxRequestBytes: number
+  /** Opt-in path that serves Prometheus metrics (GET), or undefined. */
+  metricsPath: string | undefined
+  metrics(): string
+}
+
+/** PeerRequest is one request to the peer endpoint, as any HTTP server sees it. */
+export interface PeerRequest {
+  method: string
+  /** The request target as it travelled (path and query): what the peer signed. */
+  target: string
+  /** The target's path, which routes the request. */
+  path: string
+  authorization: string | undefined
+}
+
+/** PeerReply is the endpoint's answer, for the server to write as it is. */
+export interface PeerReply {
+  status: number
+  /** Content-Type, or undefined for an empty 200. */
+  contentType: string | undefined
+  body: Uint8Array
+  /** Further headers: Allow, X-Peercache-Error, X-Content-Type-Options, Connection. */
+  headers: Readonly<Record<string, string>> | undefined
+  /** A HEAD request: send the headers of body (its length included), not body. */
+  headOnly: boolean
+}
+
+/** ClientConnection is the response a server writes to: its close tells that the client left. */
+export type ClientConnection = Pick<ServerResponse, 'once' | 'off' | 'writableEnded'>
+
+/** PeerRoute names the endpoint's resources. */
+export type PeerRoute = 'key' | 'batch' | 'peek' | 'metrics'
+
+/** KEY_METHODS are the methods of {basePath}{group}/{key}. */
+export const KEY_METHODS: readonly string[] = ['GET', 'HEAD', 'PUT', 'DELETE']
+
+/** routeOf returns the resource a path names, or undefined when the path is not the endpoint's. */
+export function routeOf(ctx: HandlerContext, path: string): PeerRoute | undefined {
+  if (path.startsWith(ctx.basePath)) return 'key'
+  if (path.startsWith(BATCH_BASE_PATH)) return 'batch'
+  if (path.startsWith(PEEK_BASE_PATH)) return 'peek'
+  if (ctx.metricsPath !== undefined && path === ctx.metricsPath) return 'metrics'
+  return undefined
+}
+
+/** hasBody tells whether a request on route carries a body to read (PUT of a value, POST of a batch). */
+export function hasBody(route: PeerRoute, method: string): boolean {
+  return (route === 'key' && method === 'PUT') || (route === 'batch' && method === 'POST')
+}
+
+/**
+ * admit makes the checks that need no body: shutting down, path length,
+ * method, and (for a request with a body) a signature that is present and
+ * fresh. It returns the refusal, or undefined to read the body and answer.
+ */
+export function admit(ctx: HandlerContext, route: PeerRoute, req: PeerRequest): PeerReply | undefined {
+  if (route === 'metrics') return req.method === 'GET' || req.method === 'HEAD' ? undefined : methodNotAllowed('GET, HEAD')
+  if (ctx.closing()) return errorReply(503, 'shutting down', errorHeaderValue.closing)
+  if (route === 'key') {
+    // Percent-encoding triples a byte at most: a longer path cannot hold a valid key.
+    if (req.path.length > ctx.basePath.length + 3 * (255 + 1 + ctx.maxKeyBytes())) return errorReply(414, 'request path too long')
+    if (!KEY_METHODS.includes(req.method)) return methodNotAllowed(KEY_METHODS.join(', '))
+  } else if (route === 'peek') {
+    if (req.path.length > PEEK_BASE_PATH.length + 3 * (255 + 1 + ctx.maxKeyBytes())) return errorReply(414, 'request path too long')
+    if (req.method !== 'GET') return methodNotAllowed('GET')
+  } else if (req.method !== 'POST') return methodNotAllowed('POST')
+  const auth = ctx.auth
+  if (auth === undefined || !hasBody(route, req.method)) return undefined
+  // On refusal the body is left unread: that connection cannot carry another request.
+  return refusal(() => auth.precheck(req.authorization), true)
+}
+
+/**
+ * answer answers an admitted request whose body is in hand (empty when it
+ * has none). A cached value is answered synchronously (the serving hot path:
+ * no await, no signal); otherwise it resolves to the reply, or to undefined
+ * when the client left before it was ready.
+ */
+export function answer(ctx: HandlerContext, route: PeerRoute, req: PeerRequest, body: Uint8Array, client: ClientConnection): PeerReply | Promise<PeerReply | undefined> {
+  if (route === 'metrics') return bytesReply(200, 'text/plain; version=0.0.4; charset=utf-8', Buffer.from(ctx.metrics(), 'utf8'), req.method === 'HEAD')
+  const auth = ctx.auth
+  if (auth !== undefined) {
+    const refused = refusal(() => auth.verify(req.authorization, req.method, req.target, body))
+    if (refused !== undefined) return refused
+  }
+  if (route === 'peek') return answerPeek(ctx, req)
+  return route === 'key' ? answerKey(ctx, req, body, client) : answerBatch(ctx, req, body, client)
+}
+
+/**
+ * Answers GET /_peercache/peek/{group}/{key}: the cached value, or a 404
+ * marked not-cached. Never a load: a new owner asks this of a key's previous
+ * owner during a rolling deploy, and a miss there must not cost an origin query.
+ */
+function answerPeek(ctx: HandlerContext, req: PeerRequest): PeerReply {
+  const parsed = parsePeerPath(req.path.slice(PEEK_BASE_PATH.length))
+  if (!parsed.ok) return errorReply(parsed.status, parsed.message)
+  const group = ctx.group(parsed.group)
+  if (group === undefined) return errorReply(404, `no such group: ${parsed.group}`, errorHeaderValue.noSuchGroup)
+  const entry = group.peekEntry(parsed.key)
+  return entry === undefined ? errorReply(404, 'not cached', errorHeaderValue.notCached) : valueReply(entry, false)
+}
+
+/** Answers {basePath}{group}/{key}: GET/HEAD a value, PUT a value (SetRequest), DELETE it. */
+function answerKey(ctx: HandlerContext, req: PeerRequest, body: Uint8Array, client: ClientConnection): PeerReply | Promise<PeerReply | undefined> {
+  const parsed = parsePeerPath(req.path.slice(ctx.basePath.length))
+  if (!parsed.ok) return errorReply(parsed.status, parsed.message)
+  const group = ctx.group(parsed.group)
+  if (group === undefined) return errorReply(404, `no such group: ${parsed.group}`, errorHeaderValue.noSuchGroup)
+  const key = parsed.key
+  if (Buffer.byteLength(key, 'utf8') > group.maxKeyBytes) return errorReply(414, 'key too long')
+  if (req.method === 'PUT') return applySet(group, key, body)
+  if (req.method === 'DELETE') {
+    group.removeLocal(key)
+    return OK
+  }
+  const headOnly = req.method === 'HEAD'
+  const entry = group.serveCached(key)
+  return entry !== undefined ? valueReply(entry, headOnly) : loadKey(group, key, client, headOnly)
+}
+
+/** Answers POST /_peercache/batch/{group}: a BatchRequest in, a BatchResponse out. */
+async function answerBatch(ctx: HandlerContext, req: PeerRequest, body: Uint8Array, client: ClientConnection): Promise<PeerReply | undefined> {
+  const name = decodeSegment(req.path.slice(BATCH_BASE_PATH.length))
+  if (name === undefined || name === '' || name.includes('/')) return errorReply(400, 'bad request')
+  const group = ctx.group(name)
+  if (group === undefined) return errorReply(404, `no such group: ${name}`, errorHeaderValue.noSuchGroup)
+  let keys: string[]
+  try {
+    keys = decodeBatchRequest(body)
+  } catch (err) {
+    return errorReply(400, `bad request: ${(err as Error).message}`)
+  }
+  if (keys.some((key) => Buffer.byteLength(key, 'utf8') > group.maxKeyBytes)) return errorReply(414, 'key too long')
+  const entries = await serveKeys(group, keys, client)
+  return entries === undefined ? undefined : bytesReply(200, 'application/x-protobuf', encodeBatchResponse(entries))
+}
+
+function applySet(group: Group<unknown>, key: string, body: Uint8Array): PeerReply {
+  try {
+    const message = decodeSetRequest(body)
+    if (message.group !== group.name || message.key !== key) return errorReply(400, 'bad request: body names another group or key')
+    // A typed group decodes the value here: bytes its codec cannot read are refused (CodecError).
+    group.setLocal(key, { value: message.value, expiresAt: message.expiresAt })
+  } catch (err) {
+    return errorReply(400, `bad request: ${(err as Error).message}`)
+  }
+  return OK
+}
+
+/**
+ * Serves each key of a batch: the cached ones at once, then the others (at
+ * most BATCH_CONCURRENCY loads at once); undefined if the client left.
+ */
+async function serveKeys(group: Group<unknown>, keys: readonly string[], client: ClientConnection): Promise<BatchEntryMessage[] | undefined> {
+  const entries: BatchEntryMessage[] = new Array(keys.length)
+  const misses: number[] = []
+  keys.forEach((key, i) => {
+    const entry = group.serveCached(key)
+    if (entry === undefined) misses.push(i)
+    else entries[i] = okEntry(key, entry)
+  })
+  if (misses.length === 0) return entries
+  const gone = abortOnClose(client)
+  try {
+    let next = 0
+    const worker = async (): Promise<void> => {
+      while (next < misses.length && !gone.signal.aborted) {
+        const i = misses[next++] as number
+        entries[i] = await batchEntry(group, keys[i] as string, gone.signal)
+      }
+    }
+    await Promise.all(Array.from({ length: Math.min(BATCH_CONCURRENCY, misses.length) }, worker))
+    return gone.signal.aborted ? undefined : entries
+  } finally {
+    gone.release()
+  }
+}
+
+const BATCH_CONCURRENCY = 64
+
+async function batchEntry(group: Group<unknown>, key: string, signal: AbortSignal): Promise<BatchEntryMessage> {
+  try {
+    const entry = await group.serveLoad(key, signal)
+    return okEntry(key, entry)
+  } catch (err) {
+    const status = err instanceof NotFoundError ? 404 : 503
+    return { key, status, expiresAt: 0, error: err instanceof Error ? err.message : String(err) }
+  }
+}
+
+/** Loads one key serveCached did not have; a client that hangs up aborts our wait (never the shared load). */
+async function loadKey(group: Group<unknown>, key: string, client: ClientConnection, headOnly: boolean): Promise<PeerReply | undefined> {
+  const gone = abortOnClose(client)
+  try {
+    return valueReply(await group.serveLoad(key, gone.signal), headOnly)
+  } catch (err) {
+    return gone.signal.aborted ? undefined : loadErrorReply(err)
+  } finally {
+    gone.release()
+  }
+}
+
+/** abortOnClose aborts its signal if the client hangs up before the answer is sent. */
+function abortOnClose(client: ClientConnection): { signal: AbortSignal; release(): void } {
+  const controller = new AbortController()
+  // A batch shares this signal among all its keys' waits: not a leak.
+  setMaxListeners(0, controller.signal)
+  const onClose = (): void => {
+    if (!client.writableEnded) controller.abort(new Error('client closed the connection'))
+  }
+  client.once('close', onClose)
+  return { signal: controller.signal, release: () => client.off('close', onClose) }
+}
+
+function decodeSegment(segment: string): string | undefined {
+  try {
+    return decodeURIComponent(segment)
+  } catch {
+    return undefined
+  }
+}
+
+/** refusal runs an authentication check and returns the 401 it earns, or undefined. */
+function refusal(check: () => void, closeConnection = false): PeerReply | undefined {
+  try {
+    check()
+    return undefined
+  } catch (err) {
+    const reply = errorReply(401, err instanceof AuthError ? err.message : 'peer authentication failed')
+    return closeConnection ? { ...reply, headers: { ...reply.headers, Connection: 'close' } } : reply
+  }
+}
+
+/** Maps a load failure to mailgun's codes: 404 for not found, 503 for a loader failure. */
+function loadErrorReply(err: unknown): PeerReply {
+  if (err instanceof NotFoundError) return errorReply(404, err.message, errorHeaderValue.notFound)
+  if (err instanceof ClosedError) return errorReply(503, err.message, errorHeaderValue.closing)
+  const message = err instanceof PeercacheError || err instanceof Error ? err.message : String(err)
+  return errorReply(503, message)
+}
+
+/** okEntry is a batch's answer for a key served (flagged when stale: the owner's stale windows). */
+function okEntry(key: string, entry: CacheEntry): BatchEntryMessage {
+  const message: BatchEntryMessage = { key, status: 200, value: entry.value, expiresAt: entry.expiresAt }
+  if (entry.stale === true) message.stale = true
+  return message
+}
+
+function valueReply(entry: CacheEntry, headOnly: boolean): PeerReply {
+  const message = entry.stale === true ? { value: entry.value, expiresAt: entry.expiresAt, stale: true } : { value: entry.value, expiresAt: entry.expiresAt }
+  return bytesReply(200, 'application/x-protobuf', encodeGetResponse(message), headOnly)
+}
+
+function bytesReply(status: number, contentType: string, body: Uint8Array, headOnly = false): PeerReply {
+  return { status, contentType, body, headers: undefined, headOnly }
+}
+
+const OK: PeerReply = Object.freeze({ status: 200, contentType: undefined, body: new Uint8Array(0), headers: undefined, headOnly: false })
+
+function methodNotAllowed(allow: string): PeerReply {
+  const reply = errorReply(405, 'method not allowed')
+  return { ...reply, headers: { ...reply.headers, Allow: allow } }
+}
+
+/** errorReply answers as Go's http.Error does: text/plain, nosniff, the message and a newline. */
+export function errorReply(status: number, message: string, marker?: string): PeerReply {
+  const headers: Record<string, string> = { 'X-Content-Type-Options': 'nosniff' }
+  if (marker !== undefined) headers[ERROR_HEADER] = marker
+  return { status, contentType: 'text/plain; charset=utf-8', body: Buffer.from(`${message}\n`, 'utf8'), headers, headOnly: false }
+}

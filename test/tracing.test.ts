@@ -1,0 +1,172 @@
+/**
+ * Tracing (issue 11): diagnostics_channel TracingChannels `peercache:get`,
+ * `peercache:load` and `peercache:fetch` publish start/end/asyncStart/
+ * asyncEnd (and error) in order, with group, key, source and peer in their
+ * context, so a tracer can make nested spans; with no subscriber nothing is
+ * traced at all.
+ */
+import { AsyncLocalStorage } from 'node:async_hooks'
+import diagnostics from 'node:diagnostics_channel'
+import { afterEach, describe, expect, it } from 'vitest'
+import { LoadError, NotFoundError, Peercache } from '../src/index.js'
+import { TRACING_CHANNELS } from '../src/tracing.js'
+import { startCluster, type Cluster } from './helpers/cluster.js'
+import { keysOwnedBy } from './helpers/features-cluster.js'
+
+type Phase = 'start' | 'end' | 'asyncStart' | 'asyncEnd' | 'error'
+const PHASES: readonly Phase[] = ['start', 'end', 'asyncStart', 'asyncEnd', 'error']
+
+interface Seen {
+  channel: keyof typeof TRACING_CHANNELS
+  phase: Phase
+  context: Record<string, unknown>
+}
+
+let cluster: Cluster | undefined
+const caches: Peercache[] = []
+const cleanups: Array<() => void> = []
+
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0)) cleanup()
+  await cluster?.close()
+  cluster = undefined
+  for (const cache of caches.splice(0)) await cache.close()
+})
+
+/** record subscribes to every phase of the three channels, keeping the events of `group` (unsubscribed after the test). */
+function record(group: string): Seen[] {
+  const seen: Seen[] = []
+  for (const channel of ['get', 'load', 'fetch'] as const) {
+    const tracing = diagnostics.tracingChannel(TRACING_CHANNELS[channel])
+    const subscribers = Object.fromEntries(
+      PHASES.map((phase) => [
+        phase,
+        (message: unknown) => {
+          const context = message as Record<string, unknown>
+          if (context.group === group) seen.push({ channel, phase, context: { ...context } })
+        },
+      ]),
+    ) as unknown as Parameters<typeof tracing.subscribe>[0]
+    tracing.subscribe(subscribers)
+    cleanups.push(() => tracing.unsubscribe(subscribers))
+  }
+  return seen
+}
+
+function steps(seen: readonly Seen[]): string[] {
+  return seen.map((s) => `${s.channel}:${s.phase}`)
+}
+
+function standalone(group: string, load: (key: string) => string | Promise<string>): Peercache {
+  const cache = new Peercache({ env: {} })
+  caches.push(cache)
+  cache.group({ name: group, cacheBytes: 1 << 20, load })
+  return cache
+}
+
+describe('tracing channels', () => {
+  it('a miss: the get wraps the local load, each start/end/asyncStart/asyncEnd in order, with group, key and source', async () => {
+    const seen = record('traced-miss')
+    const cache = standalone('traced-miss', (key) => `v(${key})`)
+    expect(await cache.getGroup('traced-miss')!.getString('a')).toBe('v(a)')
+    expect(steps(seen)).toEqual([
+      'get:start',
+      'get:end',
+      'load:start',
+      'load:end',
+      'load:asyncStart',
+      'load:asyncEnd',
+      'get:asyncStart',
+      'get:asyncEnd',
+    ])
+    expect(seen[0]!.context).toEqual({ group: 'traced-miss', key: 'a' })
+    expect(seen[2]!.context).toEqual({ group: 'traced-miss', key: 'a', source: 'local' })
+    expect(Buffer.from(seen[5]!.context.result as Uint8Array).toString('utf8')).toBe('v(a)') // the loader's value
+    expect(seen[7]!.context.result).toBe('v(a)') // what the caller got
+  })
+
+  it('a hit: only the get, with its result', async () => {
+    const cache = standalone('traced-hit', (key) => `v(${key})`)
+    const group = cache.getGroup('traced-hit')!
+    await group.get('a')
+    const seen = record('traced-hit')
+    expect((await group.get('a')).toString('utf8')).toBe('v(a)')
+    expect(steps(seen)).toEqual(['get:start', 'get:end', 'get:asyncStart', 'get:asyncEnd'])
+  })
+
+  it('a failing load: error before asyncStart/asyncEnd, on the load and on the get', async () => {
+    const seen = record('traced-error')
+    const cache = standalone('traced-error', (key) => {
+      if (key === 'gone') throw new NotFoundError('no gone')
+      throw new Error('database down')
+    })
+    const group = cache.getGroup('traced-error')!
+    await expect(group.get('boom')).rejects.toBeInstanceOf(LoadError)
+    expect(steps(seen)).toEqual([
+      'get:start',
+      'get:end',
+      'load:start',
+      'load:end',
+      'load:error',
+      'load:asyncStart',
+      'load:asyncEnd',
+      'get:error',
+      'get:asyncStart',
+      'get:asyncEnd',
+    ])
+    expect((seen[4]!.context.error as Error).message).toBe('database down') // the loader's own error
+    expect(seen[7]!.context.error).toBeInstanceOf(LoadError) // what the caller got
+  })
+
+  it('a remote key: the get wraps a fetch carrying the owner, and the owner traces its local load', async () => {
+    const seen = record('kv')
+    const c = await startCluster(2, ({ cache }) => void cache.group({ name: 'kv', cacheBytes: 1 << 20, load: (key) => `v(${key})` }))
+    cluster = c
+    const [key] = keysOwnedBy(c, 1, 1, 'remote') as [string]
+    expect(await c.group(0).getString(key)).toBe(`v(${key})`)
+    const fetches = seen.filter((s) => s.channel === 'fetch')
+    expect(fetches.map((s) => s.phase)).toEqual(['start', 'end', 'asyncStart', 'asyncEnd'])
+    expect(fetches[0]!.context).toEqual({ group: 'kv', key, source: 'peer', peer: c.urls[1] })
+    // The owner (member 1, same process) ran its loader to answer: a local load span, inside the asker's fetch.
+    const order = steps(seen)
+    expect(order.indexOf('load:start')).toBeGreaterThan(order.indexOf('fetch:start'))
+    expect(order.indexOf('load:asyncEnd')).toBeLessThan(order.indexOf('fetch:asyncEnd'))
+    expect(order[0]).toBe('get:start')
+    expect(order.at(-1)).toBe('get:asyncEnd')
+  })
+
+  it('a store bound to start is the loader’s current context, so spans nest', async () => {
+    const store = new AsyncLocalStorage<Record<string, unknown>>()
+    const load = diagnostics.tracingChannel(TRACING_CHANNELS.load)
+    load.start.bindStore(store, (context) => context as Record<string, unknown>)
+    cleanups.push(() => load.start.unbindStore(store))
+    let inside: Record<string, unknown> | undefined
+    const cache = standalone('traced-store', async (key) => {
+      await Promise.resolve()
+      inside = store.getStore()
+      return key
+    })
+    await cache.getGroup('traced-store')!.get('k')
+    expect(inside).toMatchObject({ group: 'traced-store', key: 'k', source: 'local' })
+  })
+
+  it('traces nothing while nobody subscribes', async () => {
+    const prototype = Object.getPrototypeOf(diagnostics.tracingChannel(TRACING_CHANNELS.get)) as { tracePromise: (...args: unknown[]) => unknown }
+    const original = prototype.tracePromise
+    let calls = 0
+    prototype.tracePromise = function (this: unknown, ...args: unknown[]) {
+      calls++
+      return original.apply(this, args)
+    }
+    cleanups.push(() => (prototype.tracePromise = original))
+    const cache = standalone('untraced', (key) => key)
+    const group = cache.getGroup('untraced')!
+    for (const channel of Object.values(TRACING_CHANNELS)) expect(diagnostics.tracingChannel(channel).hasSubscribers).toBe(false)
+    await group.get('a')
+    await group.get('a')
+    expect(calls).toBe(0)
+    record('untraced')
+    await group.get('b')
+    expect(calls).toBe(2) // the get and its load
+  })
+})
