@@ -11,6 +11,7 @@
  * mode. Counting requests measures every mode from the same point of the
  * same key sequence; a time alone would measure a slower mode colder.
  */
+import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -52,6 +53,8 @@ export interface HotShare {
   fromHot: number
   /** Peer fetches (peerLoads + peerErrors) per such get. */
   peerFetchesPerGet: number
+  /** Peer fetches that failed (then loaded locally) in the window. */
+  peerErrors: number
 }
 
 /** ModeResult is one row of the cluster benchmark's table. */
@@ -104,7 +107,7 @@ export async function runMode(mode: Mode, options: ModeOptions, processes: Proce
     if (options.cpuProfDir !== undefined) await askAll(apps, 'profileStart')
     await sleep(options.secs * 1000, undefined, { signal: stop })
     const after = await sampleAll(loadgen, apps, redis)
-    if (options.cpuProfDir !== undefined) await askAll(apps, 'profileStop')
+    if (options.cpuProfDir !== undefined) await stopProfiles(apps, join(options.cpuProfDir, mode), after.load)
     await loadgen.stop() // first, so that no app is closed with requests of the load in flight
     return { ...result(mode, before, after, remote), ...warmup }
   } catch (err) {
@@ -128,6 +131,12 @@ async function warmUp(loadgen: BenchChild, options: ModeOptions, signal: AbortSi
 
 async function askAll(apps: App[], type: string): Promise<void> {
   await Promise.all(apps.map(([app]) => app.ask(type)))
+}
+
+/** stopProfiles has the apps write their profiles, and writes the window's request count beside them (bench/profiles.ts reads it). */
+async function stopProfiles(apps: App[], dir: string, window: LoadSample): Promise<void> {
+  await askAll(apps, 'profileStop')
+  writeFileSync(join(dir, 'window.json'), JSON.stringify({ requests: window.requests, windowMs: window.windowMs }))
 }
 
 async function startRedis(options: ModeOptions): Promise<RedisServer> {
@@ -195,6 +204,7 @@ function hotShare(before: Sample, after: Sample, remote: Array<Set<number>>): Ho
   let remoteGets = 0
   let hotHits = 0
   let peerFetches = 0
+  let peerErrors = 0
   remote.forEach((ids, i) => {
     const counts = after.load.idCounts[i] ?? []
     for (const id of ids) remoteGets += counts[id] ?? 0
@@ -203,6 +213,7 @@ function hotShare(before: Sample, after: Sample, remote: Array<Set<number>>): Ho
     if (was === undefined || now === undefined) return
     hotHits += now.hot.hits - was.hot.hits
     peerFetches += now.peerLoads + now.peerErrors - (was.peerLoads + was.peerErrors)
+    peerErrors += now.peerErrors - was.peerErrors
   })
-  return { remoteGets, fromHot: hotHits / remoteGets, peerFetchesPerGet: peerFetches / remoteGets }
+  return { remoteGets, fromHot: hotHits / remoteGets, peerFetchesPerGet: peerFetches / remoteGets, peerErrors }
 }

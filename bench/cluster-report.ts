@@ -1,11 +1,13 @@
 /**
  * cluster-report: the cluster benchmark's tables: one row per mode, then
  * peercache's ratios against the Redis and Map baselines measured in the
- * same run, next to issue #12's targets.
+ * same run, next to issue #12's targets. With several rounds, each figure
+ * is the median over the rounds, and each ratio the median of the rounds'
+ * own ratios (a ratio is taken between modes run minutes apart, not hours).
  */
 import type { BenchRow } from './harness.js'
 import type { Mode } from './cluster-caches.js'
-import type { ModeResult } from './cluster-mode.js'
+import type { HotShare, ModeResult } from './cluster-mode.js'
 
 const LABELS: Record<Mode, string> = {
   peercache: 'peercache (3 apps, one cluster, defaults)',
@@ -20,7 +22,7 @@ export function resultsTable(results: readonly ModeResult[]): string {
     '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
   ]
   for (const r of results) {
-    const warmup = `${r.warmupRequests.toLocaleString('en-US')} req in ${(r.warmupMs / 1000).toFixed(0)} s`
+    const warmup = `${Math.round(r.warmupRequests).toLocaleString('en-US')} req in ${(r.warmupMs / 1000).toFixed(0)} s`
     const cells = [ms(r.p50Ms), ms(r.p99Ms), r.originQueriesPerKey.toFixed(2), us(r.appCpuMicrosPerReq), us(r.redisCpuMicrosPerReq), us(r.loadgenCpuMicrosPerReq), String(r.errors), warmup]
     lines.push(`| ${LABELS[r.mode]} | ${Math.round(r.reqPerSec).toLocaleString('en-US')} | ${cells.join(' | ')} |`)
   }
@@ -48,19 +50,64 @@ const COMPARISONS: readonly Comparison[] = [
 ]
 
 /** ratiosTable compares peercache with each baseline that ran; empty when peercache did not run. */
-export function ratiosTable(results: readonly ModeResult[]): string {
-  const peercache = results.find((r) => r.mode === 'peercache')
-  if (peercache === undefined) return ''
+export function ratiosTable(rounds: ReadonlyArray<readonly ModeResult[]>): string {
+  if (!rounds.some((round) => round.some((r) => r.mode === 'peercache'))) return ''
   const lines = ['| same-run ratio | value | target (#12) | met |', '|---|---:|---:|---|']
   for (const c of COMPARISONS) {
-    const baseline = results.find((r) => r.mode === c.baseline)
-    if (baseline === undefined) continue
-    const value = c.value(peercache, baseline)
+    const values = rounds.flatMap((round) => {
+      const peercache = round.find((r) => r.mode === 'peercache')
+      const baseline = round.find((r) => r.mode === c.baseline)
+      return peercache === undefined || baseline === undefined ? [] : [c.value(peercache, baseline)]
+    })
+    if (values.length === 0) continue
+    const value = median(values)
     const target = c.min !== undefined ? `≥ ${c.min}` : c.max !== undefined ? `≤ ${c.max}` : ''
     const met = c.min !== undefined ? value >= c.min : c.max !== undefined ? value <= c.max : undefined
-    lines.push(`| ${c.name} | ${value.toFixed(2)} | ${target} | ${met === undefined ? '' : met ? 'yes' : '**no**'} |`)
+    const spread = values.length > 1 ? ` (${values.map((v) => v.toFixed(2)).join(', ')})` : ''
+    lines.push(`| ${c.name} | ${value.toFixed(2)}${spread} | ${target} | ${met === undefined ? '' : met ? 'yes' : '**no**'} |`)
   }
   return lines.join('\n')
+}
+
+/** medians is one result per mode (in `modes` order): each figure's median over the rounds; errors summed. */
+export function medians(rounds: ReadonlyArray<readonly ModeResult[]>, modes: readonly Mode[]): ModeResult[] {
+  return modes.flatMap((mode) => {
+    const runs = rounds.flatMap((round) => round.filter((r) => r.mode === mode))
+    const first = runs[0]
+    if (first === undefined) return []
+    const m = (field: keyof ModeResult): number => median(runs.map((r) => r[field] as number))
+    const hots = runs.flatMap((r) => (r.hot === undefined ? [] : [r.hot]))
+    return [
+      {
+        mode,
+        warmupMs: m('warmupMs'),
+        warmupRequests: m('warmupRequests'),
+        reqPerSec: m('reqPerSec'),
+        p50Ms: m('p50Ms'),
+        p99Ms: m('p99Ms'),
+        errors: runs.reduce((sum, r) => sum + r.errors, 0),
+        firstError: runs.find((r) => r.firstError !== undefined)?.firstError,
+        originQueriesPerKey: m('originQueriesPerKey'),
+        appCpuMicrosPerReq: m('appCpuMicrosPerReq'),
+        redisCpuMicrosPerReq: m('redisCpuMicrosPerReq'),
+        loadgenCpuMicrosPerReq: m('loadgenCpuMicrosPerReq'),
+        hot: hots.length === 0 ? undefined : medianHot(hots),
+      },
+    ]
+  })
+}
+
+function medianHot(hots: readonly HotShare[]): HotShare {
+  const m = (field: keyof HotShare): number => median(hots.map((h) => h[field]))
+  return { remoteGets: m('remoteGets'), fromHot: m('fromHot'), peerFetchesPerGet: m('peerFetchesPerGet'), peerErrors: m('peerErrors') }
+}
+
+/** median of values (NaN when empty or when any is NaN, as for redis-server CPU outside redis mode). */
+function median(values: readonly number[]): number {
+  if (values.length === 0 || values.some(Number.isNaN)) return Number.NaN
+  const sorted = [...values].sort((a, b) => a - b)
+  const mid = sorted.length >> 1
+  return sorted.length % 2 === 1 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2
 }
 
 /** hotShareLine says how peercache served gets for keys another app owns in the measured window. */
@@ -68,9 +115,10 @@ export function hotShareLine(results: readonly ModeResult[]): string {
   const hot = results.find((r) => r.mode === 'peercache')?.hot
   if (hot === undefined) return ''
   return (
-    `peercache, gets for keys another app owns (${hot.remoteGets.toLocaleString('en-US')} in the window): ` +
+    `peercache, gets for keys another app owns (${Math.round(hot.remoteGets).toLocaleString('en-US')} in the window): ` +
     `${pct(hot.fromHot)} served from the hot cache, ${pct(1 - hot.fromHot)} went to the owner ` +
-    `(${hot.peerFetchesPerGet.toFixed(2)} peer fetches per such get; the rest joined a fetch in flight). Target for the hot cache (#12): ≥ 90% from it.`
+    `(${hot.peerFetchesPerGet.toFixed(2)} peer fetches per such get, the rest joined a fetch in flight; ${hot.peerErrors} peer errors). ` +
+    'Target for the hot cache (#12): ≥ 90% from it.'
   )
 }
 

@@ -1,6 +1,7 @@
 /**
  * cluster bench: `npm run bench -- cluster [--secs 20] [--warmup 5]
- * [--warmup-requests 100000] [--modes peercache,redis,map] [--cpu-prof DIR]`.
+ * [--warmup-requests 100000] [--rounds 1] [--modes peercache,redis,map]
+ * [--cpu-prof DIR]`.
  * The job peercache exists
  * for, measured the way a user would: the same 3 app processes under the
  * same load, once as one peercache cluster, once with Redis cache-aside, once
@@ -10,9 +11,11 @@
  * It runs only when named (over a minute). A run of all three modes for at
  * least 20 s (and no --cpu-prof) rewrites its section of BENCHMARKS.md.
  * The warm-up lasts --warmup seconds and --warmup-requests requests, both
- * (see cluster-mode.ts for why). `--cpu-prof DIR` has each app process write
+ * (see cluster-mode.ts for why). `--rounds N` runs the modes N times, in
+ * alternating order (A B C, C B A, …), and reports medians: on a shared
+ * machine the load drifts within minutes, and one round's ratios carry it. `--cpu-prof DIR` has each app process write
  * a V8 CPU profile of the measured window, one folder per mode (read them
- * with `tsx bench/cpuprofile.ts DIR/peercache`).
+ * with `tsx bench/profiles.ts DIR/peercache`).
  */
 import { mkdirSync } from 'node:fs'
 import { cpus } from 'node:os'
@@ -22,7 +25,7 @@ import type { BenchRow } from './harness.js'
 import { MODES, type Mode } from './cluster-caches.js'
 import { runMode, type ModeOptions, type ModeResult } from './cluster-mode.js'
 import { Processes } from './cluster-processes.js'
-import { benchRows, hotShareLine, ratiosTable, resultsTable } from './cluster-report.js'
+import { benchRows, hotShareLine, medians, ratiosTable, resultsTable } from './cluster-report.js'
 import { clockTicksPerSecond } from './proc-cpu.js'
 import { ensureRedisServer, INSTALL_HINT } from './redis-server.js'
 import { writeSection } from './sections.js'
@@ -37,6 +40,7 @@ interface Flags {
   secs: number
   warmupSecs: number
   warmupRequests: number
+  rounds: number
   modes: Mode[]
   cpuProfDir: string | undefined
 }
@@ -50,6 +54,7 @@ export function parseFlags(argv: readonly string[]): Flags {
       secs: { type: 'string', default: '20' },
       warmup: { type: 'string', default: '5' },
       'warmup-requests': { type: 'string', default: '100000' },
+      rounds: { type: 'string', default: '1' },
       modes: { type: 'string', default: MODES.join(',') },
       'cpu-prof': { type: 'string' },
     },
@@ -62,6 +67,7 @@ export function parseFlags(argv: readonly string[]): Flags {
     secs: seconds('--secs', values.secs),
     warmupSecs: seconds('--warmup', values.warmup),
     warmupRequests: count('--warmup-requests', values['warmup-requests']),
+    rounds: Math.max(1, count('--rounds', values.rounds)),
     modes: modes as Mode[],
     cpuProfDir: dir === undefined ? undefined : resolve(dir),
   }
@@ -88,8 +94,9 @@ export async function bench(argv: readonly string[] = []): Promise<BenchRow[]> {
   if (flags.cpuProfDir !== undefined) for (const mode of modes) mkdirSync(resolve(flags.cpuProfDir, mode), { recursive: true })
   const { secs, warmupSecs, warmupRequests } = flags
   const options: ModeOptions = { ...SETUP, secs, warmupSecs, warmupRequests, cpuProfDir: flags.cpuProfDir, redisServer, ticksPerSecond: clockTicksPerSecond() }
-  const results = await runModes(modes, options)
-  const report = [resultsTable(results), ratiosTable(results), hotShareLine(results)].filter((part) => part !== '').join('\n\n')
+  const rounds = await runRounds(modes, flags.rounds, options)
+  const results = medians(rounds, modes)
+  const report = [resultsTable(results), ratiosTable(rounds), hotShareLine(results)].filter((part) => part !== '').join('\n\n')
   console.log(`\n${report}\n`)
   for (const r of results) if (r.errors > 0) console.error(`${r.mode}: ${r.errors} failed requests, first: ${r.firstError}`)
   if (modes.length === MODES.length && flags.secs >= RECORD_MIN_SECS && flags.cpuProfDir === undefined) {
@@ -100,23 +107,35 @@ export async function bench(argv: readonly string[] = []): Promise<BenchRow[]> {
 }
 
 /**
- * runModes runs the modes one after the other. Every process is stopped by
- * its PID at the end of each mode; on Ctrl-C/SIGTERM the run ends early and
- * stops them; if this process exits any other way they are SIGKILLed.
+ * runRounds runs the modes one after the other, `rounds` times, every other
+ * round in reverse order. Every process is stopped by its PID at the end of
+ * each mode; on Ctrl-C/SIGTERM the run ends early and stops them; if this
+ * process exits any other way they are SIGKILLed.
  */
-async function runModes(modes: readonly Mode[], options: ModeOptions): Promise<ModeResult[]> {
+async function runRounds(modes: readonly Mode[], rounds: number, options: ModeOptions): Promise<ModeResult[][]> {
   const processes = new Processes()
   const interrupted = new AbortController()
   const onSignal = (signal: NodeJS.Signals): void => interrupted.abort(new Error(`interrupted by ${signal}`))
   const onExit = (): void => processes.killAllNow()
   process.once('SIGINT', onSignal).once('SIGTERM', onSignal).on('exit', onExit)
   try {
-    const results: ModeResult[] = []
-    for (const mode of modes) {
-      process.stderr.write(`cluster: ${mode}, warm-up (${options.warmupSecs} s and ${options.warmupRequests} requests), then ${options.secs} s measured…\n`)
-      results.push(await runMode(mode, options, processes, interrupted.signal))
+    const all: ModeResult[][] = []
+    for (let i = 0; i < rounds; i++) {
+      const order = i % 2 === 0 ? modes : [...modes].reverse()
+      const label = rounds > 1 ? `round ${i + 1}/${rounds}, ` : ''
+      const round: ModeResult[] = []
+      for (const mode of order) {
+        process.stderr.write(`cluster: ${label}${mode}, warm-up (${options.warmupSecs} s and ${options.warmupRequests} requests), then ${options.secs} s measured…\n`)
+        round.push(await runMode(mode, options, processes, interrupted.signal))
+      }
+      all.push(round)
     }
-    return results
+    return all
+  } catch (err) {
+    if (!interrupted.signal.aborted) throw err
+    await processes.stopAll()
+    console.error(`cluster: ${(interrupted.signal.reason as Error).message}; every process it started is stopped`)
+    process.exit(130)
   } finally {
     await processes.stopAll()
     process.off('SIGINT', onSignal).off('SIGTERM', onSignal).off('exit', onExit)
@@ -128,7 +147,7 @@ function section(report: string, flags: Flags): string {
   const cpu = cpus()[0]?.model ?? 'unknown CPU'
   return `## Cluster: peercache vs Redis vs an in-process Map (issue #12)
 
-Made by \`npm run bench -- cluster --secs ${flags.secs}\` (bench/cluster.ts) on ${new Date().toISOString().slice(0, 10)}, Node ${process.version}, ${cpus().length} × ${cpu}.
+Made by \`npm run bench -- cluster --secs ${flags.secs}${flags.rounds > 1 ? ` --rounds ${flags.rounds}` : ''}\` (bench/cluster.ts) on ${new Date().toISOString().slice(0, 10)}, Node ${process.version}, ${cpus().length} × ${cpu}.
 It runs only when named (a few minutes), not in a plain \`npm run bench\`.
 Three node:http app processes serve \`GET /item/:id\` (~250-byte JSON) through a cache in front of an origin that
 takes 5 ms per query (counted); one load generator process asks for ids drawn Zipf(0.99) over 10,000 ids, 64
@@ -141,7 +160,10 @@ defaults, each app's peer endpoint on its own 127.0.0.1 port), **Redis** (a real
 started and stopped by the bench; ioredis cache-aside in each app: GET, on a miss load and SET), **Map** (a Map per
 process, loads deduplicated per key: no network at all). CPU: \`process.cpuUsage()\` of each app and of the load
 generator, \`/proc/<pid>/stat\` for redis-server; origin queries per distinct key = all apps' origin queries over
-the distinct ids requested in the whole run (warm-up included).
+the distinct ids requested in the whole run (warm-up included). The modes run one after another: compare them on a
+quiet machine, or with \`--rounds N\` (the modes N times in alternating order; medians, and each ratio the median of
+the rounds' own ratios). Where the time goes: \`npm run bench -- cluster --modes peercache --cpu-prof prof\`, then
+\`npx tsx bench/profiles.ts prof/peercache\` (CPU and allocation profiles of the measured window, summed by file and function, per request).
 
 ${report}
 `

@@ -12,8 +12,15 @@ import { cpus } from 'node:os'
 import type { BenchRow } from './harness.js'
 import { keepSections } from './sections.js'
 
-/** Suite is a bench module; `argv` is `npm run bench`'s arguments, for suites with flags. */
-type Suite = { bench(argv: readonly string[]): Promise<BenchRow[]> }
+/**
+ * Suite is a bench module: rows of ratios (`argv` is `npm run bench`'s
+ * arguments, for suites with flags), and optionally a figures table (report)
+ * printed after them.
+ */
+interface Suite {
+  bench(argv: readonly string[]): Promise<BenchRow[]>
+  report?(): string
+}
 
 const SUITES: Record<string, () => Promise<Suite>> = {
   local: () => import('./local.js'),
@@ -30,14 +37,16 @@ async function main(): Promise<void> {
   const only = argv.filter((arg) => arg in SUITES)
   const names = only.length > 0 ? only : Object.keys(SUITES).filter((name) => !ONLY_WHEN_NAMED.has(name))
   const rows: BenchRow[] = []
+  const reports: string[] = []
   for (const name of names) {
     process.stderr.write(`running ${name}…\n`)
     const suite = await (SUITES[name] as () => Promise<Suite>)()
     rows.push(...(await suite.bench(argv)))
+    if (suite.report !== undefined) reports.push(suite.report())
   }
   const table = render(rows)
-  console.log(table)
-  if (only.length === 0) writeFileSync(new URL('../BENCHMARKS.md', import.meta.url), keepSections(document(table, rows)))
+  console.log([table, ...reports].join('\n\n'))
+  if (only.length === 0) writeFileSync(new URL('../BENCHMARKS.md', import.meta.url), keepSections(document(table, rows, reports)))
 }
 
 function render(rows: BenchRow[]): string {
@@ -57,6 +66,7 @@ const TARGETS: ReadonlyArray<{ name: string; min: number; issue: string; note: s
   { name: 'cold remote get, owner loads sync (keys per CPU-s, asker + owner)', min: 1 / 1.5, issue: '#12', note: 'the owner runs a flight, the loader and a cache insert on top of the warm path' },
   { name: 'getMany(100 keys) (keys/s)', min: 2, issue: '#6', note: '' },
   { name: '100 parallel gets, coalesce on (keys/s)', min: 2, issue: '#6', note: '' },
+  ...[3, 10, 30].map((n) => ({ name: `HashRing.pick balanced (${n} peers)`, min: 0.5, issue: '#12', note: '' })),
 ]
 
 function targets(rows: readonly BenchRow[]): string {
@@ -70,7 +80,7 @@ function targets(rows: readonly BenchRow[]): string {
   return lines.join('\n')
 }
 
-function document(table: string, rows: readonly BenchRow[]): string {
+function document(table: string, rows: readonly BenchRow[], reports: readonly string[]): string {
   const cpu = cpus()[0]?.model ?? 'unknown CPU'
   return `# Benchmarks
 
@@ -84,6 +94,8 @@ Targets set by the issues, checked against this run:
 
 ${targets(rows)}
 
+${reports.join('\n\n')}
+
 How to read it:
 - **local hit**: \`group.peek\` / \`group.get\` on a cached key vs a raw \`lru-cache\` get. \`get\` is async and copies
   the value (so callers cannot corrupt the cache); \`peek\` is the synchronous, cache-only read. "await raw lru-cache get"
@@ -93,7 +105,10 @@ How to read it:
 - **typed hit**: a hit of a typed group (\`codecs.json()\`, the decoded value kept beside the bytes) and an untyped
   \`getJSON\` vs \`await JSON.parse\` of the same cached ~100-byte JSON bytes (what a hand-written JSON layer costs).
 - Every suite benchmarks the built \`dist/\` (what users install), not the TypeScript sources through tsx.
-- **ring**: \`HashRing.pick\` vs the CRC-32 of the key alone.
+- **ring**: \`HashRing.pick\` of each ring kind vs the CRC-32 of the key alone (the balanced ring hashes the key
+  further, fmix32 of its CRC-32, and reads a 64 KiB slot table; the groupcache ring reads a table of unsplit buckets
+  and searches the points only when a point splits the key's bucket); each row is the median-ratio round of three,
+  each round between two baseline runs. The balance table below is deterministic for its seed.
 - **remote**: a get served by the owner over HTTP (asker's caching off, coalescing off so that every get is one HTTP
   request, 64 in flight, 100-byte values) vs a raw undici
   \`Pool.request\` to a plain node:http server returning the same bytes; and raw requests to a peercache peer endpoint vs

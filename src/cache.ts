@@ -187,6 +187,12 @@ export class CachePair {
     return fromMain || fromHot
   }
 
+  /** clear drops every entry of both caches (a group's clear; not counted as evictions). */
+  clear(): void {
+    this.main.clear()
+    this.hot.clear()
+  }
+
   /** removeHot drops key from the hot cache only (another peer owns it). */
   removeHot(key: string): boolean {
     return this.hot.remove(key)

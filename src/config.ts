@@ -2,45 +2,75 @@
  * config: where the static peer list comes from. In order of precedence:
  * the `self`/`peers` options, then the `PEERCACHE_SELF`/`PEERCACHE_PEERS`
  * environment variables (comma-separated), then the JSON file named by
- * `PEERCACHE_CONFIG` (`{ "self": "...", "peers": ["..."] }`).
+ * `PEERCACHE_CONFIG` (`{ "self": "...", "peers": ["..."], "ring": "..." }`).
  *
  * A peer is named by its base URL exactly as written, less trailing slashes:
  * the ring hashes that string (as Go groupcache does), so every process must
  * list the peers the same way. No peers at all means a process that owns
  * every key.
+ *
+ * The ring kind comes from the `ring` option, else `PEERCACHE_RING`, else the
+ * file's `"ring"` when the file gives the peers, else `balanced`.
  */
 import { readFileSync } from 'node:fs'
 import { ConfigError } from './errors.js'
+import { RING_KINDS, type RingKind } from './placement.js'
 
-/** PeerConfig is a resolved peer list: who this process is, and everyone (self included). */
-export interface PeerConfig {
+/** PeerList is a resolved peer list: who this process is, and everyone (self included). */
+export interface PeerList {
   self: string | undefined
   peers: string[]
+}
+
+/** PeerConfig is a resolved peer list and the ring kind every process of the cluster must share. */
+export interface PeerConfig extends PeerList {
+  ring: RingKind
 }
 
 /** PeerConfigInput is the part of the options config reads. */
 export interface PeerConfigInput {
   self?: string | undefined
   peers?: readonly string[] | undefined
+  ring?: RingKind | undefined
   /** Where the PEERCACHE_* variables are read. @default process.env */
   env?: Record<string, string | undefined>
 }
 
 const MAX_CONFIG_FILE_BYTES = 1024 * 1024
 
-/** resolvePeerConfig reads the peer list from options, env or file, and validates it. */
+/** resolvePeerConfig reads the peer list and ring kind from options, env or file, and validates them. */
 export function resolvePeerConfig(input: PeerConfigInput): PeerConfig {
   const env = input.env ?? process.env
-  if (input.self !== undefined || input.peers !== undefined) return validatePeerConfig(input.self, input.peers, 'options')
+  const withRing = (list: PeerList, fileRing?: unknown, file?: string): PeerConfig => ({ ...list, ring: resolveRingKind(input.ring, env, fileRing, file) })
+  if (input.self !== undefined || input.peers !== undefined) return withRing(validatePeerConfig(input.self, input.peers, 'options'))
   if (nonEmpty(env.PEERCACHE_SELF) || nonEmpty(env.PEERCACHE_PEERS)) {
-    return validatePeerConfig(env.PEERCACHE_SELF, splitList(env.PEERCACHE_PEERS), 'environment')
+    return withRing(validatePeerConfig(env.PEERCACHE_SELF, splitList(env.PEERCACHE_PEERS), 'environment'))
   }
   const file = env.PEERCACHE_CONFIG
   if (nonEmpty(file)) {
     const parsed = readConfigFile(file)
-    return validatePeerConfig(parsed.self, parsed.peers, `file ${file}`)
+    return withRing(validatePeerConfig(parsed.self, parsed.peers, `file ${file}`), parsed.ring, file)
   }
-  return { self: undefined, peers: [] }
+  return withRing({ self: undefined, peers: [] })
+}
+
+/**
+ * resolveRingKind picks the ring kind: the option, else PEERCACHE_RING, else
+ * the config file's "ring" (read only when the file is the peer source),
+ * else `balanced`. Every process of a cluster must resolve the same kind, or
+ * they disagree on owners.
+ */
+function resolveRingKind(option: unknown, env: Record<string, string | undefined>, fileRing: unknown, file: string | undefined): RingKind {
+  if (option !== undefined) return checkRingKind(option, 'options')
+  if (nonEmpty(env.PEERCACHE_RING)) return checkRingKind(env.PEERCACHE_RING.trim(), 'environment PEERCACHE_RING')
+  if (fileRing !== undefined) return checkRingKind(fileRing, `file ${file}`)
+  return 'balanced'
+}
+
+/** checkRingKind refuses a ring kind that is not one of RING_KINDS, naming where it came from. */
+function checkRingKind(kind: unknown, source: string): RingKind {
+  if (RING_KINDS.includes(kind as RingKind)) return kind as RingKind
+  throw new ConfigError(`ring from ${source} must be ${RING_KINDS.map((k) => `'${k}'`).join(' or ')}, got ${JSON.stringify(kind)}`)
 }
 
 /**
@@ -48,7 +78,7 @@ export function resolvePeerConfig(input: PeerConfigInput): PeerConfig {
  * no duplicates, and `self` among the peers (a process that is not in its
  * own ring would forward every key).
  */
-export function validatePeerConfig(self: unknown, peers: unknown, source: string): PeerConfig {
+export function validatePeerConfig(self: unknown, peers: unknown, source: string): PeerList {
   const list = peers === undefined ? [] : peers
   if (!Array.isArray(list)) throw new ConfigError(`peers from ${source} must be an array of URLs`)
   const normalised = list.map((peer: unknown) => normalizePeerUrl(peer, source))
@@ -93,7 +123,7 @@ export function normalizePeerUrl(raw: unknown, source = 'options'): string {
   return trimmed
 }
 
-function readConfigFile(file: string): { self?: unknown; peers?: unknown } {
+function readConfigFile(file: string): { self?: unknown; peers?: unknown; ring?: unknown } {
   let text: string
   try {
     const bytes = readFileSync(file)
@@ -112,7 +142,7 @@ function readConfigFile(file: string): { self?: unknown; peers?: unknown } {
   if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
     throw new ConfigError(`config file ${file} must hold a JSON object { "self": ..., "peers": [...] }`)
   }
-  return parsed as { self?: unknown; peers?: unknown }
+  return parsed as { self?: unknown; peers?: unknown; ring?: unknown }
 }
 
 /** splitList splits a comma-separated env value, dropping blanks. */

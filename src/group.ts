@@ -39,6 +39,7 @@ import { decodeValue, encodeValue, sharesDecoded, type Codec } from './codecs.js
 import { GroupWrites, type WriteReport } from './writes.js'
 import { NotFoundMemory } from './not-found.js'
 import { StalePolicy, markStale } from './stale.js'
+import { checkTtl, checkValue, checkWriteOptions, describeValue, expiryProblem } from './inputs.js'
 
 export type { WriteReport } from './writes.js'
 
@@ -233,7 +234,7 @@ export class Group<T = Buffer> {
 
   /** Use `peercache.group()`. */
   private constructor(options: GroupOptions | TypedGroupOptions<T>, ctx: GroupContext) {
-    validateGroupOptions(options)
+    validateGroupOptions(options, ctx.clock())
     this.name = options.name
     this.#load = options.load
     this.#codec = options.codec
@@ -357,6 +358,9 @@ export class Group<T = Buffer> {
   async set(key: string, value: SetValue<T>, options: SetOptions = {}): Promise<WriteReport> {
     this.#assertOpen()
     this.checkKey(key)
+    checkWriteOptions(options, this.#ctx.clock())
+    // A typed group's value is the codec's to check; an untyped group takes only bytes or a string.
+    if (this.#codec === undefined) checkValue(value)
     const bytes = this.#codec === undefined ? ownBytes(value as Uint8Array | string) : encodeValue(this.#codec, value as T)
     // Not decoded here: setLocal decodes when this process is the owner.
     return this.#writes.set(key, { value: bytes, expiresAt: this.#expiryOf(options) }, options.signal)
@@ -369,7 +373,20 @@ export class Group<T = Buffer> {
   async remove(key: string, options: GetOptions = {}): Promise<WriteReport> {
     this.#assertOpen()
     this.checkKey(key)
+    checkWriteOptions(options, this.#ctx.clock())
     return this.#writes.remove(key, options.signal)
+  }
+
+  /**
+   * clear drops every entry of the group on every peer, main and hot
+   * caches (and remembered not-founds), and reports the peers it could not
+   * reach. Loads in flight when it arrives do not store their results, as
+   * with remove. It travels as a peercache-only request: a Go groupcache peer
+   * does not receive it and is reported unreachable.
+   */
+  async clear(options: GetOptions = {}): Promise<WriteReport> {
+    this.#assertOpen()
+    return this.#writes.clear(options.signal)
   }
 
   /**
@@ -381,6 +398,19 @@ export class Group<T = Buffer> {
     const stored = this.#decoded(entry)
     this.removeLocal(key)
     this.#caches.populate('main', key, stored)
+  }
+
+  /**
+   * clearLocal drops every entry of this process's caches (and remembered
+   * not-founds) and detaches every load in flight, so that a load that
+   * started before the clear cannot store its (stale) value after it.
+   * @internal
+   */
+  clearLocal(): void {
+    this.#getFlights.forgetAll()
+    this.#localFlights.forgetAll()
+    this.#caches.clear()
+    this.#notFound?.clear()
   }
 
   /**
@@ -705,11 +735,13 @@ export class Group<T = Buffer> {
     }
     if (result !== null && typeof result === 'object' && 'value' in result) {
       const value = result.value
+      const problem = expiryProblem(result, this.#ctx.clock())
+      if (problem !== undefined) throw new LoadError(`loader for key ${quoteKey(key)} returned a bad expiry: ${problem}`)
       if (typeof value === 'string' || value instanceof Uint8Array) {
         return { value: ownBytes(value), expiresAt: this.#expiryOf(result) }
       }
     }
-    throw new LoadError(`loader for key ${quoteKey(key)} returned ${describe(result)}, not a string or Uint8Array`)
+    throw new LoadError(`loader for key ${quoteKey(key)} returned ${describeValue(result)}, not a string or Uint8Array`)
   }
 
   /** The loader's value through the codec: a value it cannot encode is the loader's failure. */
@@ -804,14 +836,14 @@ export function validateGroupName(name: unknown): asserts name is string {
   }
 }
 
-function validateGroupOptions(options: GroupOptions | TypedGroupOptions<unknown>): void {
+function validateGroupOptions(options: GroupOptions | TypedGroupOptions<unknown>, now: number): void {
   if (options === null || typeof options !== 'object') throw new InvalidArgumentError('group options must be an object')
   validateGroupName(options.name)
   if (typeof options.load !== 'function') throw new InvalidArgumentError('group option load must be a function')
   checkInteger('cacheBytes', options.cacheBytes, 0)
   if (options.maxKeyBytes !== undefined) checkInteger('maxKeyBytes', options.maxKeyBytes, 1)
   if (options.hotCacheRatio !== undefined) checkInteger('hotCacheRatio', options.hotCacheRatio, 1)
-  if (options.ttl !== undefined) checkInteger('ttl', options.ttl, 0)
+  if (options.ttl !== undefined) checkTtl(options.ttl, now)
   if (options.ttlJitter !== undefined) checkInteger('ttlJitter', options.ttlJitter, 0)
   if (options.notFoundTtl !== undefined) checkInteger('notFoundTtl', options.notFoundTtl, 0)
   if (options.staleWhileRevalidate !== undefined) checkInteger('staleWhileRevalidate', options.staleWhileRevalidate, 0)
@@ -864,12 +896,6 @@ function ignore(): void {}
 function abortReason(reason: unknown): Error {
   if (reason instanceof PeercacheError) return reason
   return new AbortError('load aborted', { cause: reason })
-}
-
-function describe(value: unknown): string {
-  if (value === null) return 'null'
-  if (typeof value === 'object') return `an object (${Object.prototype.toString.call(value)})`
-  return `a ${typeof value}`
 }
 
 /** quoteKey shows a key in a message without flooding it (keys can be 64 KiB). */

@@ -34,4 +34,4 @@ export type { DiscoveryOption, DnsDiscovery, LookupDiscovery, PeerLookup } from 
 export { clusterPeers, type ClusterPeers, type ClusterPeersOptions } from './cluster/worker.js'
 export { forkPeerWorkers, type ForkOptions, type PeerWorkers } from './cluster/primary.js'
 export { codecs, type Codec } from './codecs.js'
-export { HashRing, type HashFn, type RingOptions } from './ring.js'
+export { HashRing, type HashFn, type RingKind, type RingOptions } from './ring.js'

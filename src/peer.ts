@@ -30,6 +30,8 @@ export interface Peer {
   remove(group: string, key: string, options: PeerRequestOptions): Promise<void>
   /** peek returns key's entry if this peer holds it in cache (never loading), else undefined. Optional: Go peers cannot. */
   peek?(group: string, key: string, options: PeerRequestOptions): Promise<CacheEntry | undefined>
+  /** clear drops every entry of group from this peer's caches (peercache-only). */
+  clear(group: string, options: PeerRequestOptions): Promise<void>
 }
 
 /** PeerPicker chooses the peer that owns a key. */

@@ -25,9 +25,11 @@ import { internals, type PeercacheInternals } from './internals.js'
 import { Tracer } from './tracing.js'
 import { DEFAULT_BASE_PATH } from './peers/paths.js'
 import { PeerPool } from './peers/pool.js'
-import type { HashFn } from './ring.js'
+import { HashRing, type HashFn, type RingKind, type RingOptions } from './ring.js'
 import type { GroupStats } from './stats.js'
 import { renderMetrics, type MetricsSnapshot } from './metrics.js'
+import { checkCombinations } from './option-checks.js'
+import { checkTimerMs } from './inputs.js'
 
 /** PeercacheOptions configure one cluster member. Every option has a working default. */
 export interface PeercacheOptions {
@@ -48,9 +50,15 @@ export interface PeercacheOptions {
   env?: Record<string, string | undefined>
   /** Path prefix of the peer endpoint; must start and end with `/`. @default '/_groupcache/' */
   basePath?: string
-  /** Ring points per peer. @default 50 (Go groupcache's) */
+  /**
+   * Ring placement: `balanced` spreads keys evenly; `groupcache` is Go
+   * groupcache's ring, required when the cluster includes Go peers. Every
+   * process must use the same. @default env PEERCACHE_RING, or the PEERCACHE_CONFIG file's "ring", or 'balanced'
+   */
+  ring?: RingKind
+  /** Ring points per peer. @default 1024 (balanced), 50 (groupcache, Go's) */
   replicas?: number
-  /** Ring hash. @default CRC-32 IEEE (Go groupcache's) */
+  /** Hash of the `groupcache` ring (refused with `balanced`). @default CRC-32 IEEE (Go groupcache's) */
   hash?: HashFn
   /** Overall deadline of one peer request, queueing included, in ms. @default 2000 */
   timeout?: number
@@ -138,12 +146,15 @@ export class Peercache {
   readonly basePath: string
   readonly #groups = new Map<string, Group<unknown>>()
   readonly #config: PeerConfig
+  readonly #ring: RingOptions
   readonly #pool: PeerPool | undefined
   readonly #context: GroupContext
   readonly #notify: Notifier
   readonly #auth: PeerAuth | undefined
   readonly #options: PeercacheOptions
   readonly #servers = new Set<Server>()
+  /** listen() calls whose server is still binding. */
+  readonly #binding = new Set<Promise<Server>>()
   #handler: PeerHandler | undefined
   #refresher: PeerRefresher | undefined
   #endpointContext: HandlerContext | undefined
@@ -158,7 +169,8 @@ export class Peercache {
     this.logger = options.logger ?? noopLogger()
     this.basePath = options.basePath ?? DEFAULT_BASE_PATH
     const discovery = resolveDiscovery(options)
-    this.#config = discovery === undefined ? resolvePeerConfig(options) : { self: discovery.self, peers: [] }
+    this.#config = discovery === undefined ? resolvePeerConfig(options) : { self: discovery.self, peers: [], ring: discoveryRingKind(options) }
+    this.#ring = ringOptions(this.#config.ring, options)
     this.#auth = makeAuth(options)
     this.#notify = new Notifier(this.events, this.logger)
     const random = options.random ?? Math.random
@@ -272,18 +284,29 @@ export class Peercache {
 
   /**
    * listen starts a hardened HTTP(S) server for the peer endpoint on port
-   * (0 = any free port) and resolves to it once it listens. close() closes it.
+   * (0 = any free port) and resolves to it once it listens. close() closes it,
+   * also while it is still binding: listen then rejects with ClosedError.
    */
   async listen(port: number, host?: string): Promise<Server> {
     this.#assertOpen()
+    const listening = this.#listen(port, host)
+    // close() waits for every listen() still binding (see #close).
+    this.#binding.add(listening)
+    try {
+      return await listening
+    } finally {
+      this.#binding.delete(listening)
+    }
+  }
+
+  async #listen(port: number, host: string | undefined): Promise<Server> {
     const server = this.#createServer()
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject)
-      server.listen(port, host, () => {
-        server.off('error', reject)
-        resolve()
-      })
-    })
+    await bind(server, port, host)
+    if (this.#closing) {
+      // close() ran while the server was binding: it could not close a server that was not listening yet.
+      await closeServer(server, 0)
+      throw new ClosedError('peercache closed while listen() was binding')
+    }
     this.#servers.add(server)
     return server
   }
@@ -347,6 +370,8 @@ export class Peercache {
     const timeout = this.#options.closeTimeout ?? 5000
     await Promise.all([...this.#groups.values()].map((group) => group.close(timeout)))
     await this.#pool?.close()
+    // Invariant: once #closing is set no listen() adds a server, so after the bindings settle #servers is complete.
+    await Promise.allSettled([...this.#binding])
     await Promise.all([...this.#servers].map((server) => closeServer(server, timeout)))
   }
 
@@ -380,7 +405,7 @@ export class Peercache {
     return new PeerPool({
       self,
       peers: this.#config.peers,
-      ring: { ...(o.replicas === undefined ? {} : { replicas: o.replicas }), ...(o.hash === undefined ? {} : { hash: o.hash }) },
+      ring: this.#ring,
       random,
       ...(o.peekWindowMs === undefined ? {} : { peekWindowMs: o.peekWindowMs }),
       client: {
@@ -416,6 +441,17 @@ export function serverUrl(server: Server, protocol: 'http' | 'https' = 'http'): 
   return `${protocol}://${host}:${address.port}`
 }
 
+/**
+ * ringOptions resolves the ring kind and checks the ring options by building
+ * an empty ring, so a bad combination (a `hash` with the balanced ring) is
+ * refused at construction even in a process without peers.
+ */
+function ringOptions(kind: RingKind, options: PeercacheOptions): RingOptions {
+  const ring: RingOptions = { ring: kind, ...pick(options, ['replicas', 'hash']) }
+  void new HashRing([], ring)
+  return ring
+}
+
 function makeAuth(options: PeercacheOptions): PeerAuth | undefined {
   const secrets = parseSecrets(options.secret ?? (options.env ?? process.env).PEERCACHE_SECRET)
   if (secrets === undefined) return undefined
@@ -432,22 +468,31 @@ function validateOptions(options: PeercacheOptions): void {
   if (basePath !== undefined && (typeof basePath !== 'string' || !basePath.startsWith('/') || !basePath.endsWith('/') || basePath.length < 2)) {
     throw new InvalidArgumentError(`basePath must start and end with "/", got ${JSON.stringify(basePath)}`)
   }
-  for (const name of ['timeout', 'connectTimeout', 'headersTimeout', 'bodyTimeout', 'maxResponseBytes', 'connections', 'pipelining', 'failureThreshold', 'probeMinMs', 'probeMaxMs', 'closeTimeout', 'maxConnections', 'maxRequestBytes', 'peekTimeout'] as const) {
+  for (const name of ['maxResponseBytes', 'connections', 'pipelining', 'failureThreshold', 'maxConnections', 'maxRequestBytes'] as const) {
     if (options[name] !== undefined) checkInteger(name, options[name], 1)
   }
+  checkCombinations(options)
   if (options.hotCacheProbability !== undefined) checkProbability('hotCacheProbability', options.hotCacheProbability)
   if (options.authWindowMs !== undefined) checkInteger('authWindowMs', options.authWindowMs, 0)
-  if (options.drainMs !== undefined) checkInteger('drainMs', options.drainMs, 0)
+  if (options.drainMs !== undefined) checkTimerMs('drainMs', options.drainMs, 0)
   if (options.peekWindowMs !== undefined) checkInteger('peekWindowMs', options.peekWindowMs, 0)
-  for (const [name, value] of Object.entries(options.serverTimeouts ?? {})) {
-    if (value !== undefined) checkInteger(`serverTimeouts.${name}`, value, 1)
-  }
 }
 
 function pick<T extends object, K extends keyof T>(source: T, keys: readonly K[]): { [P in K]?: NonNullable<T[P]> } {
   const out: { [P in K]?: NonNullable<T[P]> } = {}
   for (const key of keys) if (source[key] !== undefined) out[key] = source[key] as NonNullable<T[typeof key]>
   return out
+}
+
+/** bind makes server listen on port/host and resolves once it does (rejects on a bind error). */
+function bind(server: Server, port: number, host: string | undefined): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(port, host, () => {
+      server.off('error', reject)
+      resolve()
+    })
+  })
 }
 
 async function closeServer(server: Server, timeoutMs: number): Promise<void> {
@@ -457,6 +502,11 @@ async function closeServer(server: Server, timeoutMs: number): Promise<void> {
   timer.unref()
   await closed
   clearTimeout(timer)
+}
+
+/** discoveryRingKind is the ring kind of a Peercache whose peers come from discovery: the option, else PEERCACHE_RING, else balanced. */
+function discoveryRingKind(options: PeercacheOptions): RingKind {
+  return resolvePeerConfig({ ring: options.ring, env: { PEERCACHE_RING: (options.env ?? process.env).PEERCACHE_RING } }).ring
 }
 
 function delay(ms: number): Promise<void> {

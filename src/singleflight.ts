@@ -66,6 +66,11 @@ export class Singleflight<T> {
     this.#flights.delete(key)
   }
 
+  /** forgetAll detaches every flight (a group's clear): their results are stale, new callers start afresh. */
+  forgetAll(): void {
+    this.#flights.clear()
+  }
+
   /** drain resolves once every flight now in progress has settled (shutdown waits on it). */
   async drain(): Promise<void> {
     await Promise.allSettled([...this.#flights.values()].map((flight) => flight.promise))

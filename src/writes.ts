@@ -26,6 +26,8 @@ export interface LocalStore {
   setLocal(key: string, entry: CacheEntry): void
   /** Drops key from main and hot, detaching loads in flight. */
   removeLocal(key: string): void
+  /** Drops every entry of main and hot, detaching every load in flight. */
+  clearLocal(): void
 }
 
 /** GroupWrites runs one group's writes across the cluster. */
@@ -66,6 +68,20 @@ export class GroupWrites {
     }
     const rest = await this.#removeElsewhere(key, owner?.url, signal)
     return { unreachable: [...unreachable, ...rest.unreachable] }
+  }
+
+  /**
+   * clear drops every entry of the group here and at every other peer
+   * (peercache-only POST; a Go peer is reported, not cleared) and reports the
+   * peers it could not reach. Loads in flight anywhere it reached do not
+   * store their results.
+   */
+  async clear(signal: AbortSignal | undefined): Promise<WriteReport> {
+    this.#local.clearLocal()
+    const report = await reportEach(this.#picker.others(), (peer) => peer.clear(this.#local.name, signalOption(signal)))
+    // A get here may have fetched an old value while the clears travelled: drop it and its flight.
+    this.#local.clearLocal()
+    return report
   }
 
   #removeElsewhere(key: string, skip: string | undefined, signal: AbortSignal | undefined): Promise<WriteReport> {

@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { ConfigError, HashRing, Peercache, type PeercacheOptions } from '../src/index.js'
+import { ConfigError, HashRing, InvalidArgumentError, Peercache, type PeercacheOptions } from '../src/index.js'
 
 const A = 'http://127.0.0.1:7001'
 const B = 'http://127.0.0.1:7002'
@@ -267,5 +267,81 @@ describe('setPeers', () => {
   it('needs self: a Peercache created without peers cannot take a peer list', () => {
     const cache = make({})
     expect(configError(() => cache.setPeers([A, B]))).toMatch(/self/)
+  })
+})
+
+describe('ring kind: option, PEERCACHE_RING, file', () => {
+  const GO = { ring: 'groupcache' } as const
+
+  /** ringOf names the ring kind a Peercache routes by: the one whose owners it reproduces on every key. */
+  function ringOf(cache: Peercache): string {
+    const kinds = (['balanced', 'groupcache'] as const).filter((ring) => {
+      const reference = new HashRing(cache.peers, { ring })
+      return KEYS.every((key) => ownerOf(cache, key) === reference.pick(key))
+    })
+    expect(kinds).toHaveLength(1)
+    return kinds[0]!
+  }
+
+  it('the two rings tell apart on these keys (so ringOf can name one)', () => {
+    const balanced = new HashRing([A, B, C])
+    const go = new HashRing([A, B, C], GO)
+    expect(KEYS.some((key) => balanced.pick(key) !== go.pick(key))).toBe(true)
+  })
+
+  it("defaults to 'balanced'", () => {
+    expect(ringOf(make({ self: A, peers: [A, B, C] }))).toBe('balanced')
+    expect(ringOf(make({ env: { PEERCACHE_SELF: A, PEERCACHE_PEERS: `${A},${B},${C}` } }))).toBe('balanced')
+  })
+
+  it("takes ring: 'groupcache' from the options", () => {
+    expect(ringOf(make({ self: A, peers: [A, B, C], ring: 'groupcache' }))).toBe('groupcache')
+  })
+
+  it('takes PEERCACHE_RING, whichever source gives the peers', () => {
+    expect(ringOf(make({ self: A, peers: [A, B, C], env: { PEERCACHE_RING: 'groupcache' } }))).toBe('groupcache')
+    expect(ringOf(make({ env: { PEERCACHE_SELF: B, PEERCACHE_PEERS: `${A},${B},${C}`, PEERCACHE_RING: ' groupcache ' } }))).toBe('groupcache')
+    const file = configFile({ self: C, peers: [A, B, C] })
+    expect(ringOf(make({ env: { PEERCACHE_CONFIG: file, PEERCACHE_RING: 'groupcache' } }))).toBe('groupcache')
+  })
+
+  it('takes "ring" from the PEERCACHE_CONFIG file that gives the peers', () => {
+    const file = configFile({ self: C, peers: [A, B, C], ring: 'groupcache' })
+    expect(ringOf(make({ env: { PEERCACHE_CONFIG: file } }))).toBe('groupcache')
+  })
+
+  it('precedence: option > PEERCACHE_RING > file', () => {
+    const file = configFile({ self: C, peers: [A, B, C], ring: 'groupcache' })
+    expect(ringOf(make({ ring: 'balanced', self: A, peers: [A, B, C], env: { PEERCACHE_RING: 'groupcache' } }))).toBe('balanced')
+    expect(ringOf(make({ env: { PEERCACHE_CONFIG: file, PEERCACHE_RING: 'balanced' } }))).toBe('balanced')
+  })
+
+  it('setPeers keeps the ring kind', () => {
+    const cache = make({ self: A, peers: [A, B], ring: 'groupcache' })
+    cache.setPeers([A, B, C])
+    expect(ringOf(cache)).toBe('groupcache')
+  })
+
+  it.each([
+    ['the options', { self: A, ring: 'maglev' as 'balanced' }, 'options'],
+    ['PEERCACHE_RING', { self: A, env: { PEERCACHE_RING: 'Groupcache' } }, 'PEERCACHE_RING'],
+  ])('refuses an unknown ring kind from %s, naming the source', (_source, options, names) => {
+    const message = configError(() => make(options))
+    expect(message).toContain(names)
+    expect(message).toMatch(/'balanced' or 'groupcache'/)
+  })
+
+  it('refuses an unknown ring kind from the file, naming the file', () => {
+    const file = configFile({ self: A, peers: [A, B], ring: 42 })
+    expect(configError(() => make({ env: { PEERCACHE_CONFIG: file } }))).toContain(file)
+  })
+
+  it("refuses a hash with the balanced ring at construction, with or without peers; takes it with 'groupcache'", () => {
+    const hash = (data: string): number => data.length
+    expect(() => make({ hash })).toThrow(InvalidArgumentError)
+    expect(() => make({ self: A, peers: [A, B], hash })).toThrow(/groupcache/)
+    expect(() => make({ ring: 'balanced', replicas: 0 })).toThrow(InvalidArgumentError)
+    const go = make({ self: A, peers: [A, B], ring: 'groupcache', hash, replicas: 1 })
+    expect(go.peers).toEqual([A, B])
   })
 })

@@ -2,7 +2,8 @@ import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { describe, it, expect } from 'vitest'
 import { InvalidArgumentError } from '../src/errors.js'
-import { HashRing, type HashFn } from '../src/ring.js'
+import { HashRing, type HashFn, type RingOptions } from '../src/ring.js'
+import { measureBalance, randomPeers } from '../bench/ring-balance.js'
 import { mulberry32 } from './helpers/core-helpers.js'
 
 /** One golden vector, computed with Go's github.com/golang/groupcache/consistenthash. */
@@ -41,6 +42,9 @@ function groupBySet(all: readonly RingVector[]): Array<[string, RingVector[]]> {
   return [...sets]
 }
 
+/** GO is the ring every Go-compatibility test names explicitly: `balanced` is the default. */
+const GO = { ring: 'groupcache' } as const
+
 /** Hashes decimal strings to their value, so ring positions can be worked out by hand. */
 const decimalHash: HashFn = (s) => Number.parseInt(s, 10) >>> 0
 
@@ -60,7 +64,7 @@ const sampleKeys = Array.from({ length: 2000 }, (_, i) => `key-${i}`)
 
 describe('HashRing hand-computed (groupcache TestHashing)', () => {
   // Points: '2' → 2, 12, 22; '4' → 4, 14, 24; '6' → 6, 16, 26.
-  const ring = new HashRing(['6', '4', '2'], { replicas: 3, hash: decimalHash })
+  const ring = new HashRing(['6', '4', '2'], { ...GO, replicas: 3, hash: decimalHash })
 
   it.each([
     ['2', '2'],
@@ -72,7 +76,7 @@ describe('HashRing hand-computed (groupcache TestHashing)', () => {
   })
 
   it('adding peer 8 (points 8, 18, 28) moves key 27 to it', () => {
-    const grown = new HashRing(['6', '4', '2', '8'], { replicas: 3, hash: decimalHash })
+    const grown = new HashRing(['6', '4', '2', '8'], { ...GO, replicas: 3, hash: decimalHash })
     expect(grown.pick('27')).toBe('8')
     for (const [key, owner] of [['2', '2'], ['11', '2'], ['23', '4']] as const) expect(grown.pick(key)).toBe(owner)
   })
@@ -91,7 +95,7 @@ describe('HashRing golden vectors (Go consistenthash)', () => {
 
   describe.each(vectorSets)('set %s', (_set, setVectors) => {
     const first = setVectors[0]!
-    const ring = new HashRing(first.peers, { replicas: first.replicas })
+    const ring = new HashRing(first.peers, { ...GO, replicas: first.replicas })
 
     it('every vector of the set uses the same peers and replicas', () => {
       for (const v of setVectors) {
@@ -112,12 +116,12 @@ describe('HashRing golden vectors (Go consistenthash)', () => {
 describe('HashRing order independence', () => {
   it.each(vectorSets)('set %s: shuffled and duplicated peer lists give the same owners', (_set, setVectors) => {
     const peers = setVectors[0]!.peers
-    const reference = new HashRing(peers)
+    const reference = new HashRing(peers, GO)
     const keys = [...setVectors.map((v) => v.key), ...sampleKeys]
     const random = prng(42)
     const orders = [[...peers].reverse(), [...peers, ...peers], ...Array.from({ length: 5 }, () => shuffled(peers, random))]
     for (const order of orders) {
-      const ring = new HashRing(order)
+      const ring = new HashRing(order, GO)
       expect(ring.peers).toEqual(reference.peers)
       for (const key of keys) expect(ring.pick(key)).toBe(reference.pick(key))
     }
@@ -136,7 +140,7 @@ describe('HashRing order independence', () => {
   ]
 
   it.each(permutations)('collisions go to the greater peer string: order %s,%s,%s', (...order) => {
-    const ring = new HashRing(order, { replicas: 2, hash: collidingHash })
+    const ring = new HashRing(order, { ...GO, replicas: 2, hash: collidingHash })
     expect(ring.pick('5')).toBe('c') // point 10: a, b, c collide → c
     expect(ring.pick('15')).toBe('b') // point 20: a, b collide → b
     expect(ring.pick('25')).toBe('c') // point 30
@@ -147,10 +151,10 @@ describe('HashRing order independence', () => {
   })
 })
 
-describe('HashRing distribution', () => {
+describe('HashRing distribution (groupcache)', () => {
   it.each([3, 5])('%i peers share 100k keys evenly enough', (n) => {
     const peers = Array.from({ length: n }, (_, i) => `http://10.0.0.${i + 1}:8080`)
-    const ring = new HashRing(peers)
+    const ring = new HashRing(peers, GO)
     const counts = new Map<string, number>(peers.map((p) => [p, 0]))
     const total = 100_000
     for (let i = 0; i < total; i++) {
@@ -166,7 +170,7 @@ describe('HashRing distribution', () => {
 })
 
 describe('HashRing.pickWhere', () => {
-  const ring = new HashRing(['6', '4', '2'], { replicas: 3, hash: decimalHash })
+  const ring = new HashRing(['6', '4', '2'], { ...GO, replicas: 3, hash: decimalHash })
 
   it('skipping the owner returns the next distinct peer in ring order', () => {
     expect(ring.pickWhere('11', (p) => p !== '2')).toBe('4') // 12 (2) → 14 (4)
@@ -187,7 +191,7 @@ describe('HashRing.pickWhere', () => {
 
   it('never asks a peer twice, even when its points are adjacent on the ring', () => {
     const peers = vectors.find((v) => v.set === '5peer-named')!.peers
-    const big = new HashRing(peers)
+    const big = new HashRing(peers, GO)
     for (const key of sampleKeys) {
       const asked: string[] = []
       big.pickWhere(key, (p) => {
@@ -201,7 +205,7 @@ describe('HashRing.pickWhere', () => {
   })
 
   it('with accept always true equals pick', () => {
-    const vectorRing = new HashRing(vectors[0]!.peers)
+    const vectorRing = new HashRing(vectors[0]!.peers, GO)
     for (const key of sampleKeys) {
       expect(ring.pickWhere(key, () => true)).toBe(ring.pick(key))
       expect(vectorRing.pickWhere(key, () => true)).toBe(vectorRing.pick(key))
@@ -210,17 +214,19 @@ describe('HashRing.pickWhere', () => {
 
   it('skipping a down peer agrees with a ring rebuilt without it', () => {
     const peers = vectors.find((v) => v.set === '5peer-named')!.peers
-    const full = new HashRing(peers)
+    const full = new HashRing(peers, GO)
     for (const down of peers) {
-      const rebuilt = new HashRing(peers.filter((p) => p !== down))
+      const rebuilt = new HashRing(peers.filter((p) => p !== down), GO)
       for (const key of sampleKeys) expect(full.pickWhere(key, (p) => p !== down)).toBe(rebuilt.pick(key))
     }
   })
 })
 
-describe('HashRing edge cases', () => {
+describe.each(['balanced', 'groupcache'] as const)('HashRing edge cases (%s)', (kind) => {
+  const make = (peers: readonly string[], options: RingOptions = {}): HashRing => new HashRing(peers, { ring: kind, ...options })
+
   it('an empty ring picks nothing', () => {
-    const ring = new HashRing([])
+    const ring = make([])
     expect(ring.size).toBe(0)
     expect(ring.peers).toEqual([])
     expect(ring.pick('a')).toBeUndefined()
@@ -228,30 +234,129 @@ describe('HashRing edge cases', () => {
   })
 
   it('a single peer owns every key', () => {
-    const ring = new HashRing(['http://only:1'])
+    const ring = make(['http://only:1'])
     for (const key of ['', 'a', ...sampleKeys.slice(0, 100)]) expect(ring.pick(key)).toBe('http://only:1')
   })
 
   it('peers is a sorted, deduplicated, frozen copy', () => {
     const input = ['b', 'a', 'b']
-    const ring = new HashRing(input)
+    const ring = make(input)
     input.push('c')
     expect(ring.peers).toEqual(['a', 'b'])
     expect(ring.size).toBe(2)
+    expect(ring.kind).toBe(kind)
     expect(Object.isFrozen(ring.peers)).toBe(true)
   })
 
   it.each([0, -1, 1.5, Number.NaN, Number.POSITIVE_INFINITY, 10_001])('replicas %s → InvalidArgumentError', (replicas) => {
-    expect(() => new HashRing(['a'], { replicas })).toThrow(InvalidArgumentError)
+    expect(() => make(['a'], { replicas })).toThrow(InvalidArgumentError)
   })
 
-  it('accepts replicas 1 and 10000', () => {
-    expect(new HashRing(['a', 'b'], { replicas: 1 }).size).toBe(2)
-    expect(new HashRing(['a', 'b'], { replicas: 10_000 }).pick('x')).toMatch(/^[ab]$/)
+  it('accepts replicas 1 and 10000, and every key still has an owner', () => {
+    const sparse = make(['a', 'b'], { replicas: 1 })
+    expect(sparse.size).toBe(2)
+    for (const key of sampleKeys.slice(0, 200)) expect(sparse.pick(key)).toMatch(/^[ab]$/)
+    expect(make(['a', 'b'], { replicas: 10_000 }).pick('x')).toMatch(/^[ab]$/)
+  })
+
+  it('a ring of 300 peers (a 16-bit owner table) gives every key one of them, as pickWhere does', () => {
+    const peers = Array.from({ length: 300 }, (_, i) => `http://10.0.${i >> 8}.${i & 255}:8080`)
+    const ring = make(peers, { replicas: 20 })
+    const owners = new Set<string>()
+    for (const key of sampleKeys) {
+      const owner = ring.pick(key)!
+      owners.add(owner)
+      expect(ring.pickWhere(key, () => true)).toBe(owner)
+    }
+    expect(owners.size).toBeGreaterThan(250)
   })
 
   it('rejects a hash that is not a function and a peer that is not a string', () => {
-    expect(() => new HashRing(['a'], { hash: 'crc32' as unknown as HashFn })).toThrow(InvalidArgumentError)
-    expect(() => new HashRing([1 as unknown as string])).toThrow(InvalidArgumentError)
+    expect(() => make(['a'], { hash: 'crc32' as unknown as HashFn })).toThrow(InvalidArgumentError)
+    expect(() => make([1 as unknown as string])).toThrow(InvalidArgumentError)
+  })
+})
+
+describe('HashRing balanced (the default)', () => {
+  /** randomLists draws `count` seeded random peer lists of n peers, shaped like deployments. */
+  const randomLists = (n: number, count: number, seed: number): string[][] => {
+    const random = prng(seed)
+    return Array.from({ length: count }, () => randomPeers(n, random))
+  }
+
+  it('is the default, and places keys unlike the groupcache ring', () => {
+    const peers = randomPeers(5, prng(1))
+    const ring = new HashRing(peers)
+    const go = new HashRing(peers, GO)
+    expect(ring.kind).toBe('balanced')
+    expect(go.kind).toBe('groupcache')
+    expect(sampleKeys.filter((key) => ring.pick(key) !== go.pick(key)).length).toBeGreaterThan(sampleKeys.length / 2)
+  })
+
+  it('places keys on one of 65,536 slots: positions are multiples of 2^16', () => {
+    const ring = new HashRing(['a', 'b'])
+    const positions = new Set(sampleKeys.map((key) => ring.hashOf(key)))
+    for (const position of positions) expect(position % 0x10000).toBe(0)
+    expect(positions.size).toBeGreaterThan(sampleKeys.length * 0.95)
+  })
+
+  it.each([3, 5, 10, 30])('%i peers: every process agrees whatever the order (shuffled, reversed, duplicated)', (n) => {
+    const random = prng(n)
+    for (const peers of randomLists(n, 3, 100 + n)) {
+      const reference = new HashRing(peers)
+      const orders = [[...peers].reverse(), [...peers, ...peers.slice(0, 2)], shuffled(peers, random), shuffled(peers, random)]
+      for (const order of orders) {
+        const ring = new HashRing(order)
+        expect(ring.peers).toEqual(reference.peers)
+        for (const key of sampleKeys) expect(ring.pick(key)).toBe(reference.pick(key))
+      }
+    }
+  })
+
+  it.each([3, 10, 30])('%i peers: pick (the slot table) agrees with a walk of the points (pickWhere)', (n) => {
+    const ring = new HashRing(randomPeers(n, prng(n)))
+    for (const key of sampleKeys) expect(ring.pickWhere(key, () => true)).toBe(ring.pick(key))
+  })
+
+  it('skipping a down peer agrees with a ring rebuilt without it', () => {
+    const peers = randomPeers(5, prng(7))
+    const full = new HashRing(peers)
+    for (const down of peers) {
+      const rebuilt = new HashRing(peers.filter((p) => p !== down))
+      for (const key of sampleKeys) expect(full.pickWhere(key, (p) => p !== down)).toBe(rebuilt.pick(key))
+    }
+  })
+
+  it('pickWhere asks each distinct peer once, then gives up', () => {
+    const peers = randomPeers(10, prng(8))
+    const ring = new HashRing(peers)
+    for (const key of sampleKeys.slice(0, 200)) {
+      const asked: string[] = []
+      expect(ring.pickWhere(key, (p) => (asked.push(p), false))).toBeUndefined()
+      expect(new Set(asked).size).toBe(peers.length)
+      expect(asked).toHaveLength(peers.length)
+      expect(asked[0]).toBe(ring.pick(key))
+    }
+  })
+
+  // The issue's targets, with the real hash, on 6 lists per size (the bench runs 20 and prints the figures).
+  it.each([3, 5, 10, 30])('%i peers: busiest ≤ 1.10× fair share on average, ≤ 1.20× at worst; a joining peer takes ≤ 1.2/(n+1), only for itself', (n) => {
+    const figures = measureBalance((urls) => new HashRing(urls), n, { lists: 6, keys: 50_000, random: prng(1000 + n) })
+    expect(figures.busiestMean).toBeLessThanOrEqual(1.1)
+    expect(figures.busiestWorst).toBeLessThanOrEqual(1.2)
+    expect(figures.movedWorst).toBeLessThanOrEqual(1.2)
+    expect(figures.strayMoves).toBe(0)
+  })
+
+  it('the same measurement finds the groupcache ring uneven at 10 peers (it tells rings apart)', () => {
+    const figures = measureBalance((urls) => new HashRing(urls, GO), 10, { lists: 6, keys: 50_000, random: prng(1010) })
+    expect(figures.busiestMean).toBeGreaterThan(1.2)
+    expect(figures.strayMoves).toBe(0)
+  })
+
+  it('refuses a hash (it is the groupcache ring\'s) and an unknown ring kind', () => {
+    expect(() => new HashRing(['a'], { hash: decimalHash })).toThrow(/groupcache/)
+    expect(() => new HashRing(['a'], { ring: 'balanced', hash: decimalHash })).toThrow(InvalidArgumentError)
+    expect(() => new HashRing(['a'], { ring: 'maglev' as 'balanced' })).toThrow(InvalidArgumentError)
   })
 })

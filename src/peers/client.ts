@@ -34,7 +34,7 @@ import { toAbortError } from '../singleflight.js'
 import { PeerHealth, type HealthOptions } from './health.js'
 import { Batcher } from './batcher.js'
 import { exchange, type PeerResponse } from './exchange.js'
-import { ERROR_HEADER, batchPath, errorHeaderValue, peekPath, peerPath } from './paths.js'
+import { ERROR_HEADER, batchPath, clearPath, errorHeaderValue, peekPath, peerPath } from './paths.js'
 
 /** PeerClientOptions configure how this process talks to its peers. */
 export interface PeerClientOptions {
@@ -181,6 +181,22 @@ export class HttpPeer {
     const entry = this.#decodeValue(response)
     this.#succeeded()
     return entry
+  }
+
+  /**
+   * clear drops every entry of group at this peer (POST /_peercache/clear/,
+   * peercache-only). A bare 404 is a peer without the endpoint (a Go
+   * groupcache peer): nothing was cleared there; it is reported, and does not
+   * count against the peer's health (it answered).
+   */
+  async clear(group: string, options: { signal?: AbortSignal }): Promise<void> {
+    const response = await this.request('POST', this.#prefix + clearPath(group), EMPTY_BODY, options.signal)
+    if (response.status === 404 && response.headers[ERROR_HEADER] === undefined) {
+      this.#succeeded()
+      throw new PeerResponseError(this.url, 'has no clear endpoint (a Go groupcache peer?): its entries were not cleared', { status: 404 })
+    }
+    if (response.status !== 200) throw this.#unexpected(response)
+    this.#succeeded()
   }
 
   async #getOne(group: string, key: string, signal: AbortSignal | undefined): Promise<CacheEntry> {
@@ -363,6 +379,8 @@ function servesUs(response: PeerResponse): boolean {
 function toEntry(value: Uint8Array, expiresAt: number, stale: true | undefined): CacheEntry {
   return stale === true ? { value, expiresAt, stale } : { value, expiresAt }
 }
+
+const EMPTY_BODY = new Uint8Array(0)
 
 function errorMessage(body: Uint8Array): string {
   return textDecoder.decode(body.subarray(0, MAX_ERROR_MESSAGE_BYTES)).trimEnd()

@@ -42,6 +42,17 @@ export function peekPath(group: string, key: string): string {
   return peerPath(PEEK_BASE_PATH, group, key)
 }
 
+/**
+ * CLEAR_BASE_PATH is where peercache's clear endpoint lives (POST, signed like
+ * every request): outside basePath, so a Go peer never takes it for a key.
+ */
+export const CLEAR_BASE_PATH = '/_peercache/clear/'
+
+/** clearPath is the request path that clears group at a peer. */
+export function clearPath(group: string): string {
+  return CLEAR_BASE_PATH + encodeURIComponent(group)
+}
+
 /** peerPath is the request path for key of group under basePath. */
 export function peerPath(basePath: string, group: string, key: string): string {
   return basePath + encodeURIComponent(group) + '/' + encodeURIComponent(key)

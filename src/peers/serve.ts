@@ -17,10 +17,10 @@ import type { ServerResponse } from 'node:http'
 import type { PeerAuth } from '../auth.js'
 import type { CacheEntry } from '../cache.js'
 import { AuthError, ClosedError, NotFoundError, PeercacheError } from '../errors.js'
-import type { Group } from '../group.js'
+import { Group } from '../group.js'
 import type { Logger } from '../logger.js'
 import { decodeBatchRequest, decodeSetRequest, encodeBatchResponse, encodeGetResponse, type BatchEntryMessage } from '../proto/codec.js'
-import { BATCH_BASE_PATH, ERROR_HEADER, PEEK_BASE_PATH, errorHeaderValue, parsePeerPath } from './paths.js'
+import { BATCH_BASE_PATH, CLEAR_BASE_PATH, ERROR_HEADER, PEEK_BASE_PATH, errorHeaderValue, parsePeerPath } from './paths.js'
 
 /** HandlerContext is what the peer endpoint needs from its Peercache. */
 export interface HandlerContext {
@@ -64,7 +64,7 @@ export interface PeerReply {
 export type ClientConnection = Pick<ServerResponse, 'once' | 'off' | 'writableEnded'>
 
 /** PeerRoute names the endpoint's resources. */
-export type PeerRoute = 'key' | 'batch' | 'peek' | 'metrics'
+export type PeerRoute = 'key' | 'batch' | 'peek' | 'clear' | 'metrics'
 
 /** KEY_METHODS are the methods of {basePath}{group}/{key}. */
 export const KEY_METHODS: readonly string[] = ['GET', 'HEAD', 'PUT', 'DELETE']
@@ -74,13 +74,14 @@ export function routeOf(ctx: HandlerContext, path: string): PeerRoute | undefine
   if (path.startsWith(ctx.basePath)) return 'key'
   if (path.startsWith(BATCH_BASE_PATH)) return 'batch'
   if (path.startsWith(PEEK_BASE_PATH)) return 'peek'
+  if (path.startsWith(CLEAR_BASE_PATH)) return 'clear'
   if (ctx.metricsPath !== undefined && path === ctx.metricsPath) return 'metrics'
   return undefined
 }
 
-/** hasBody tells whether a request on route carries a body to read (PUT of a value, POST of a batch). */
+/** hasBody tells whether a request on route carries a body to read (PUT of a value, POST of a batch or a clear). */
 export function hasBody(route: PeerRoute, method: string): boolean {
-  return (route === 'key' && method === 'PUT') || (route === 'batch' && method === 'POST')
+  return (route === 'key' && method === 'PUT') || ((route === 'batch' || route === 'clear') && method === 'POST')
 }
 
 /**
@@ -119,6 +120,7 @@ export function answer(ctx: HandlerContext, route: PeerRoute, req: PeerRequest, 
     if (refused !== undefined) return refused
   }
   if (route === 'peek') return answerPeek(ctx, req)
+  if (route === 'clear') return answerClear(ctx, req)
   return route === 'key' ? answerKey(ctx, req, body, client) : answerBatch(ctx, req, body, client)
 }
 
@@ -156,10 +158,8 @@ function answerKey(ctx: HandlerContext, req: PeerRequest, body: Uint8Array, clie
 
 /** Answers POST /_peercache/batch/{group}: a BatchRequest in, a BatchResponse out. */
 async function answerBatch(ctx: HandlerContext, req: PeerRequest, body: Uint8Array, client: ClientConnection): Promise<PeerReply | undefined> {
-  const name = decodeSegment(req.path.slice(BATCH_BASE_PATH.length))
-  if (name === undefined || name === '' || name.includes('/')) return errorReply(400, 'bad request')
-  const group = ctx.group(name)
-  if (group === undefined) return errorReply(404, `no such group: ${name}`, errorHeaderValue.noSuchGroup)
+  const group = groupAt(ctx, req.path, BATCH_BASE_PATH)
+  if (!(group instanceof Group)) return group
   let keys: string[]
   try {
     keys = decodeBatchRequest(body)
@@ -169,6 +169,21 @@ async function answerBatch(ctx: HandlerContext, req: PeerRequest, body: Uint8Arr
   if (keys.some((key) => Buffer.byteLength(key, 'utf8') > group.maxKeyBytes)) return errorReply(414, 'key too long')
   const entries = await serveKeys(group, keys, client)
   return entries === undefined ? undefined : bytesReply(200, 'application/x-protobuf', encodeBatchResponse(entries))
+}
+
+/** Answers POST /_peercache/clear/{group} (peercache-only, signed like every request): drops every entry of the group here. */
+function answerClear(ctx: HandlerContext, req: PeerRequest): PeerReply {
+  const group = groupAt(ctx, req.path, CLEAR_BASE_PATH)
+  if (!(group instanceof Group)) return group
+  group.clearLocal()
+  return OK
+}
+
+/** groupAt finds the group named by the segment after prefix in path (peercache's own endpoints), or the refusal. */
+function groupAt(ctx: HandlerContext, path: string, prefix: string): Group<unknown> | PeerReply {
+  const name = decodeSegment(path.slice(prefix.length))
+  if (name === undefined || name === '' || name.includes('/')) return errorReply(400, 'bad request')
+  return ctx.group(name) ?? errorReply(404, `no such group: ${name}`, errorHeaderValue.noSuchGroup)
 }
 
 function applySet(group: Group<unknown>, key: string, body: Uint8Array): PeerReply {

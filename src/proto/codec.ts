@@ -35,7 +35,7 @@ message BatchResponse { repeated BatchEntry entries = 1; }
 export const MAX_BATCH_KEYS = 10_000
 
 /** Largest epoch-ms value whose nanoseconds fit in int64 (2262-04-11T23:47:16.854Z). */
-const MAX_EXPIRE_MS = 9_223_372_036_854
+export const MAX_EXPIRE_MS = 9_223_372_036_854
 const NANOS_PER_MS = 1_000_000n
 
 /** The message types, built once from the immutable schema. */

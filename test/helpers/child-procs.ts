@@ -37,11 +37,11 @@ export async function reservePorts(n: number): Promise<string[]> {
   return urls
 }
 
-/** startChild spawns a child peer at url and resolves once it printed READY. */
-export async function startChild(tag: string, url: string, peers: readonly string[]): Promise<ChildPeer> {
+/** startChild spawns a child peer at url and resolves once it printed READY; `env` adds variables (e.g. PEERCACHE_RING). */
+export async function startChild(tag: string, url: string, peers: readonly string[], env: Record<string, string> = {}): Promise<ChildPeer> {
   const child = spawn(process.execPath, ['--import', 'tsx', SCRIPT], {
     cwd: ROOT,
-    env: { ...inheritedEnv(), PEERCACHE_SELF: url, PEERCACHE_PEERS: peers.join(','), TAG: tag },
+    env: { ...inheritedEnv(), PEERCACHE_SELF: url, PEERCACHE_PEERS: peers.join(','), TAG: tag, ...env },
     stdio: ['pipe', 'pipe', 'pipe'],
   })
   const peer: ChildPeer = { tag, url, process: child }

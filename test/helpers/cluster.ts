@@ -67,8 +67,9 @@ export interface Cluster {
   group(index: number, name?: string): Group
   /**
    * ownerOf returns the index of the member the ring names for key: the ring
-   * over `urls` (or the shared `peers`) with the shared `replicas`/`hash`
-   * options, Go's defaults otherwise. Per-member options are not looked at.
+   * over `urls` (or the shared `peers`) with the shared `ring`/`replicas`/
+   * `hash` options, Peercache's defaults otherwise (the balanced ring).
+   * Per-member options are not looked at.
    */
   ownerOf(key: string): number
   /** loadsOf sums the tracked loader calls for key over every member. */
@@ -132,6 +133,7 @@ export async function startCluster(n: number, groups: GroupFactory, clusterOptio
     }
     const shared = typeof clusterOptions.options === 'object' ? clusterOptions.options : {}
     const ring = new HashRing(shared.peers ?? urls, {
+      ...(shared.ring === undefined ? {} : { ring: shared.ring }),
       ...(shared.replicas === undefined ? {} : { replicas: shared.replicas }),
       ...(shared.hash === undefined ? {} : { hash: shared.hash }),
     })

@@ -130,8 +130,8 @@ function listen(server: Server | ReturnType<typeof createHttpServer>): Promise<v
 }
 
 /**
- * keysOwnedBy returns n keys `${prefix}-${i}` that the ring over peers (Go
- * groupcache's defaults) gives to owner.
+ * keysOwnedBy returns n keys `${prefix}-${i}` that the ring over peers
+ * (Peercache's default, the balanced ring) gives to owner.
  */
 export function keysOwnedBy(peers: readonly string[], owner: string, n: number, prefix: string): string[] {
   const ring = new HashRing(peers)

@@ -15,7 +15,7 @@
  *    SetRequest field 4: expire in Unix ns) straight from the wire bytes.
  */
 import type { IncomingMessage, Server, ServerResponse } from 'node:http'
-import { HashRing, serverUrl } from '../../src/index.js'
+import { HashRing, serverUrl, type RingOptions } from '../../src/index.js'
 import type { Cluster } from './cluster.js'
 import { listenLocal } from './cluster.js'
 import { deferred, type Deferred } from './core-helpers.js'
@@ -86,14 +86,14 @@ export function keysOwnedBy(cluster: Cluster, owner: number, n: number, prefix =
   return keys
 }
 
-/** keysOwnedIn returns n keys `${prefix}-<i>` that Go's ring over `peers` gives to `owner`. */
-export function keysOwnedIn(peers: readonly string[], owner: string, n: number, prefix = 'key'): string[] {
-  const ring = new HashRing(peers)
+/** keysOwnedIn returns n keys `${prefix}-<i>` that the ring over `peers` (the default one unless `ring` says) gives to `owner`. */
+export function keysOwnedIn(peers: readonly string[], owner: string, n: number, prefix = 'key', ring: RingOptions = {}): string[] {
+  const placed = new HashRing(peers, ring)
   const keys: string[] = []
   for (let i = 0; keys.length < n; i++) {
     if (i > 100_000) throw new Error(`no ${n} keys for ${owner}`)
     const key = `${prefix}-${i}`
-    if (ring.pick(key) === owner) keys.push(key)
+    if (placed.pick(key) === owner) keys.push(key)
   }
   return keys
 }

@@ -246,10 +246,11 @@ describe('a peer without the batch endpoint (bare 404)', () => {
     const log = recordRequests(fake.server)
     selfServer = await listenLocal()
     const self = serverUrl(selfServer)
-    cache = new Peercache({ env: {}, self, peers: [self, fake.url], hotCacheProbability: 0 })
+    // A cluster with a Go peer runs Go's ring.
+    cache = new Peercache({ env: {}, self, peers: [self, fake.url], hotCacheProbability: 0, ring: 'groupcache' })
     selfServer.on('request', cache.handler())
     const group: Group = cache.group({ name: 'kv', cacheBytes: 1 << 20, load: (key) => `local(${key})` })
-    const keys = keysOwnedIn([self, fake.url], fake.url, 4, 'go')
+    const keys = keysOwnedIn([self, fake.url], fake.url, 4, 'go', { ring: 'groupcache' })
 
     const first = await group.getMany(keys)
     expect([...first.entries()].map(([k, v]) => [k, text(v)])).toEqual(keys.map((key) => [key, `go(${key})`]))

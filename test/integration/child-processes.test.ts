@@ -12,6 +12,8 @@ import { reservePorts, startChild, stopChild, type ChildPeer } from '../helpers/
 import { closeServer, listenLocal } from '../helpers/cluster.js'
 
 const CHILDREN = 4
+/** The children get PEERCACHE_RING=groupcache (the env config path): this cluster runs Go's ring, as golang/groupcache's own test does. */
+const GO_RING = { ring: 'groupcache' } as const
 
 let children: ChildPeer[] = []
 let parent: Peercache | undefined
@@ -27,10 +29,10 @@ beforeEach(async () => {
   parentUrl = serverUrl(parentServer)
   const childUrls = await reservePorts(CHILDREN)
   peers = [...childUrls, parentUrl]
-  children = await Promise.all(childUrls.map((url, i) => startChild(`child-${i}`, url, peers)))
+  children = await Promise.all(childUrls.map((url, i) => startChild(`child-${i}`, url, peers, { PEERCACHE_RING: 'groupcache' })))
 
   parentLoads = []
-  parent = new Peercache({ env: {}, self: parentUrl, peers, hotCacheProbability: 0 })
+  parent = new Peercache({ env: {}, self: parentUrl, peers, hotCacheProbability: 0, ring: 'groupcache' })
   parent.group({ name: 'kv', cacheBytes: 1 << 20, load: (key) => (parentLoads.push(key), `parent:${key}`) })
   parentServer.on('request', parent.handler())
 })
@@ -46,7 +48,7 @@ afterEach(async () => {
 
 /** childKeys returns n keys the ring gives to a child (keys the parent owns are skipped). */
 function childKeys(n: number): string[] {
-  const ring = new HashRing(peers)
+  const ring = new HashRing(peers, GO_RING)
   const keys: string[] = []
   for (let i = 0; keys.length < n; i++) {
     const key = `key-${i}`
@@ -58,7 +60,7 @@ function childKeys(n: number): string[] {
 describe('a cluster of child processes', () => {
   it('answers every key from the child the ring names', async () => {
     const group = parent!.getGroup('kv')!
-    const ring = new HashRing(peers)
+    const ring = new HashRing(peers, GO_RING)
     const tagOf = new Map(children.map((child) => [child.url, child.tag]))
     const keys = childKeys(100)
 
@@ -80,7 +82,7 @@ describe('a cluster of child processes', () => {
 
   it('keeps answering when a child is killed: its keys fail over, the others are untouched', async () => {
     const group = parent!.getGroup('kv')!
-    const ring = new HashRing(peers)
+    const ring = new HashRing(peers, GO_RING)
     const tagOf = new Map<string, string>([...children.map((child) => [child.url, child.tag] as [string, string]), [parentUrl, 'parent']])
     const victim = children[0]!
     const keys = childKeys(200)

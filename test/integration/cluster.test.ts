@@ -198,7 +198,7 @@ describe('a three-member cluster', () => {
 
 describe('members that disagree about the ring', () => {
   /**
-   * Replicas 1 and a hand-made hash: member 0 places itself at 100 and member 1
+   * The groupcache ring (it takes a hash), replicas 1 and a hand-made hash: member 0 places itself at 100 and member 1
    * at 200, member 1 the reverse; every key hashes to 150. So member 0 sends
    * every key to member 1 and member 1 sends every key to member 0.
    */
@@ -207,6 +207,7 @@ describe('members that disagree about the ring', () => {
       options: (index, urls) => {
         const [low, high] = index === 0 ? [urls[0]!, urls[1]!] : [urls[1]!, urls[0]!]
         return {
+          ring: 'groupcache',
           replicas: 1,
           hotCacheProbability: 0,
           hash: (data) => (data === `0${low}` ? 100 : data === `0${high}` ? 200 : 150),

@@ -448,7 +448,7 @@ describe('a black-hole peer (accepts TCP, never answers)', () => {
   it('headersTimeout alone bounds a peer that never sends headers (overall timeout much larger)', async () => {
     const silent = await startScriptedPeer(() => {}) // reads the request, never answers
     defer(() => silent.close())
-    const parent = await startParent([silent.url], { timeout: 10_000, headersTimeout: 200, coalesce: false, probeMinMs: 60_000 })
+    const parent = await startParent([silent.url], { timeout: 10_000, headersTimeout: 200, coalesce: false, probeMinMs: 60_000, probeMaxMs: 60_000 })
     const [key] = keysOwnedBy(parent.peers, silent.url, 1, 'silent')
     const { value, ms } = await timedGet(parent.group, key!)
     expect(value).toBe(`local:${key}`)

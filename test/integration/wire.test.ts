@@ -31,7 +31,7 @@ let seen: Record<string, string[]>
 
 beforeEach(async () => {
   seen = { kv: [], broken: [], missing: [] }
-  cache = new Peercache({ env: {} })
+  cache = new Peercache({ env: {}, ring: 'groupcache' })
   cache.group({
     name: 'kv',
     cacheBytes: 1 << 20,
