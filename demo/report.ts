@@ -378,7 +378,8 @@ function summaryLines(f: RunFacts, n: Figures, reasons: string[]): string[] {
     `  processes       ${f.pids.length} started (pids ${f.pids.join(' ')}), ${f.leftRunning.length === 0 ? 'all stopped' : `${f.leftRunning.length} LEFT RUNNING`}`,
     reasons.length > 0
       ? `FAIL: ${reasons.join('; ')}`
-      : `OK: no request lost, and every key was queried once${f.victim === undefined ? '' : ", plus the reloads of the killed app's keys"}`,
+      : `OK: no request lost, and every key was queried once${f.victim === undefined ? '' : ", plus the reloads of the killed app's keys"}` +
+        (f.rolling === undefined ? '' : ', plus the reloads of keys whose owner was restarting'),
   ]
 }
 
