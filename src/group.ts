@@ -626,8 +626,10 @@ export class Group<T = Buffer> {
   async #fetchOrLoad(key: string, ctx: FlightContext, coalesce: boolean): Promise<CacheEntry> {
     const fromPeer = await this.#fetchFromOwner(key, ctx, coalesce)
     if (fromPeer !== undefined) return fromPeer
+    // The owner just failed (or is us): it is not worth a peek on the way to the loader.
+    const asked = this.#ctx.picker.pickPeer(key)?.url
     try {
-      return await this.#localFlights.do(key, (local) => this.#loadLocally(key, local), ctx.abandonSignal)
+      return await this.#localFlights.do(key, (local) => this.#loadLocally(key, local, asked), ctx.abandonSignal)
     } catch (err) {
       // close() aborts this flight with ClosedError: report that, not the AbortError wrapping it.
       if (ctx.aborted) throw abortReason(ctx.reason)
@@ -669,11 +671,11 @@ export class Group<T = Buffer> {
   }
 
   /** Runs the user's loader once per local flight and keeps the value in main. */
-  async #loadLocally(key: string, ctx: FlightContext): Promise<CacheEntry> {
+  async #loadLocally(key: string, ctx: FlightContext, asked?: string): Promise<CacheEntry> {
     const hit = this.#caches.main.get(key, this.#ctx.clock)
     if (hit !== undefined && (this.#stale === undefined || this.#stale.fresh(hit, this.#ctx.clock()))) return hit
     this.#recallNotFound(key)
-    const peeking = this.#peekPrevious(key, ctx)
+    const peeking = this.#peekPrevious(key, ctx, asked)
     const peeked = peeking === undefined ? undefined : await peeking
     if (peeked !== undefined) return peeked
     const started = performance.now()
@@ -700,9 +702,9 @@ export class Group<T = Buffer> {
    * owner's cache: ask that cache (a peek, never a load there) before the
    * origin, so a deploy does not cost an origin storm. See src/peers/previous.ts.
    */
-  #peekPrevious(key: string, ctx: FlightContext): Promise<CacheEntry | undefined> | undefined {
+  #peekPrevious(key: string, ctx: FlightContext, asked: string | undefined): Promise<CacheEntry | undefined> | undefined {
     const previous = this.#ctx.picker.previousOwner?.(key)
-    if (previous == null || previous.peek === undefined) return undefined
+    if (previous == null || previous.peek === undefined || previous.url === asked) return undefined
     return peekOwner(previous, this.name, key, ctx.abandonSignal, this.#ctx.clock).then((peeked) => {
       const entry = peeked === undefined ? undefined : this.#decodedOrMiss(peeked)
       if (entry !== undefined && ctx.isCurrent()) this.#caches.populate('main', key, entry)
