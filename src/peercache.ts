@@ -60,8 +60,15 @@ export interface PeercacheOptions {
   replicas?: number
   /** Hash of the `groupcache` ring (refused with `balanced`). @default CRC-32 IEEE (Go groupcache's) */
   hash?: HashFn
-  /** Overall deadline of one peer request, queueing included, in ms. @default 2000 */
+  /**
+   * Transport deadline of one peer request, queueing included, in ms: the
+   * time to connect and for the peer to start answering. A peer silent past
+   * it is asked whether it is alive; alive, it is busy loading, and the get
+   * waits up to `loadTimeout`. @default 2000
+   */
   timeout?: number
+  /** Longest wait for an owner that is alive but still loading the key, in ms; then the asker loads it itself. @default 30000 */
+  loadTimeout?: number
   /** Connect timeout toward peers, in ms. @default timeout */
   connectTimeout?: number
   /** Time to a peer's response headers, in ms. @default timeout */
@@ -108,8 +115,6 @@ export interface PeercacheOptions {
    * 0 turns peeking off. @default 60000
    */
   peekWindowMs?: number
-  /** Deadline of one peek, in ms (a missed peek costs an origin load, a slow one only delays it). @default timeout */
-  peekTimeout?: number
   /** How long close() lets gets in flight finish, in ms. @default 5000 */
   closeTimeout?: number
   /** Most connections the server from listen() accepts at once. @default 1024 */
@@ -413,7 +418,7 @@ export class Peercache {
         timeout: o.timeout ?? 2000,
         maxResponseBytes: o.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES,
         auth: this.#auth,
-        ...pick(o, ['connectTimeout', 'headersTimeout', 'bodyTimeout', 'connections', 'pipelining', 'tls', 'peekTimeout']),
+        ...pick(o, ['connectTimeout', 'headersTimeout', 'bodyTimeout', 'connections', 'pipelining', 'tls', 'loadTimeout']),
         health: pick(o, ['failureThreshold', 'probeMinMs', 'probeMaxMs']),
       },
       listener: {
