@@ -62,6 +62,16 @@ function totalLoads(): number {
   return [...children.values()].reduce((sum, child) => sum + child.loads.length, 0)
 }
 
+/**
+ * loadsReported waits until the children have reported at least n loads: a
+ * child writes its LOAD line before it answers, but the answer can reach us
+ * before the line does (different pipes).
+ */
+async function loadsReported(n: number): Promise<void> {
+  const running = [...children.values()].filter((child) => child.process.exitCode === null && child.process.signalCode === null)
+  await Promise.any(running.map((child) => child.until(() => totalLoads() >= n, `${n} loads reported`)))
+}
+
 /** peekAt asks a peer's peek endpoint whether it holds key (cache only). */
 async function holds(url: string, key: string): Promise<boolean> {
   const response = await fetch(`${url}/_peercache/peek/kv/${encodeURIComponent(key)}`)
@@ -90,6 +100,7 @@ describe('discovery through DNS (dnsmasq)', () => {
     const keysA = Array.from({ length: 60 }, (_, i) => `a-${i}`)
     const valuesA = await Promise.all(keysA.map((key) => group.getString(key)))
     keysA.forEach((key, i) => expect(valuesA[i]).toBe(`${children.get(ring3.pick(key)!)!.tag}:${key}`))
+    await loadsReported(keysA.length)
     for (const [url, child] of children) expect(new Set(child.loads)).toEqual(new Set(keysA.filter((key) => ring3.pick(key) === url)))
     expect(totalLoads()).toBe(keysA.length)
 
@@ -109,6 +120,7 @@ describe('discovery through DNS (dnsmasq)', () => {
     const keysB = Array.from({ length: 60 }, (_, i) => `b-${i}`)
     const valuesB = await Promise.all(keysB.map((key) => group.getString(key)))
     keysB.forEach((key, i) => expect(valuesB[i]).toBe(`${children.get(ring4.pick(key)!)!.tag}:${key}`))
+    await loadsReported(keysA.length + keysB.length)
     expect(fourth.loads).toEqual(expect.arrayContaining(keysB.filter((key) => ring4.pick(key) === fourth.url)))
     expect(totalLoads()).toBe(keysA.length + keysB.length)
 
@@ -125,6 +137,7 @@ describe('discovery through DNS (dnsmasq)', () => {
     const keysC = Array.from({ length: 40 }, (_, i) => `c-${i}`)
     const valuesC = await Promise.all(keysC.map((key) => group.getString(key)))
     keysC.forEach((key, i) => expect(valuesC[i]).toBe(`${children.get(ring2.pick(key)!)!.tag}:${key}`))
+    await loadsReported(all.length + keysC.length)
     expect(totalLoads()).toBe(all.length + keysC.length)
     expect(group.stats().peerErrors).toBe(0)
   })
