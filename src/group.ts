@@ -43,6 +43,7 @@ import { RequestRate } from './rate.js'
 import { Singleflight, type FlightContext } from './singleflight.js'
 import { GroupObservations, newCounters, type GroupCounters, type GroupStats } from './stats.js'
 import { copyOut, toBytes, textDecoder } from './bytes.js'
+import { peekOwner } from './peers/previous.js'
 import { decodeValue, encodeValue, sharesDecoded, type Codec } from './codecs.js'
 import { GroupWrites, type WriteReport } from './writes.js'
 import { NotFoundMemory } from './not-found.js'
@@ -497,6 +498,15 @@ export class Group<T = Buffer> {
   }
 
   /**
+   * peekEntry returns the cached entry (main or hot), or undefined; it never
+   * loads and counts nothing. It answers a peer's peek (rolling deploys).
+   * @internal
+   */
+  peekEntry(key: string): CacheEntry | undefined {
+    return this.#closed ? undefined : this.#caches.lookup(key, this.#ctx.clock)
+  }
+
+  /**
    * A peer asked for an expired entry we keep: within staleWhileRevalidate
    * answer it flagged stale (the asker will not cache it as fresh) and refresh
    * it here, once; past that, undefined: serveLoad loads, stale-if-error.
@@ -651,8 +661,10 @@ export class Group<T = Buffer> {
   async #fetchOrLoad(key: string, ctx: FlightContext, coalesce: boolean): Promise<CacheEntry> {
     const fromPeer = await this.#fetchFromOwner(key, ctx, coalesce)
     if (fromPeer !== undefined) return fromPeer
+    // The owner just failed (or is us): it is not worth a peek on the way to the loader.
+    const asked = this.#ctx.picker.pickPeer(key)?.url
     try {
-      return await this.#localFlights.do(key, (local) => this.#loadLocally(key, local), ctx.abandonSignal)
+      return await this.#localFlights.do(key, (local) => this.#loadLocally(key, local, asked), ctx.abandonSignal)
     } catch (err) {
       // close() aborts this flight with ClosedError: report that, not the AbortError wrapping it.
       if (ctx.aborted) throw abortReason(ctx.reason)
@@ -700,10 +712,13 @@ export class Group<T = Buffer> {
   }
 
   /** Runs the user's loader once per local flight and keeps the value in main. */
-  async #loadLocally(key: string, ctx: FlightContext): Promise<CacheEntry> {
+  async #loadLocally(key: string, ctx: FlightContext, asked?: string): Promise<CacheEntry> {
     const hit = this.#caches.main.get(key, this.#ctx.clock)
     if (hit !== undefined && (this.#stale === undefined || this.#stale.fresh(hit, this.#ctx.clock()))) return hit
     this.#recallNotFound(key)
+    const peeking = this.#peekPrevious(key, ctx, asked)
+    const peeked = peeking === undefined ? undefined : await peeking
+    if (peeked !== undefined) return peeked
     const started = performance.now()
     let entry: CacheEntry
     try {
@@ -721,6 +736,30 @@ export class Group<T = Buffer> {
     // A remove or set while this load ran detached the flight: its value is stale.
     if (ctx.isCurrent()) this.#caches.populate('main', key, entry)
     return entry
+  }
+
+  /**
+   * A key that just moved (the ring changed) may still sit in its previous
+   * owner's cache: ask that cache (a peek, never a load there) before the
+   * origin, so a deploy does not cost an origin storm. See src/peers/previous.ts.
+   */
+  #peekPrevious(key: string, ctx: FlightContext, asked: string | undefined): Promise<CacheEntry | undefined> | undefined {
+    const previous = this.#ctx.picker.previousOwner?.(key)
+    if (previous == null || previous.peek === undefined || previous.url === asked) return undefined
+    return peekOwner(previous, this.name, key, ctx.abandonSignal, this.#ctx.clock).then((peeked) => {
+      const entry = peeked === undefined ? undefined : this.#decodedOrMiss(peeked)
+      if (entry !== undefined && ctx.isCurrent()) this.#caches.populate('main', key, entry)
+      return entry
+    })
+  }
+
+  /** A peeked value that does not decode is only a miss: the loader runs. */
+  #decodedOrMiss(entry: CacheEntry): CacheEntry | undefined {
+    try {
+      return this.#decoded(entry)
+    } catch {
+      return undefined
+    }
   }
 
   /** Throws the remembered NotFoundError while key is in the not-found memory (`notFoundTtl`): no loader run. */

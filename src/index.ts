@@ -20,6 +20,7 @@ export {
   PeerResponseError,
   ResponseTooLargeError,
   AuthError,
+  DiscoveryError,
   CodecError,
   type PeercacheErrorOptions,
 } from './errors.js'
@@ -30,5 +31,8 @@ export { ENTRY_OVERHEAD_BYTES, OFF_HEAP_OVERHEAD_BYTES, type CacheStats, type Ca
 export type { Peer, PeerEntry, PeerPicker, PeerRequestOptions } from './peer.js'
 export type { PeerHandler } from './peers/handler.js'
 export type { PeerTlsOptions } from './peers/client.js'
+export type { DiscoveryOption, DnsDiscovery, LookupDiscovery, PeerLookup } from './discovery/options.js'
+export { clusterPeers, type ClusterPeers, type ClusterPeersOptions } from './cluster/worker.js'
+export { forkPeerWorkers, type ForkOptions, type PeerWorkers } from './cluster/primary.js'
 export { codecs, type Codec } from './codecs.js'
 export { HashRing, type HashFn, type RingKind, type RingOptions } from './ring.js'

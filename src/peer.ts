@@ -37,6 +37,8 @@ export interface Peer {
   set(group: string, key: string, entry: CacheEntry, options: PeerRequestOptions): Promise<void>
   /** remove drops key from this peer's caches. */
   remove(group: string, key: string, options: PeerRequestOptions): Promise<void>
+  /** peek returns key's entry if this peer holds it in cache (never loading), else undefined. Optional: Go peers cannot. */
+  peek?(group: string, key: string, options: PeerRequestOptions): Promise<CacheEntry | undefined>
   /** clear drops every entry of group from this peer's caches (peercache-only). */
   clear(group: string, options: PeerRequestOptions): Promise<void>
 }
@@ -47,6 +49,11 @@ export interface PeerPicker {
   pickPeer(key: string): Peer | null
   /** others lists every other peer (to spread removals). */
   others(): readonly Peer[]
+  /**
+   * previousOwner returns the live peer most likely to hold key in cache when this process must load it (the
+   * owner before the last ring change, or the owner our ring names when a peer with another ring asked us); else null.
+   */
+  previousOwner?(key: string): Peer | null
 }
 
 /** NO_PEERS is the picker of a process that runs alone: it owns every key. */
