@@ -138,7 +138,7 @@ function answerPeek(ctx: HandlerContext, req: PeerRequest): PeerReply {
   const group = ctx.group(parsed.group)
   if (group === undefined) return errorReply(404, `no such group: ${parsed.group}`, errorHeaderValue.noSuchGroup)
   const entry = group.peekEntry(parsed.key)
-  return entry === undefined ? errorReply(404, 'not cached', errorHeaderValue.notCached) : valueReply(entry, false)
+  return entry === undefined ? errorReply(404, 'not cached', errorHeaderValue.notCached) : valueReply(entry, group.minuteQps(parsed.key), false)
 }
 
 /** Answers {basePath}{group}/{key}: GET/HEAD a value, PUT a value (SetRequest), DELETE it. */
