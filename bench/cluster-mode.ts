@@ -55,6 +55,8 @@ export interface HotShare {
   peerFetchesPerGet: number
   /** Peer fetches that failed (then loaded locally) in the window. */
   peerErrors: number
+  /** … and in the whole run, warm-up included (each may cost an extra origin query). */
+  peerErrorsInRun: number
 }
 
 /** ModeResult is one row of the cluster benchmark's table. */
@@ -205,6 +207,7 @@ function hotShare(before: Sample, after: Sample, remote: Array<Set<number>>): Ho
   let hotHits = 0
   let peerFetches = 0
   let peerErrors = 0
+  let peerErrorsInRun = 0
   remote.forEach((ids, i) => {
     const counts = after.load.idCounts[i] ?? []
     for (const id of ids) remoteGets += counts[id] ?? 0
@@ -214,6 +217,7 @@ function hotShare(before: Sample, after: Sample, remote: Array<Set<number>>): Ho
     hotHits += now.hot.hits - was.hot.hits
     peerFetches += now.peerLoads + now.peerErrors - (was.peerLoads + was.peerErrors)
     peerErrors += now.peerErrors - was.peerErrors
+    peerErrorsInRun += now.peerErrors
   })
-  return { remoteGets, fromHot: hotHits / remoteGets, peerFetchesPerGet: peerFetches / remoteGets, peerErrors }
+  return { remoteGets, fromHot: hotHits / remoteGets, peerFetchesPerGet: peerFetches / remoteGets, peerErrors, peerErrorsInRun }
 }

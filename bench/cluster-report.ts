@@ -99,7 +99,7 @@ export function medians(rounds: ReadonlyArray<readonly ModeResult[]>, modes: rea
 
 function medianHot(hots: readonly HotShare[]): HotShare {
   const m = (field: keyof HotShare): number => median(hots.map((h) => h[field]))
-  return { remoteGets: m('remoteGets'), fromHot: m('fromHot'), peerFetchesPerGet: m('peerFetchesPerGet'), peerErrors: m('peerErrors') }
+  return { remoteGets: m('remoteGets'), fromHot: m('fromHot'), peerFetchesPerGet: m('peerFetchesPerGet'), peerErrors: m('peerErrors'), peerErrorsInRun: m('peerErrorsInRun') }
 }
 
 /** median of values (NaN when empty or when any is NaN, as for redis-server CPU outside redis mode). */
@@ -117,7 +117,7 @@ export function hotShareLine(results: readonly ModeResult[]): string {
   return (
     `peercache, gets for keys another app owns (${Math.round(hot.remoteGets).toLocaleString('en-US')} in the window): ` +
     `${pct(hot.fromHot)} served from the hot cache, ${pct(1 - hot.fromHot)} went to the owner ` +
-    `(${hot.peerFetchesPerGet.toFixed(2)} peer fetches per such get, the rest joined a fetch in flight; ${hot.peerErrors} peer errors). ` +
+    `(${hot.peerFetchesPerGet.toFixed(2)} peer fetches per such get, the rest joined a fetch in flight; ${hot.peerErrors} peer errors, ${hot.peerErrorsInRun} in the whole run). ` +
     'Target for the hot cache (#12): ≥ 90% from it.'
   )
 }

@@ -112,7 +112,10 @@ How to read it:
 - **remote**: a get served by the owner over HTTP (asker's caching off, coalescing off so that every get is one HTTP
   request, 64 in flight, 100-byte values) vs a raw undici
   \`Pool.request\` to a plain node:http server returning the same bytes; and raw requests to a peercache peer endpoint vs
-  the same plain server (what the serving side costs).
+  the same plain server (what the serving side costs). **cold vs warm**: CPU of asker + owner per remote get
+  (\`process.cpuUsage\` in both processes; 64 in flight, coalescing off) when the owner must load the key (its loader
+  is synchronous, every key new to it) vs when it holds the key, in short alternating rounds; as keys per CPU-second,
+  so the ratio is warm CPU / cold CPU (issue #12 asks for a cold get within 1.5× a warm one: ratio ≥ 0.67).
 - **batch**: keys/s of \`getMany\` (one batch request per owner) and of same-tick coalesced gets vs 100 per-key requests.
 - **cluster** (below, issue #12) takes minutes and runs only when named: \`npm run bench -- cluster\` writes its own
   section, which a plain \`npm run bench\` keeps.

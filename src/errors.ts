@@ -119,6 +119,17 @@ export class PeerTimeoutError extends PeerError {
   override name = 'PeerTimeoutError'
 }
 
+/**
+ * PeerLoadTimeoutError: the peer was alive (it answered other requests or a
+ * liveness probe) but had not answered this one within `loadTimeout`: the
+ * owner is busy loading, not dead. It fails that get (which loads locally)
+ * and is never held against the peer's health.
+ */
+export class PeerLoadTimeoutError extends PeerTimeoutError {
+  override readonly code: string = 'ERR_PEERCACHE_PEER_LOAD_TIMEOUT'
+  override name = 'PeerLoadTimeoutError'
+}
+
 /** PeerResponseError: the peer answered, but not with a valid reply (status, content type, body). */
 export class PeerResponseError extends PeerError {
   override readonly code: string = 'ERR_PEERCACHE_PEER_BAD_RESPONSE'

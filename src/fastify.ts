@@ -81,9 +81,12 @@ function route(routes: FastifyInstance, ctx: HandlerContext, url: string, resour
     handler: async (request, reply) => {
       const req = peerRequest(request)
       const body = hasBody(resource, req.method) && Buffer.isBuffer(request.body) ? request.body : EMPTY
-      const result = await answer(ctx, resource, req, body, reply.raw)
-      // undefined: the client left before the answer was ready; nobody reads this one.
-      return send(reply, result ?? errorReply(503, 'client closed the connection'))
+      const result = await answer(ctx, resource, req, body)
+      if (result.write === undefined) return send(reply, result)
+      // A streamed batch answer writes to the raw response itself.
+      reply.hijack()
+      await result.write(reply.raw)
+      return reply
     },
   })
 }

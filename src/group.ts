@@ -13,6 +13,13 @@
  * locally even when this process's ring names another owner, so two
  * processes that disagree about the peer list cannot bounce a key between
  * them (A→B→A) or wait on each other.
+ *
+ * Around that path: a typed group's codec (codecs.ts) turns values into the
+ * bytes that are cached and sent, and keeps the decoded value beside them;
+ * expired entries may still be answered within the stale windows (stale.ts:
+ * at once while one refresh runs, or when the load fails); the loader's
+ * not-founds may be remembered (not-found.ts). Writes that travel the
+ * cluster (set, remove, clear) are writes.ts's.
  */
 import { performance } from 'node:perf_hooks'
 import { CachePair, type ByteCache, type CacheEntry, type CacheName } from './cache.js'

@@ -16,6 +16,7 @@ export {
   PeerError,
   PeerUnavailableError,
   PeerTimeoutError,
+  PeerLoadTimeoutError,
   PeerResponseError,
   ResponseTooLargeError,
   AuthError,

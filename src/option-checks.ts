@@ -19,7 +19,7 @@ interface CombinedOptions {
   readonly basePath?: string | undefined
 }
 
-const TIMER_OPTIONS = ['timeout', 'connectTimeout', 'headersTimeout', 'bodyTimeout', 'probeMinMs', 'probeMaxMs', 'closeTimeout'] as const
+const TIMER_OPTIONS = ['timeout', 'loadTimeout', 'connectTimeout', 'headersTimeout', 'bodyTimeout', 'probeMinMs', 'probeMaxMs', 'closeTimeout'] as const
 
 /** checkCombinations refuses timer options out of range and options that contradict each other. */
 export function checkCombinations(given: object): void {

@@ -47,8 +47,15 @@ export interface PeercacheOptions {
   replicas?: number
   /** Hash of the `groupcache` ring (refused with `balanced`). @default CRC-32 IEEE (Go groupcache's) */
   hash?: HashFn
-  /** Overall deadline of one peer request, queueing included, in ms. @default 2000 */
+  /**
+   * Transport deadline of one peer request, queueing included, in ms: the
+   * time to connect and for the peer to start answering. A peer silent past
+   * it is asked whether it is alive; alive, it is busy loading, and the get
+   * waits up to `loadTimeout`. @default 2000
+   */
   timeout?: number
+  /** Longest wait for an owner that is alive but still loading the key, in ms; then the asker loads it itself. @default 30000 */
+  loadTimeout?: number
   /** Connect timeout toward peers, in ms. @default timeout */
   connectTimeout?: number
   /** Time to a peer's response headers, in ms. @default timeout */
@@ -348,7 +355,7 @@ export class Peercache {
         timeout: o.timeout ?? 2000,
         maxResponseBytes: o.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES,
         auth: this.#auth,
-        ...pick(o, ['connectTimeout', 'headersTimeout', 'bodyTimeout', 'connections', 'pipelining', 'tls']),
+        ...pick(o, ['connectTimeout', 'headersTimeout', 'bodyTimeout', 'connections', 'pipelining', 'tls', 'loadTimeout']),
         health: pick(o, ['failureThreshold', 'probeMinMs', 'probeMaxMs']),
       },
       listener: {

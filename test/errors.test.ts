@@ -11,6 +11,7 @@ import {
   NotFoundError,
   PeerError,
   PeerResponseError,
+  PeerLoadTimeoutError,
   PeerTimeoutError,
   PeerUnavailableError,
   PeercacheError,
@@ -37,6 +38,7 @@ const table = [
   { ErrorClass: PeerError, name: 'PeerError', code: 'ERR_PEERCACHE_PEER', parent: PeercacheError, peer: true },
   { ErrorClass: PeerUnavailableError, name: 'PeerUnavailableError', code: 'ERR_PEERCACHE_PEER_UNAVAILABLE', parent: PeerError, peer: true },
   { ErrorClass: PeerTimeoutError, name: 'PeerTimeoutError', code: 'ERR_PEERCACHE_PEER_TIMEOUT', parent: PeerError, peer: true },
+  { ErrorClass: PeerLoadTimeoutError, name: 'PeerLoadTimeoutError', code: 'ERR_PEERCACHE_PEER_LOAD_TIMEOUT', parent: PeerTimeoutError, peer: true },
   { ErrorClass: PeerResponseError, name: 'PeerResponseError', code: 'ERR_PEERCACHE_PEER_BAD_RESPONSE', parent: PeerError, peer: true },
   { ErrorClass: ResponseTooLargeError, name: 'ResponseTooLargeError', code: 'ERR_PEERCACHE_RESPONSE_TOO_LARGE', parent: PeerError, peer: true },
 ] as const

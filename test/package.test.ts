@@ -17,7 +17,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 const root = fileURLToPath(new URL('..', import.meta.url))
 const require = createRequire(import.meta.url)
 const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm'
-const typesNodeVersion = (require('@types/node/package.json') as { version: string }).version
+const versionOf = (name: string): string => (require(`${name}/package.json`) as { version: string }).version
+/** The optional peers the subpath exports need, at the versions this repo tests with (npm's cache has them). */
+const companions = ['@types/node', 'fastify', 'prom-client'].map((name) => `${name}@${versionOf(name)}`)
 
 /** run executes a command, failing the test with its output when it exits non-zero. */
 function run(file: string, args: readonly string[], cwd: string, timeout = 120_000): string {
@@ -117,7 +119,7 @@ describe('the packed tarball', () => {
     writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'module' }))
     run(
       npm,
-      ['install', '--prefer-offline', '--no-audit', '--no-fund', '--ignore-scripts', tarball, `@types/node@${typesNodeVersion}`],
+      ['install', '--prefer-offline', '--no-audit', '--no-fund', '--ignore-scripts', tarball, ...companions],
       project,
       300_000,
     )
@@ -150,6 +152,32 @@ describe('the packed tarball', () => {
     writeFileSync(join(project(), 'cjs.cjs'), script)
     const out = run(process.execPath, ['--no-warnings', 'cjs.cjs'], project())
     expect(JSON.parse(out.trim())).toEqual(EXPECTED)
+  }, 120_000)
+
+  it('serves its integrations as subpath exports, from ESM and CommonJS', () => {
+    const esm = `
+      import { peercachePlugin } from 'peercache/fastify'
+      import { registerPeercacheMetrics } from 'peercache/prom-client'
+      import { Registry } from 'prom-client'
+      import Fastify from 'fastify'
+      import { Peercache } from 'peercache'
+      const cache = new Peercache({ env: {} })
+      cache.group({ name: 'kv', cacheBytes: 1024, load: (key) => 'v' + key })
+      await cache.getGroup('kv').get('a')
+      const registry = new Registry()
+      registerPeercacheMetrics(cache, { registry })
+      const app = Fastify()
+      await app.register(peercachePlugin, { cache })
+      await app.ready()
+      const gets = (await registry.getSingleMetricAsString('peercache_gets_total')).includes('peercache_gets_total{group="kv"} 1')
+      await app.close()
+      console.log(JSON.stringify({ gets }))
+    `
+    writeFileSync(join(project(), 'subpaths.mjs'), esm)
+    expect(JSON.parse(run(process.execPath, ['subpaths.mjs'], project()).trim())).toEqual({ gets: true })
+    const cjs = `console.log(JSON.stringify([typeof require('peercache/fastify').peercachePlugin, typeof require('peercache/prom-client').registerPeercacheMetrics]))`
+    writeFileSync(join(project(), 'subpaths.cjs'), cjs)
+    expect(JSON.parse(run(process.execPath, ['--no-warnings', 'subpaths.cjs'], project()).trim())).toEqual(['function', 'function'])
   }, 120_000)
 
   for (const setup of TS_SETUPS) {

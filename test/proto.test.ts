@@ -105,6 +105,17 @@ describe('GetResponse', () => {
     expect('minuteQps' in decodeGetResponse(encodeGetResponse({ value: utf8('x') }))).toBe(false)
   })
 
+  it('carries the stale flag as peercache-only field 16 (tag 0x80 0x01), absent when not stale', () => {
+    const stale = encodeGetResponse({ value: utf8('x'), expiresAt: 0, stale: true })
+    expect(hex(stale)).toBe('0a0178' + '800101')
+    expect(decodeGetResponse(stale)).toEqual({ value: utf8('x'), expiresAt: 0, stale: true })
+    const fresh = encodeGetResponse({ value: utf8('x'), stale: false })
+    expect(hex(fresh)).toBe('0a0178')
+    expect('stale' in decodeGetResponse(fresh)).toBe(false)
+    const entries = [{ key: 'k', status: 200, value: utf8('v'), expiresAt: 7, stale: true as const }, { key: 'j', status: 200, value: utf8('w'), expiresAt: 0 }]
+    expect(decodeBatchResponse(encodeBatchResponse(entries))).toEqual(entries)
+  })
+
   it('refuses a body without a value (field 1): an empty body is not an empty value', () => {
     expect(thrown(() => decodeGetResponse(new Uint8Array(0)))).toBeInstanceOf(InvalidArgumentError)
     // minute_qps = 1.0 alone

@@ -197,6 +197,29 @@ describe('Singleflight', () => {
     expect(sf.size).toBe(0)
   })
 
+  it('forgetAll() while running: every flight is detached (stale), its waiters still get its result', async () => {
+    const sf = new Singleflight<string>()
+    const gates = new Map<string, Deferred<string>>()
+    const contexts = new Map<string, FlightContext>()
+    const fn = (key: string) => (ctx: FlightContext): Promise<string> => {
+      const gate = deferred<string>()
+      gates.set(key, gate)
+      contexts.set(key, ctx)
+      return gate.promise
+    }
+    const waiters = ['a', 'b'].map((key) => sf.do(key, fn(key)))
+    sf.forgetAll()
+    expect(sf.size).toBe(0)
+    expect([...contexts.values()].map((ctx) => ctx.isCurrent())).toEqual([false, false])
+    // A new caller starts afresh.
+    const again = sf.do('a', fn('a2'))
+    expect(sf.size).toBe(1)
+    gates.get('a')!.resolve('old a')
+    gates.get('b')!.resolve('old b')
+    gates.get('a2')!.resolve('new a')
+    expect(await Promise.all([...waiters, again])).toEqual(['old a', 'old b', 'new a'])
+  })
+
   it('forget(key) while running: the next caller starts a new flight; isCurrent() tells old from new', async () => {
     const sf = new Singleflight<string>()
     const runs: Array<{ ctx: FlightContext; gate: Deferred<string> }> = []

@@ -6,19 +6,22 @@
  * Gets are collected until the next `setImmediate` (everything issued in the
  * current macrotask, including its microtasks), then sent: one key as a
  * plain GET (what any groupcache peer understands), several as one batch.
- * Each key keeps its own caller signal; the batch request is aborted only
- * when every key's caller has gone.
+ * Each key is settled as soon as its outcome is known (batch.ts), and keeps
+ * its own caller signal; the batch request is aborted only when every key's
+ * caller has gone. Invariant: a flush whose callers brought no signal (the
+ * common case: nobody can abort) makes no AbortController, adds no listener
+ * and so creates no DOMException.
  */
-import { setMaxListeners } from 'node:events'
 import type { CacheEntry } from '../cache.js'
 import { toAbortError } from '../singleflight.js'
+import type { OnBatchResult } from './batch.js'
 
 /** BatchSender sends the keys of one group to the peer and settles each key's result. */
 export interface BatchSender {
   /** sendOne fetches one key (a plain GET). */
-  sendOne(group: string, key: string, signal: AbortSignal): Promise<CacheEntry>
-  /** sendMany fetches several keys; the map holds, per key, its entry or its error. */
-  sendMany(group: string, keys: readonly string[], signal: AbortSignal): Promise<Map<string, CacheEntry | Error>>
+  sendOne(group: string, key: string, signal: AbortSignal | undefined): Promise<CacheEntry>
+  /** sendMany fetches several keys; onResult hears each key's entry or error as soon as it is known. */
+  sendMany(group: string, keys: readonly string[], signal: AbortSignal | undefined, onResult: OnBatchResult): Promise<unknown>
 }
 
 interface Waiter {
@@ -71,55 +74,68 @@ export class Batcher {
   }
 
   async #send(group: string, keys: Map<string, Waiter[]>): Promise<void> {
-    const done = new AbortController()
-    // One listener per key of the batch, by design: not a leak.
-    setMaxListeners(0, done.signal)
-    const signal = joinedSignal([...keys.values()].flat(), done.signal)
+    const joined = JoinedSignal.of([...keys.values()].flat())
     try {
       if (keys.size === 1) {
         const [key, waiters] = keys.entries().next().value as [string, Waiter[]]
-        const entry = await this.#sender.sendOne(group, key, signal)
+        const entry = await this.#sender.sendOne(group, key, joined?.signal)
         for (const waiter of waiters) waiter.resolve(entry)
         return
       }
-      const results = await this.#sender.sendMany(group, [...keys.keys()], signal)
-      for (const [key, waiters] of keys) settle(waiters, results.get(key))
+      await this.#sender.sendMany(group, [...keys.keys()], joined?.signal, (key, result) => settle(keys.get(key), result))
+      // A key the sender never settled (it should not happen) must not hang its callers.
+      for (const waiters of keys.values()) settle(waiters, new Error('batch answer lacks this key'))
     } catch (err) {
       for (const waiters of keys.values()) for (const waiter of waiters) waiter.reject(err)
     } finally {
-      done.abort() // removes the abort listeners added by joinedSignal
+      joined?.release()
     }
   }
 }
 
-function settle(waiters: Waiter[], result: CacheEntry | Error | undefined): void {
+/** settle settles every waiter of a key (a settled promise ignores a second settle). */
+function settle(waiters: Waiter[] | undefined, result: CacheEntry | Error): void {
+  if (waiters === undefined) return
   for (const waiter of waiters) {
     if (result instanceof Error) waiter.reject(result)
-    else if (result === undefined) waiter.reject(new Error('batch answer lacks this key'))
     else waiter.resolve(result)
   }
 }
 
 /**
- * joinedSignal aborts once every waiter's signal has aborted (a waiter
- * without a signal keeps it alive); each aborted waiter is rejected at once.
- * The listeners live until `until` aborts (the end of the request).
+ * JoinedSignal aborts once every waiter's signal has aborted; each aborted
+ * waiter is rejected at once. Made only when every waiter came with a
+ * signal: a waiter without one can never leave, so the batch can never be
+ * abandoned and needs no signal at all.
  */
-function joinedSignal(waiters: Waiter[], until: AbortSignal): AbortSignal {
-  const controller = new AbortController()
-  setMaxListeners(0, controller.signal)
-  let remaining = waiters.length
-  for (const waiter of waiters) {
-    const signal = waiter.signal
-    if (signal === undefined) continue
-    signal.addEventListener(
-      'abort',
-      () => {
-        waiter.reject(toAbortError(signal.reason))
-        if (--remaining === 0) controller.abort(signal.reason)
-      },
-      { once: true, signal: until },
-    )
+class JoinedSignal {
+  readonly #controller = new AbortController()
+  readonly #listeners: Array<[AbortSignal, () => void]> = []
+  #remaining: number
+
+  static of(waiters: Waiter[]): JoinedSignal | undefined {
+    return waiters.every((waiter) => waiter.signal !== undefined) ? new JoinedSignal(waiters) : undefined
   }
-  return controller.signal
+
+  private constructor(waiters: Waiter[]) {
+    this.#remaining = waiters.length
+    for (const waiter of waiters) {
+      const signal = waiter.signal as AbortSignal
+      const onAbort = (): void => {
+        waiter.reject(toAbortError(signal.reason))
+        if (--this.#remaining === 0) this.#controller.abort(signal.reason)
+      }
+      signal.addEventListener('abort', onAbort, { once: true })
+      this.#listeners.push([signal, onAbort])
+    }
+  }
+
+  get signal(): AbortSignal {
+    return this.#controller.signal
+  }
+
+  /** release removes every listener (the request is over). */
+  release(): void {
+    for (const [signal, onAbort] of this.#listeners) signal.removeEventListener('abort', onAbort)
+  }
 }

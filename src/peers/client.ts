@@ -18,30 +18,33 @@ import {
   LoadError,
   NotFoundError,
   PeerError,
+  PeerLoadTimeoutError,
   PeerResponseError,
   PeerTimeoutError,
   PeerUnavailableError,
+  ResponseTooLargeError,
 } from '../errors.js'
-import {
-  MAX_BATCH_KEYS,
-  decodeBatchResponse,
-  decodeGetResponse,
-  encodeBatchRequest,
-  encodeSetRequest,
-  type BatchEntryMessage,
-} from '../proto/codec.js'
+import { MAX_BATCH_KEYS, decodeGetResponse, encodeBatchRequest, encodeSetRequest, type BatchEntryMessage } from '../proto/codec.js'
 import { toAbortError } from '../singleflight.js'
 import { PeerHealth, type HealthOptions } from './health.js'
+import { fetchBatch, toEntry, type BatchPeer, type OnBatchResult } from './batch.js'
+import { streamBatch, type BatchStreamEnd } from './batch-stream.js'
 import { Batcher } from './batcher.js'
-import { exchange, type PeerResponse } from './exchange.js'
+import { exchange, type ExchangeOptions, type Liveness, type PeerResponse } from './exchange.js'
 import { ERROR_HEADER, batchPath, clearPath, errorHeaderValue, peerPath } from './paths.js'
 
 /** PeerClientOptions configure how this process talks to its peers. */
 export interface PeerClientOptions {
   /** Path prefix of the peer endpoint. @default '/_groupcache/' */
   basePath: string
-  /** Overall deadline of one request, queueing included, in ms. @default 2000 */
+  /**
+   * Transport deadline of one request, queueing included, in ms: connecting
+   * and the peer starting to answer (a peer known alive gets loadTimeout).
+   * @default 2000
+   */
   timeout: number
+  /** Longest wait for an owner that is alive but still loading the key, in ms. @default 30000 */
+  loadTimeout?: number
   /** TCP (and TLS) connect timeout, in ms. @default the request timeout */
   connectTimeout?: number
   /** Time to the response headers, in ms. @default the request timeout */
@@ -88,18 +91,26 @@ const MAX_ERROR_MESSAGE_BYTES = 1024
  */
 const REQUEST_REFUSALS: ReadonlySet<number> = new Set([400, 405, 413, 414, 431])
 
+/** DEFAULT_LOAD_TIMEOUT is how long an asker waits for an owner that is alive but loading, in ms. */
+export const DEFAULT_LOAD_TIMEOUT = 30_000
+
 /** HttpPeer is one remote peer reached over HTTP. */
-export class HttpPeer {
+export class HttpPeer implements Liveness {
   readonly url: string
   readonly health: PeerHealth
+  /** answers counts the responses this peer started (Liveness). */
+  answers = 0
   readonly #pool: Pool
+  /** One connection of its own for liveness probes: the pool's may all be busy with slow loads. */
+  #probePool: Pool | undefined
+  #liveCheck: Promise<boolean> | undefined
   readonly #prefix: string
   readonly #options: PeerClientOptions
   readonly #listener: HealthListener
   readonly #batcher: Batcher
   #probeTimer: NodeJS.Timeout | undefined
   #closed = false
-  /** Set once the peer answered the batch endpoint with a bare 404 (a Go peer, an old one): per-key gets from then on. */
+  /** Set once the peer showed it cannot serve batches (batch.ts): per-key gets from then on. */
   #batchUnsupported = false
 
   constructor(url: string, options: PeerClientOptions, listener: HealthListener, random: () => number) {
@@ -114,7 +125,7 @@ export class HttpPeer {
     this.#batcher = new Batcher(
       {
         sendOne: (group, key, signal) => this.#getOne(group, key, signal),
-        sendMany: (group, keys, signal) => this.getMany(group, keys, { signal }),
+        sendMany: (group, keys, signal, onResult) => fetchBatch(this.#batchLink, group, keys, signal, onResult),
       },
       MAX_BATCH_KEYS,
     )
@@ -131,20 +142,16 @@ export class HttpPeer {
 
   /**
    * getMany fetches several keys in one batch request. The map holds each
-   * key's entry or its error (NotFoundError, LoadError). A peer without the
-   * batch endpoint is asked key by key, and remembered as such.
+   * key's own outcome: its entry, its final error (NotFoundError,
+   * LoadError) or a PeerError; `onResult` hears each one as it arrives.
+   * A batch is never a unit of failure (batch.ts says how).
    */
-  async getMany(group: string, keys: readonly string[], options: { signal?: AbortSignal }): Promise<Map<string, CacheEntry | Error>> {
-    if (this.#batchUnsupported) return this.#getEach(group, keys, options.signal)
-    const response = await this.request('POST', this.#prefix + batchPath(group), encodeBatchRequest(keys), options.signal)
-    if (response.status === 404 && response.headers['x-peercache-error'] === undefined) {
-      this.#batchUnsupported = true
-      return this.#getEach(group, keys, options.signal)
-    }
-    if (response.status !== 200) throw this.#unexpected(response)
-    const results = this.#readBatch(response)
-    this.#succeeded()
-    return results
+  getMany(
+    group: string,
+    keys: readonly string[],
+    options: { signal?: AbortSignal | undefined; onResult?: OnBatchResult | undefined },
+  ): Promise<Map<string, CacheEntry | Error>> {
+    return fetchBatch(this.#batchLink, group, keys, options.signal, options.onResult)
   }
 
   /** set stores key's entry at this peer (PUT with a SetRequest body, mailgun-compatible). */
@@ -180,34 +187,40 @@ export class HttpPeer {
 
   async #getOne(group: string, key: string, signal: AbortSignal | undefined): Promise<CacheEntry> {
     const path = this.#prefix + peerPath(this.#options.basePath, group, key)
-    const response = await this.request('GET', path, undefined, signal)
+    const response = await this.request('GET', path, undefined, signal, true)
     return this.#readGetResponse(response)
   }
 
-  async #getEach(group: string, keys: readonly string[], signal: AbortSignal | undefined): Promise<Map<string, CacheEntry | Error>> {
-    const results = await Promise.all(keys.map((key) => this.#getOne(group, key, signal).catch((err: unknown) => err as Error)))
-    return new Map(keys.map((key, i) => [key, results[i] as CacheEntry | Error]))
-  }
+  /** The view of this peer that batch.ts works through (made once per peer). */
+  readonly #batchLink: BatchPeer = this.#makeBatchLink()
 
-  #readBatch(response: PeerResponse): Map<string, CacheEntry | Error> {
-    let entries: BatchEntryMessage[]
-    try {
-      entries = decodeBatchResponse(response.body)
-    } catch (err) {
-      const error = new PeerResponseError(this.url, 'answered a body that is not a BatchResponse', { status: 200, cause: err })
-      this.#failed(error)
-      throw error
+  #makeBatchLink(): BatchPeer {
+    // eslint-disable-next-line @typescript-eslint/no-this-alias
+    const peer = this
+    return {
+      get url() {
+        return peer.url
+      },
+      get up() {
+        return peer.health.up
+      },
+      get batchUnsupported() {
+        return peer.#batchUnsupported
+      },
+      set batchUnsupported(value: boolean) {
+        peer.#batchUnsupported = value
+      },
+      stream: (group, keys, signal, onEntry) => this.#streamBatch(group, keys, signal, onEntry),
+      getOne: (group, key, signal) => this.#getOne(group, key, signal),
+      classify: (err) => this.#classify(err),
+      succeeded: () => this.#succeeded(),
+      failed: (error) => this.#failed(error),
     }
-    const results = new Map<string, CacheEntry | Error>()
-    for (const entry of entries) results.set(entry.key, this.#batchResult(entry))
-    return results
   }
 
-  #batchResult(entry: BatchEntryMessage): CacheEntry | Error {
-    if (entry.status === 200) return toEntry(entry.value ?? new Uint8Array(0), entry.expiresAt, entry.stale)
-    if (entry.status === 404) return new NotFoundError(entry.error ?? 'not found')
-    if (entry.status === 503) return new LoadError(`owner ${this.url} failed to load: ${entry.error ?? ''}`)
-    return new PeerResponseError(this.url, `batch entry status ${entry.status}`, { status: entry.status })
+  #streamBatch(group: string, keys: readonly string[], signal: AbortSignal | undefined, onEntry: (entry: BatchEntryMessage) => void): Promise<BatchStreamEnd> {
+    const path = this.#prefix + batchPath(group)
+    return streamBatch(this.#pool, { ...this.#exchangeOptions('POST', path, encodeBatchRequest(keys), signal, true), streaming: true }, onEntry)
   }
 
   /**
@@ -228,15 +241,15 @@ export class HttpPeer {
    * records transport failures against this peer's health and rethrows them
    * as PeerErrors; a caller's abort becomes an AbortError and counts nothing.
    */
-  async request(method: Dispatcher.HttpMethod, path: string, body: Uint8Array | undefined, signal?: AbortSignal): Promise<PeerResponse> {
+  async request(method: Dispatcher.HttpMethod, path: string, body: Uint8Array | undefined, signal?: AbortSignal, mayLoad = false): Promise<PeerResponse> {
     try {
       // Success is recorded by the caller once it accepted the answer: a
       // 200 with an undecodable body is a failure, not a success.
-      return await this.#send(method, path, body, signal)
+      return await exchange(this.#pool, this.#exchangeOptions(method, path, body, signal, mayLoad))
     } catch (err) {
       if (signal?.aborted) throw toAbortError(signal.reason)
       const peerError = this.#classify(err)
-      this.#failed(peerError)
+      if (heldAgainstPeer(peerError)) this.#failed(peerError)
       throw peerError
     }
   }
@@ -246,10 +259,44 @@ export class HttpPeer {
     if (this.#closed) return
     this.#closed = true
     clearTimeout(this.#probeTimer)
-    await this.#pool.destroy().catch(() => {})
+    await Promise.all([this.#pool.destroy().catch(() => {}), this.#probePool?.destroy().catch(() => {})])
   }
 
-  #send(method: Dispatcher.HttpMethod, path: string, body: Uint8Array | undefined, signal: AbortSignal | undefined): Promise<PeerResponse> {
+  /** answered records that one of this peer's responses started (Liveness). */
+  answered(): void {
+    this.answers++
+  }
+
+  /**
+   * check resolves to whether this peer answers at all (Liveness): one probe
+   * at a time, shared by every request that asks, on a connection of its
+   * own, bounded by the transport timeout.
+   */
+  check(): Promise<boolean> {
+    this.#liveCheck ??= this.#checkAlive().finally(() => {
+      this.#liveCheck = undefined
+    })
+    return this.#liveCheck
+  }
+
+  async #checkAlive(): Promise<boolean> {
+    if (this.#closed) return false
+    this.#probePool ??= new Pool(new URL(this.url).origin, { ...poolOptions(this.#options), connections: 1 })
+    const options = this.#exchangeOptions('GET', this.#prefix + this.#options.basePath, undefined, undefined, false)
+    try {
+      await exchange(this.#probePool, options)
+      return true
+    } catch {
+      return false
+    }
+  }
+
+  /**
+   * The bounds of one request. A request that may wait for the owner's
+   * loader (a get, a batch) tells busy from dead (exchange.ts): past the
+   * transport timeout it waits for a live owner up to loadTimeout.
+   */
+  #exchangeOptions(method: Dispatcher.HttpMethod, path: string, body: Uint8Array | undefined, signal: AbortSignal | undefined, mayLoad: boolean): ExchangeOptions {
     const { timeout, maxResponseBytes, auth } = this.#options
     let headers: Record<string, string> | undefined
     if (auth !== undefined || body !== undefined) {
@@ -257,7 +304,14 @@ export class HttpPeer {
       if (auth !== undefined) headers.authorization = auth.sign(method, path, body)
       if (body !== undefined) headers['content-type'] = 'application/x-protobuf'
     }
-    return exchange(this.#pool, { method, path, headers, body, peer: this.url, timeout, maxResponseBytes, signal })
+    const options: ExchangeOptions = { method, path, headers, body, peer: this.url, timeout, maxResponseBytes, signal }
+    if (mayLoad) {
+      options.liveness = this
+      options.loadTimeout = this.#options.loadTimeout ?? DEFAULT_LOAD_TIMEOUT
+      options.headersTimeout = this.#options.headersTimeout
+      options.bodyTimeout = this.#options.bodyTimeout
+    }
+    return options
   }
 
   #readGetResponse(response: PeerResponse): CacheEntry {
@@ -339,7 +393,7 @@ export class HttpPeer {
   async #probe(): Promise<void> {
     if (this.#closed || this.health.up) return
     try {
-      const response = await this.#send('GET', this.#prefix + this.#options.basePath, undefined, undefined)
+      const response = await exchange(this.#pool, this.#exchangeOptions('GET', this.#prefix + this.#options.basePath, undefined, undefined, false))
       if (!servesUs(response)) throw new PeerResponseError(this.url, `probe answered ${response.status}`, { status: response.status })
       this.#succeeded()
     } catch {
@@ -348,15 +402,19 @@ export class HttpPeer {
   }
 }
 
+/**
+ * heldAgainstPeer is false for failures that say nothing about the peer:
+ * an owner still loading past loadTimeout (busy, not dead) and a value over
+ * maxResponseBytes (that key's size, not the peer's state).
+ */
+function heldAgainstPeer(error: PeerError): boolean {
+  return !(error instanceof PeerLoadTimeoutError || error instanceof ResponseTooLargeError)
+}
+
 /** servesUs is false for a probe answer from a peer that is up but cannot serve us (see #scheduleProbe). */
 function servesUs(response: PeerResponse): boolean {
   if (response.status === 401) return false
   return !(response.status === 503 && response.headers[ERROR_HEADER] === errorHeaderValue.closing)
-}
-
-/** toEntry makes the entry of a 200 answer; a stale one (the owner's stale windows) is flagged, never cached as fresh. */
-function toEntry(value: Uint8Array, expiresAt: number, stale: true | undefined): CacheEntry {
-  return stale === true ? { value, expiresAt, stale } : { value, expiresAt }
 }
 
 const EMPTY_BODY = new Uint8Array(0)

@@ -18,11 +18,20 @@
  * the deadline, the caller's abort. A request still queued when the deadline
  * passes is aborted the moment undici starts it, and its caller is told at
  * once, not then.
+ *
+ * Busy is not dead (issue 13): with `liveness`, the transport deadline
+ * (`timeout`) passing before the response starts does not end the request
+ * by itself. An owner that is loading a slow key sends nothing until the
+ * value is ready (Go's server too), so the asker asks whether the peer is
+ * alive: it is if it answered anything since this request was sent, or if
+ * a liveness probe (liveness.check) gets an answer. Alive, the request keeps
+ * waiting up to `loadTimeout` (then PeerLoadTimeoutError, which is not held
+ * against the peer's health); not alive, it ends with PeerTimeoutError.
  */
 import type { IncomingHttpHeaders } from 'node:http'
 import type { Dispatcher } from 'undici'
 import { concatChunks } from '../bytes.js'
-import { PeerTimeoutError, ResponseTooLargeError } from '../errors.js'
+import { PeerLoadTimeoutError, PeerTimeoutError, ResponseTooLargeError } from '../errors.js'
 import { toAbortError } from '../singleflight.js'
 
 /** PeerResponse is a response read in full (bounded). */
@@ -30,6 +39,20 @@ export interface PeerResponse {
   status: number
   headers: IncomingHttpHeaders
   body: Uint8Array
+}
+
+/**
+ * Liveness is what an exchange asks about its peer when the transport
+ * deadline passes before the response started. Implemented by the peer's
+ * client, one object per peer: no closure per request.
+ */
+export interface Liveness {
+  /** answers counts the responses the peer started; it only grows. */
+  readonly answers: number
+  /** answered is called when one of the peer's responses starts. */
+  answered(): void
+  /** check resolves to whether the peer answers at all (one shared probe at a time). */
+  check(): Promise<boolean>
 }
 
 /** ExchangeOptions describe one request and its bounds. */
@@ -40,62 +63,87 @@ export interface ExchangeOptions {
   body: Uint8Array | undefined
   /** The peer's base URL, for error messages. */
   peer: string
-  /** Overall deadline, queueing included, in ms. */
+  /** Transport deadline, queueing included, in ms: the peer must have started answering by then (see liveness). */
   timeout: number
   /** Largest response body accepted, in bytes. */
   maxResponseBytes: number
   signal: AbortSignal | undefined
+  /** Tells busy from dead when `timeout` passes without a response (see the file comment). */
+  liveness?: Liveness | undefined
+  /** Longest wait for a peer known alive, from the start, in ms. @default timeout */
+  loadTimeout?: number | undefined
+  /** undici's headers timeout when set explicitly (else loadTimeout with liveness, the pool's without). */
+  headersTimeout?: number | undefined
+  /** undici's body timeout of a streamed answer when set explicitly (else loadTimeout). */
+  bodyTimeout?: number | undefined
+  /**
+   * A streamed answer (a batch): once it started, its parts may come as far
+   * apart as loads take, so it is bounded by loadTimeout, not timeout.
+   */
+  streaming?: boolean
 }
 
 /** exchange sends one request through `dispatcher` and resolves to its status, headers and whole body. */
 export function exchange(dispatcher: Dispatcher, options: ExchangeOptions): Promise<PeerResponse> {
   return new Promise<PeerResponse>((resolve, reject) => {
-    const handler = new BodyCollector(options, resolve, reject)
-    if (handler.settled) return // the caller's signal had already aborted
-    try {
-      dispatcher.dispatch(
-        { method: options.method, path: options.path, headers: options.headers ?? null, body: options.body ?? null },
-        handler,
-      )
-    } catch (err) {
-      handler.fail(err)
-    }
+    dispatchBounded(dispatcher, options, new BodyCollector(options, resolve, reject))
   })
 }
 
+/** dispatchBounded starts `handler`'s request unless the caller's signal had already aborted it. */
+export function dispatchBounded(dispatcher: Dispatcher, options: ExchangeOptions, handler: BoundedHandler): void {
+  if (handler.settled) return
+  try {
+    const { method, path, headers, body, loadTimeout } = options
+    const dispatchOptions: Dispatcher.DispatchOptions = { method, path, headers: headers ?? null, body: body ?? null }
+    // undici must not end a request the deadline logic above keeps alive.
+    if (options.liveness !== undefined && loadTimeout !== undefined) {
+      dispatchOptions.headersTimeout = options.headersTimeout ?? loadTimeout
+      if (options.streaming === true) dispatchOptions.bodyTimeout = options.bodyTimeout ?? loadTimeout
+    }
+    dispatcher.dispatch(dispatchOptions, handler)
+  } catch (err) {
+    handler.fail(err)
+  }
+}
+
 /**
- * BodyCollector is the dispatch handler of one exchange. Invariant: it
- * settles its promise at most once (`#settled`), and from then on only
- * aborts or ignores what undici still reports.
+ * BoundedHandler is the dispatch handler of one bounded exchange: the
+ * deadline, the caller's signal, the size cap and settling once. Invariant:
+ * it settles at most once (`#settled`), and from then on only aborts or
+ * ignores what undici still reports. Subclasses say what a body is.
  */
-class BodyCollector implements Dispatcher.DispatchHandler {
-  readonly #options: ExchangeOptions
-  readonly #resolve: (response: PeerResponse) => void
+export abstract class BoundedHandler implements Dispatcher.DispatchHandler {
+  protected readonly options: ExchangeOptions
   readonly #reject: (err: unknown) => void
-  readonly #timer: NodeJS.Timeout
+  #timer: NodeJS.Timeout
   #onCallerAbort: (() => void) | undefined
   #controller: Dispatcher.DispatchController | undefined
   /** Why to abort the request as soon as undici starts it (it was still queued). */
   #pendingAbort: Error | undefined
   #settled = false
-  #status = 0
-  #headers: IncomingHttpHeaders = {}
-  #chunks: Uint8Array[] = []
-  #total = 0
+  /** True once the response started (headers arrived). */
+  protected started = false
+  /** liveness.answers when this request was sent: a later answer proves the peer alive. */
+  readonly #answersAtStart: number
+  /** The liveness probe this request started or joined at half its deadline. */
+  #liveCheck: Promise<boolean> | undefined
 
-  constructor(options: ExchangeOptions, resolve: (response: PeerResponse) => void, reject: (err: unknown) => void) {
-    this.#options = options
-    this.#resolve = resolve
+  constructor(options: ExchangeOptions, reject: (err: unknown) => void) {
+    this.options = options
     this.#reject = reject
-    this.#timer = setTimeout(() => this.#stop(new PeerTimeoutError(options.peer, `no answer within ${options.timeout} ms`)), options.timeout)
+    this.#answersAtStart = options.liveness?.answers ?? 0
+    const { liveness, loadTimeout, timeout } = options
+    // With liveness, a request still unanswered at half the deadline starts the shared probe, so the probe has a whole transport timeout to answer.
+    this.#timer = liveness !== undefined && loadTimeout !== undefined && loadTimeout > timeout ? setTimeout(() => this.#halfway(), timeout / 2) : setTimeout(() => this.#deadline(), timeout)
     this.#timer.unref()
     const signal = options.signal
     if (signal !== undefined) {
       if (signal.aborted) {
-        this.#stop(toAbortError(signal.reason))
+        this.stop(toAbortError(signal.reason))
         return
       }
-      this.#onCallerAbort = () => this.#stop(toAbortError(signal.reason))
+      this.#onCallerAbort = () => this.stop(toAbortError(signal.reason))
       signal.addEventListener('abort', this.#onCallerAbort, { once: true })
     }
   }
@@ -110,12 +158,100 @@ class BodyCollector implements Dispatcher.DispatchHandler {
     if (this.#pendingAbort !== undefined) controller.abort(this.#pendingAbort)
   }
 
-  onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders): void {
+  onResponseStart(_controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders): void {
     if (this.#settled) return
-    const cap = this.#options.maxResponseBytes
+    this.started = true
+    this.options.liveness?.answered()
+    this.responseStarted(statusCode, headers)
+  }
+
+  onResponseData(_controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (!this.#settled) this.data(chunk)
+  }
+
+  onResponseEnd(): void {
+    if (!this.#settled) this.ended()
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
+    this.fail(error)
+  }
+
+  /** fail settles the exchange with err (undici's error, or a synchronous throw from dispatch). */
+  fail(err: unknown): void {
+    if (this.settle()) this.#reject(err)
+  }
+
+  /** A response (re)started: keep what is needed of status and headers, drop what an earlier start read. */
+  protected abstract responseStarted(statusCode: number, headers: IncomingHttpHeaders): void
+  /** A chunk of the body arrived (the exchange is not settled). */
+  protected abstract data(chunk: Buffer): void
+  /** The body ended (the exchange is not settled): settle it. */
+  protected abstract ended(): void
+
+  /** Settles with `reason` now and aborts the request, at once or as soon as undici starts it. */
+  protected stop(reason: Error): void {
+    if (!this.settle()) return
+    this.#reject(reason)
+    if (this.#controller !== undefined) this.#controller.abort(reason)
+    else this.#pendingAbort = reason
+  }
+
+  /** Marks the exchange settled and releases its timer and listener; false if it already was. */
+  protected settle(): boolean {
+    if (this.#settled) return false
+    this.#settled = true
+    clearTimeout(this.#timer)
+    if (this.#onCallerAbort !== undefined) this.options.signal?.removeEventListener('abort', this.#onCallerAbort)
+    return true
+  }
+
+  /** Half the transport deadline passed: start (or join) a liveness probe unless the peer answered since, then wait for the deadline. */
+  #halfway(): void {
+    const { liveness, timeout } = this.options
+    if (!this.started && liveness !== undefined && liveness.answers === this.#answersAtStart) this.#liveCheck = liveness.check()
+    this.#timer = setTimeout(() => this.#deadline(), timeout - timeout / 2)
+    this.#timer.unref()
+  }
+
+  /** The transport deadline passed: end the request, unless the peer is busy rather than dead (file comment). */
+  #deadline(): void {
+    const { liveness, loadTimeout, timeout, peer } = this.options
+    if ((this.started && this.options.streaming !== true) || liveness === undefined || loadTimeout === undefined || loadTimeout <= timeout) {
+      this.stop(new PeerTimeoutError(peer, `no answer within ${timeout} ms`))
+      return
+    }
+    const keepWaiting = (): void => {
+      this.#timer = setTimeout(() => this.stop(new PeerLoadTimeoutError(peer, `the owner was still loading after ${loadTimeout} ms`)), loadTimeout - timeout)
+      this.#timer.unref()
+    }
+    if (this.started || liveness.answers > this.#answersAtStart) return keepWaiting()
+    void (this.#liveCheck ?? liveness.check()).then((alive) => {
+      if (this.#settled) return
+      if (alive) keepWaiting()
+      else this.stop(new PeerTimeoutError(peer, `no answer within ${timeout} ms, and no answer to a liveness probe`))
+    })
+  }
+}
+
+/** BodyCollector collects the whole (capped) body of one exchange. */
+class BodyCollector extends BoundedHandler {
+  readonly #resolve: (response: PeerResponse) => void
+  #status = 0
+  #headers: IncomingHttpHeaders = {}
+  #chunks: Uint8Array[] = []
+  #total = 0
+
+  constructor(options: ExchangeOptions, resolve: (response: PeerResponse) => void, reject: (err: unknown) => void) {
+    super(options, reject)
+    this.#resolve = resolve
+  }
+
+  protected responseStarted(statusCode: number, headers: IncomingHttpHeaders): void {
+    const cap = this.options.maxResponseBytes
     const announced = Number(headers['content-length'])
     if (announced > cap) {
-      this.#stop(new ResponseTooLargeError(this.#options.peer, `announced a body of ${announced} bytes, over the ${cap}-byte cap`))
+      this.stop(new ResponseTooLargeError(this.options.peer, `announced a body of ${announced} bytes, over the ${cap}-byte cap`))
       return
     }
     this.#status = statusCode
@@ -127,45 +263,18 @@ class BodyCollector implements Dispatcher.DispatchHandler {
     }
   }
 
-  onResponseData(_controller: Dispatcher.DispatchController, chunk: Buffer): void {
-    if (this.#settled) return
+  protected data(chunk: Buffer): void {
     this.#total += chunk.byteLength
-    if (this.#total > this.#options.maxResponseBytes) {
-      this.#stop(new ResponseTooLargeError(this.#options.peer, `sent more than the ${this.#options.maxResponseBytes}-byte cap`))
+    if (this.#total > this.options.maxResponseBytes) {
+      this.stop(new ResponseTooLargeError(this.options.peer, `sent more than the ${this.options.maxResponseBytes}-byte cap`))
       return
     }
     this.#chunks.push(chunk)
   }
 
-  onResponseEnd(): void {
-    if (!this.#settle()) return
+  protected ended(): void {
+    if (!this.settle()) return
     // One chunk (the common case) is copied into an exact-size array too: undici's chunk is a slice of its socket buffer.
     this.#resolve({ status: this.#status, headers: this.#headers, body: concatChunks(this.#chunks, this.#total) })
-  }
-
-  onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
-    this.fail(error)
-  }
-
-  /** fail settles the exchange with err (undici's error, or a synchronous throw from dispatch). */
-  fail(err: unknown): void {
-    if (this.#settle()) this.#reject(err)
-  }
-
-  /** Settles with `reason` now and aborts the request, at once or as soon as undici starts it. */
-  #stop(reason: Error): void {
-    if (!this.#settle()) return
-    this.#reject(reason)
-    if (this.#controller !== undefined) this.#controller.abort(reason)
-    else this.#pendingAbort = reason
-  }
-
-  /** Marks the exchange settled and releases its timer and listener; false if it already was. */
-  #settle(): boolean {
-    if (this.#settled) return false
-    this.#settled = true
-    clearTimeout(this.#timer)
-    if (this.#onCallerAbort !== undefined) this.#options.signal?.removeEventListener('abort', this.#onCallerAbort)
-    return true
   }
 }

@@ -51,10 +51,8 @@ async function serve(ctx: HandlerContext, route: PeerRoute, req: IncomingMessage
   const body = hasBody(route, request.method) ? await readBody(ctx, req, res) : EMPTY
   if (body === undefined) return
   // A hit is answered without an await: the serving hot path.
-  const reply = answer(ctx, route, request, body, res)
-  if (!(reply instanceof Promise)) return sendReply(res, reply)
-  const later = await reply
-  if (later !== undefined) sendReply(res, later)
+  const reply = answer(ctx, route, request, body)
+  await sendReply(res, reply instanceof Promise ? await reply : reply)
 }
 
 const EMPTY = new Uint8Array(0)
@@ -65,36 +63,77 @@ const EMPTY = new Uint8Array(0)
  * short answers nothing (the client is gone). Its time is bounded by the
  * server's requestTimeout.
  */
-async function readBody(ctx: HandlerContext, req: IncomingMessage, res: ServerResponse): Promise<Uint8Array | undefined> {
+function readBody(ctx: HandlerContext, req: IncomingMessage, res: ServerResponse): Promise<Uint8Array | undefined> {
   const cap = ctx.maxRequestBytes
-  const tooLarge = (): undefined => {
-    res.setHeader('Connection', 'close')
-    sendError(res, 413, `request body exceeds ${cap} bytes`)
-    req.destroy()
-    return undefined
-  }
   const announced = Number(req.headers['content-length'])
-  if (Number.isFinite(announced) && announced > cap) return tooLarge()
-  const chunks: Uint8Array[] = []
-  let total = 0
-  try {
-    for await (const chunk of req as AsyncIterable<Buffer>) {
-      total += chunk.byteLength
-      if (total > cap) return tooLarge()
-      chunks.push(chunk)
-    }
-  } catch {
-    return undefined
+  if (Number.isFinite(announced) && announced > cap) return Promise.resolve(refuseTooLarge(req, res, cap))
+  return new Promise((resolve) => new BodyReader(req, res, cap, resolve))
+}
+
+/** Answers 413 and drops the connection: the rest of the body is never read. */
+function refuseTooLarge(req: IncomingMessage, res: ServerResponse, cap: number): undefined {
+  res.setHeader('Connection', 'close')
+  sendError(res, 413, `request body exceeds ${cap} bytes`)
+  req.destroy()
+  return undefined
+}
+
+/**
+ * BodyReader collects one request body with plain 'data'/'end' listeners:
+ * the async iterator over a request costs a promise and a closure per chunk.
+ * Settles once: the body at 'end', undefined on an error or a close before
+ * it (the client is gone), undefined after a 413 past the cap.
+ */
+class BodyReader {
+  readonly #req: IncomingMessage
+  readonly #res: ServerResponse
+  readonly #cap: number
+  readonly #resolve: (body: Uint8Array | undefined) => void
+  readonly #chunks: Uint8Array[] = []
+  #total = 0
+
+  constructor(req: IncomingMessage, res: ServerResponse, cap: number, resolve: (body: Uint8Array | undefined) => void) {
+    this.#req = req
+    this.#res = res
+    this.#cap = cap
+    this.#resolve = resolve
+    req.on('data', this.#onData)
+    req.once('end', this.#onEnd)
+    req.once('error', this.#onGone)
+    req.once('close', this.#onGone)
   }
-  return concatChunks(chunks, total)
+
+  readonly #onData = (chunk: Buffer): void => {
+    this.#total += chunk.byteLength
+    if (this.#total <= this.#cap) {
+      this.#chunks.push(chunk)
+      return
+    }
+    this.#settle(undefined)
+    refuseTooLarge(this.#req, this.#res, this.#cap)
+  }
+
+  readonly #onEnd = (): void => this.#settle(concatChunks(this.#chunks, this.#total))
+
+  readonly #onGone = (): void => this.#settle(undefined)
+
+  #settle(body: Uint8Array | undefined): void {
+    const req = this.#req
+    req.off('data', this.#onData)
+    req.off('end', this.#onEnd)
+    req.off('error', this.#onGone)
+    req.off('close', this.#onGone)
+    this.#resolve(body)
+  }
 }
 
 /** sendReply writes a PeerReply: status, headers, Content-Length, and the body (not for HEAD). */
-function sendReply(res: ServerResponse, reply: PeerReply): void {
+function sendReply(res: ServerResponse, reply: PeerReply): void | Promise<void> {
   if (res.headersSent) {
     res.destroy()
     return
   }
+  if (reply.write !== undefined) return reply.write(res)
   res.statusCode = reply.status
   if (reply.contentType !== undefined) res.setHeader('Content-Type', reply.contentType)
   if (reply.headers !== undefined) for (const [name, value] of Object.entries(reply.headers)) res.setHeader(name, value)

@@ -19,6 +19,20 @@ export const errorHeaderValue = {
   closing: 'closing',
 } as const
 
+/**
+ * batchStatus are the per-key statuses of a batch answer's entries. 200,
+ * 404 and 503 are the owner's answers, as for a single get. 413 and 421 are
+ * not answers: the owner did not serve the key in this batch (its answer
+ * budget was spent; it is closing), and the asker asks for it alone.
+ */
+export const batchStatus = {
+  ok: 200,
+  notFound: 404,
+  loadFailed: 503,
+  overBudget: 413,
+  unserved: 421,
+} as const
+
 /** ERROR_HEADER is the response header carrying errorHeaderValue. */
 export const ERROR_HEADER = 'x-peercache-error'
 

@@ -235,6 +235,15 @@ export function decodeBatchResponse(bytes: Uint8Array): BatchEntryMessage[] {
   return entries
 }
 
+/**
+ * decodeBatchEntry parses the bytes of one BatchEntry (one `entries` field's
+ * payload), for answers read as they stream in. Throws InvalidArgumentError
+ * on undecodable input or a negative expire.
+ */
+export function decodeBatchEntry(bytes: Uint8Array): BatchEntryMessage {
+  return fromWireEntry(decodeWith(TYPES.batchEntry, bytes, 'BatchEntry'))
+}
+
 /** toWireEntry maps one BatchEntryMessage to the object protobufjs encodes. */
 function toWireEntry(e: BatchEntryMessage): Decoded {
   const status = e.status

@@ -9,13 +9,44 @@
  * Reads its peer list from the environment (the real config path), creates
  * group `kv` whose loader answers `${TAG}:${key}`, listens on 127.0.0.1 at the
  * port of its self URL, and prints `READY` on stdout. SIGTERM closes it.
+ *
+ * With CLOCK_T0 (epoch ms) it runs on an injected clock that stands still at
+ * CLOCK_T0 until the parent moves it, and adds group `swr` (ttl 1 s,
+ * staleWhileRevalidate 60 s) whose loader answers `${TAG}:${key}#${n}`, n
+ * counting its loads of that key. Commands, one per stdin line, each
+ * answered by one stdout line: `advance MS` → `ADVANCED`, `stats GROUP` →
+ * `STATS {json}`.
  */
+import { createInterface } from 'node:readline'
 import { Peercache } from '../../src/index.js'
 
 const tag = process.env.TAG ?? 'child'
-const cache = new Peercache()
+const t0 = process.env.CLOCK_T0 === undefined ? undefined : Number(process.env.CLOCK_T0)
+let now = t0 ?? 0
+const cache = new Peercache(t0 === undefined ? {} : { clock: () => now })
 if (cache.self === undefined) throw new Error('child-peer needs PEERCACHE_SELF')
 cache.group({ name: 'kv', cacheBytes: 1 << 20, load: (key) => `${tag}:${key}` })
+if (t0 !== undefined) {
+  const loads = new Map<string, number>()
+  cache.group({
+    name: 'swr',
+    cacheBytes: 1 << 20,
+    ttl: 1_000,
+    staleWhileRevalidate: 60_000,
+    load: (key) => {
+      const n = (loads.get(key) ?? 0) + 1
+      loads.set(key, n)
+      return `${tag}:${key}#${n}`
+    },
+  })
+  createInterface({ input: process.stdin }).on('line', (line) => {
+    const [command, argument] = line.split(' ')
+    if (command === 'advance') {
+      now += Number(argument)
+      process.stdout.write('ADVANCED\n')
+    } else if (command === 'stats') process.stdout.write(`STATS ${JSON.stringify(cache.getGroup(argument ?? '')?.stats() ?? null)}\n`)
+  })
+}
 
 const port = Number(new URL(cache.self).port)
 await cache.listen(port, '127.0.0.1')

@@ -8,6 +8,7 @@
  * children are stopped by their own PID only (SIGTERM, then SIGKILL).
  */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process'
+import type { Server } from 'node:http'
 import { fileURLToPath } from 'node:url'
 import { serverUrl } from '../../src/index.js'
 import { closeServer, listenLocal } from './cluster.js'
@@ -97,6 +98,42 @@ function waitForReady(child: ChildPeer): Promise<void> {
     proc.once('exit', onExit)
     proc.once('error', onError)
   })
+}
+
+/**
+ * command sends one command line to a child started with CLOCK_T0 (see
+ * child-peer.ts) and resolves with the first stdout line that starts with
+ * `reply`, within a deadline.
+ */
+export function command(child: ChildPeer, line: string, reply: string): Promise<string> {
+  const proc = child.process
+  return new Promise((resolve, reject) => {
+    let buffered = ''
+    const onData = (chunk: Buffer): void => {
+      buffered += chunk.toString('utf8')
+      const found = buffered.split('\n').find((l) => l.startsWith(reply))
+      if (found === undefined) return
+      cleanup()
+      resolve(found)
+    }
+    const timer = setTimeout(() => {
+      cleanup()
+      reject(new Error(`${child.tag} did not answer ${JSON.stringify(line)} within ${READY_DEADLINE_MS} ms`))
+    }, READY_DEADLINE_MS)
+    function cleanup(): void {
+      clearTimeout(timer)
+      proc.stdout.off('data', onData)
+    }
+    proc.stdout.on('data', onData)
+    proc.stdin.write(`${line}\n`)
+  })
+}
+
+/** stopCluster closes the in-test parent member (its Peercache, then its server) and stops every child. */
+export async function stopCluster(parent: { close(): Promise<void> } | undefined, server: Server | undefined, children: readonly ChildPeer[]): Promise<void> {
+  await parent?.close()
+  if (server !== undefined) await closeServer(server)
+  await Promise.all(children.map((child) => stopChild(child)))
 }
 
 /** hasExited tells whether the child process has exited. */

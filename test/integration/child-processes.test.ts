@@ -8,8 +8,8 @@
 import type { Server } from 'node:http'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { HashRing, Peercache, serverUrl } from '../../src/index.js'
-import { reservePorts, startChild, stopChild, type ChildPeer } from '../helpers/child-procs.js'
-import { closeServer, listenLocal } from '../helpers/cluster.js'
+import { reservePorts, startChild, stopChild, stopCluster, type ChildPeer } from '../helpers/child-procs.js'
+import { listenLocal } from '../helpers/cluster.js'
 
 const CHILDREN = 4
 /** The children get PEERCACHE_RING=groupcache (the env config path): this cluster runs Go's ring, as golang/groupcache's own test does. */
@@ -38,11 +38,9 @@ beforeEach(async () => {
 })
 
 afterEach(async () => {
-  await parent?.close()
+  await stopCluster(parent, parentServer, children)
   parent = undefined
-  if (parentServer !== undefined) await closeServer(parentServer)
   parentServer = undefined
-  await Promise.all(children.map((child) => stopChild(child)))
   children = []
 })
 

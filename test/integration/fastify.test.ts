@@ -241,7 +241,7 @@ describe('a peercache peer talking to a fastify-mounted peer', () => {
 
   for (const secret of [undefined, 'a shared secret of 32 bytes!!!!']) {
     const mode = secret === undefined ? 'without auth' : 'with a secret'
-    it(`${mode}: gets, a batch, set and remove go through fastify; A asks B the same way`, async () => {
+    it(`${mode}: gets, a batch, set, remove and clear go through fastify; A asks B the same way`, async () => {
       const { a, b, bUrl, peers, seenB } = await pair(secret)
       const groupB = b.getGroup('kv')!
       const groupA = a.cache.getGroup('kv')!
@@ -269,6 +269,14 @@ describe('a peercache peer talking to a fastify-mounted peer', () => {
       expect(report.unreachable).toEqual([])
       expect(groupA.peek(key)).toBeUndefined()
       expect(a.hooked.some((p) => p.startsWith('/_groupcache/kv/'))).toBe(true)
+
+      // clear: a signed POST to the clear path, through fastify.
+      const cleared = keyOwnedBy(peers, a.origin, 'cleared')
+      expect(await groupB.getString(cleared)).toBe(reference(cleared))
+      expect(groupA.peek(cleared)).toBeDefined()
+      expect(await groupB.clear()).toEqual({ unreachable: [] })
+      expect(groupA.peek(cleared)).toBeUndefined()
+      expect(a.hooked.filter((p) => p === '/_peercache/clear/kv')).toHaveLength(1)
 
       // The other direction: A (behind fastify) asks B.
       const keyOfB = keyOwnedBy(peers, bUrl, 'other')

@@ -7,10 +7,14 @@
  *    maxRequestBytes) fails that request only: the owner is never marked
  *    down and keeps serving its other keys;
  *  - a peer that answers but cannot serve (its cache closed while its server
- *    stays up) is routed around without flapping down and up.
+ *    stays up) is routed around without flapping down and up;
+ *  - a busy owner is not a dead one: an origin slower than the transport
+ *    timeout is waited for (up to loadTimeout), the owner stays up and no
+ *    key loads twice; past loadTimeout the asker loads the key itself, still
+ *    without holding it against the owner.
  */
 import { afterEach, describe, expect, it } from 'vitest'
-import { PeerError, type PeercacheEvents } from '../../src/index.js'
+import { PeerError, PeerLoadTimeoutError, type PeercacheEvents } from '../../src/index.js'
 import { startCluster, type Cluster, type MemberOptions } from '../helpers/cluster.js'
 import { KEY_PREFIX, keysOwnedBy, recordRequests } from '../helpers/features-cluster.js'
 
@@ -28,9 +32,12 @@ interface Watched {
 }
 
 /** start runs 2 members with group `kv` (tracked loader answering `v(key)`), watching member 0's health events. */
-async function start(options: MemberOptions = {}): Promise<Watched> {
+async function start(options: MemberOptions = {}, slowMs = 0): Promise<Watched> {
   const c = await startCluster(2, ({ cache, track }) => {
-    cache.group({ name: 'kv', cacheBytes: 1 << 20, load: track((key) => `v(${key.slice(0, 20)})`) })
+    cache.group({ name: 'kv', cacheBytes: 1 << 20, load: track(async (key) => {
+      if (slowMs > 0 && key.startsWith('slow')) await new Promise((resolve) => setTimeout(resolve, slowMs))
+      return `v(${key.slice(0, 20)})`
+    }) })
   }, { options: { hotCacheProbability: 0, coalesce: false, ...options } })
   cluster = c
   const watched: Watched = { c, downs: [], ups: [] }
@@ -91,5 +98,31 @@ describe('a peer that answers but cannot serve', () => {
     expect(downs).toHaveLength(1)
     // Only the three gets that marked it down asked it; everything since was a probe.
     expect(log.all.filter((r) => r.url !== KEY_PREFIX)).toHaveLength(3)
+  })
+})
+
+describe('a busy owner is not a dead owner', () => {
+  it('an origin 3× slower than the transport timeout: the asker waits for the owner, which stays up; nothing loads twice', async () => {
+    const { c, downs } = await start({ timeout: 200 }, 600)
+    const keys = keysOwnedBy(c, 1, 4, 'slow')
+    // Alone: nothing else proves the owner alive, so a liveness probe must.
+    expect(await c.group(0).getString(keys[0]!)).toBe(`v(${keys[0]})`)
+    // Together: each request's wait is covered by the probe or the others' answers.
+    expect(await Promise.all(keys.slice(1).map((key) => c.group(0).getString(key)))).toEqual(keys.slice(1).map((key) => `v(${key})`))
+    for (const key of keys) expect(c.loads[1]!.get(key), key).toBe(1)
+    expect(c.loads[0]!.size).toBe(0)
+    expect(downs).toEqual([])
+    expect(c.group(0).stats()).toMatchObject({ peerErrors: 0, peerLoads: keys.length })
+  })
+
+  it('past loadTimeout the asker loads the key itself, and the owner is not held responsible', async () => {
+    const { c, downs } = await start({ timeout: 100, loadTimeout: 300 }, 1200)
+    const errors: Array<PeercacheEvents['peer-error']> = []
+    c.caches[0]!.events.on('peer-error', (e) => errors.push(e))
+    const keys = keysOwnedBy(c, 1, 3, 'slow-past')
+    for (const key of keys) expect(await c.group(0).getString(key)).toBe(`v(${key})`)
+    expect(errors.map((e) => e.error)).toEqual(keys.map(() => expect.any(PeerLoadTimeoutError)))
+    for (const key of keys) expect(c.loads[0]!.get(key), key).toBe(1)
+    expect(downs).toEqual([])
   })
 })

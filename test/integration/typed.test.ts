@@ -90,3 +90,40 @@ describe('typed groups and bad bytes from a peer', () => {
     expect(c.loadsOf(key)).toBe(0)
   })
 })
+
+describe('typed groups and stale answers', () => {
+  it('an owner’s stale answer reaches a typed asker decoded, counted stale, not cached', async () => {
+    let now = Date.UTC(2030, 6, 1)
+    let loads = 0
+    let hold: Promise<void> | undefined
+    cluster = await startCluster(
+      2,
+      ({ cache }) => {
+        cache.group({
+          name: 'products',
+          cacheBytes: 1 << 20,
+          ttl: 1_000,
+          staleWhileRevalidate: 10_000,
+          codec: codecs.json<Product>(),
+          load: async (id) => {
+            if (hold !== undefined) await hold
+            return { id, price: ++loads }
+          },
+        })
+      },
+      { options: { clock: () => now, hotCacheProbability: 0 } },
+    )
+    const c = cluster
+    const [key] = keysOwnedBy(c, 1, 1, 'stale') as [string]
+    expect(await products(c, 1).get(key)).toEqual({ id: key, price: 1 })
+    now += 1_500
+    let release!: () => void
+    hold = new Promise((resolve) => (release = resolve))
+    // The owner answers stale (its refresh is held); the asker decodes it and does not cache it.
+    expect(await products(c, 0).get(key)).toEqual({ id: key, price: 1 })
+    expect(products(c, 0).stats().staleHits).toBe(1)
+    expect(products(c, 0).peek(key)).toBeUndefined()
+    expect(products(c, 0).stats().main.items + products(c, 0).stats().hot.items).toBe(0)
+    release()
+  })
+})

@@ -1,0 +1,74 @@
+/**
+ * The integration subpaths (issue 11): `peercache/fastify` and
+ * `peercache/prom-client` are exported with the same conditions as the root,
+ * fastify and prom-client are optional peer dependencies (never runtime
+ * dependencies), and nothing the root entry point loads imports them, so a
+ * user who does not use an integration does not need its library.
+ */
+import { existsSync, readFileSync } from 'node:fs'
+import { dirname, join, normalize } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { describe, expect, it } from 'vitest'
+
+const root = fileURLToPath(new URL('..', import.meta.url))
+
+interface PackageJson {
+  exports: Record<string, Record<string, string> | string>
+  dependencies?: Record<string, string>
+  peerDependencies?: Record<string, string>
+  peerDependenciesMeta?: Record<string, { optional?: boolean }>
+}
+
+const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as PackageJson
+
+const SUBPATHS = [
+  ['./fastify', 'fastify'],
+  ['./prom-client', 'prom-client'],
+] as const
+
+/** importsOf lists the module specifiers a source file imports or re-exports (type-only imports included). */
+function importsOf(file: string): string[] {
+  const source = readFileSync(file, 'utf8')
+  return [...source.matchAll(/^(?:import|export)\s[^'"]*?from\s+'([^']+)'/gm)].map((m) => m[1] as string)
+}
+
+/** reachable walks the relative imports from entry (src/*.ts) and returns every file and bare specifier met. */
+function reachable(entry: string): { files: Set<string>; packages: Set<string> } {
+  const files = new Set<string>()
+  const packages = new Set<string>()
+  const visit = (file: string): void => {
+    if (files.has(file)) return
+    files.add(file)
+    for (const spec of importsOf(file)) {
+      if (spec.startsWith('.')) visit(normalize(join(dirname(file), spec.replace(/\.js$/, '.ts'))))
+      else packages.add(spec)
+    }
+  }
+  visit(join(root, entry))
+  return { files, packages }
+}
+
+describe('integration subpaths', () => {
+  it.each(SUBPATHS)('%s is exported with the root’s conditions, each pointing at the built module of src', (subpath, name) => {
+    const rootConditions = pkg.exports['.'] as Record<string, string>
+    const conditions = pkg.exports[subpath] as Record<string, string>
+    expect(Object.keys(conditions)).toEqual(Object.keys(rootConditions))
+    expect(conditions.types).toBe(`./dist/${name}.d.ts`)
+    for (const condition of Object.keys(conditions).filter((c) => c !== 'types')) expect(conditions[condition]).toBe(`./dist/${name}.js`)
+    expect(existsSync(join(root, 'src', `${name}.ts`))).toBe(true)
+  })
+
+  it.each(SUBPATHS)('%s: its library is an optional peer dependency, not a dependency', (_subpath, library) => {
+    expect(pkg.dependencies?.[library]).toBeUndefined()
+    expect(pkg.peerDependencies?.[library]).toBeDefined()
+    expect(pkg.peerDependenciesMeta?.[library]?.optional).toBe(true)
+    expect(reachable(`src/${library}.ts`).packages).toContain(library)
+  })
+
+  it('the root entry point never loads fastify or prom-client', () => {
+    const { files, packages } = reachable('src/index.ts')
+    expect(files.size).toBeGreaterThan(10)
+    for (const library of ['fastify', 'prom-client']) expect([...packages]).not.toContain(library)
+    expect([...files].some((file) => file.endsWith('fastify.ts') || file.endsWith('prom-client.ts'))).toBe(false)
+  })
+})
