@@ -21,6 +21,8 @@ export interface BenchRow {
   baselineOpsPerSec: number
   /** opsPerSec / baselineOpsPerSec: above 1 is faster than the baseline. */
   ratio: number
+  /** How to print opsPerSec and baselineOpsPerSec when they are not ops/s (a share, bytes). */
+  format?: (n: number) => string
 }
 
 /** MeasureOptions bounds a measurement in time and iterations. */

@@ -9,8 +9,11 @@
  *   DEMO_ORIGIN_LATENCY_MS           artificial latency of each origin query (default 5)
  *   DEMO_ORIGIN_LOG                  optional file: one line per origin query (survives a SIGKILL)
  *   DEMO_EXIT_WITH_PARENT=1          exit when stdin closes (the parent died)
+ *   DEMO_PEERS_FILE                  --rolling: the peer list is read from this file (one URL a line) every
+ *                                    200 ms through peercache's `discovery` option, instead of PEERCACHE_PEERS
+ *   DEMO_DRAIN_MS                    --rolling: how long SIGTERM keeps serving peers before stopping (drainMs)
  */
-import { closeSync, openSync, writeSync } from 'node:fs'
+import { closeSync, openSync, readFileSync, writeSync } from 'node:fs'
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import { performance } from 'node:perf_hooks'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -21,7 +24,14 @@ const env = process.env
 const latencyMs = Number(env.DEMO_ORIGIN_LATENCY_MS ?? 5)
 const products = openProducts(env.DEMO_DB ?? 'demo/.data/products.db')
 const originLog = env.DEMO_ORIGIN_LOG ? openSync(env.DEMO_ORIGIN_LOG, 'a') : undefined
-const cache = new Peercache({ closeTimeout: 1000 }) // self and peers come from PEERCACHE_SELF / PEERCACHE_PEERS
+const drainMs = Number(env.DEMO_DRAIN_MS ?? 0)
+const peersFile = env.DEMO_PEERS_FILE
+// self comes from PEERCACHE_SELF; peers from PEERCACHE_PEERS, or with --rolling from the peers file (a registry).
+const cache = new Peercache(
+  peersFile === undefined
+    ? { closeTimeout: 1000 }
+    : { closeTimeout: 1000, drainMs, discovery: { lookup: () => readFileSync(peersFile, 'utf8').split('\n').filter(Boolean), intervalMs: 200 } },
+)
 const counters = { requests: 0, originQueries: 0 }
 const peersDown = new Set<string>()
 const PRODUCT_ID = /^[1-9]\d{0,8}$/
@@ -106,6 +116,8 @@ let stopping = false
 async function shutdown(): Promise<void> {
   if (stopping) return
   stopping = true
+  // Draining (--rolling): keep answering peers and clients while the others drop us from their rings.
+  if (drainMs > 0) await cache.close()
   server.close()
   server.closeIdleConnections()
   await cache.close()

@@ -10,7 +10,7 @@
  * Exit codes: 0 ok, 1 a check failed (the reason is printed), 2 bad flags,
  * 130 interrupted (Ctrl-C), 143 terminated (SIGTERM).
  */
-import { mkdirSync, readdirSync, rmSync } from 'node:fs'
+import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { join, relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -27,6 +27,9 @@ const DB = join(DATA, 'products.db')
 /** The run's outage, as fractions of the load duration. */
 const KILL_AT = 0.4
 const RESTART_AT = 0.7
+/** --rolling: when the rolling restart starts, and how long a leaving app drains. */
+const ROLLING_AT = 0.15
+const DRAIN_MS = 1500
 
 const USAGE = `Usage: npm run demo -- [options]
 
@@ -40,6 +43,8 @@ Options:
   --concurrency <n>       requests in flight (default 64)
   --origin-latency <ms>   artificial latency added to each origin query (default 5)
   --no-kill               do not kill and restart an app
+  --rolling               instead of the kill, a rolling restart of every app, one at a time (from 15% of
+                          the run): each leaves the peer registry, drains for 1.5 s, stops, restarts and rejoins
   -h, --help              show this help
 
 Exit status: 0 ok, 1 a check failed, 2 bad options, 130 interrupted.`
@@ -52,6 +57,7 @@ interface Options {
   concurrency: number
   originLatencyMs: number
   kill: boolean
+  rolling: boolean
 }
 
 /** parseOptions reads the flags; it throws a message meant for the user on a bad one. */
@@ -66,6 +72,7 @@ function parseOptions(argv: string[]): Options | 'help' {
       concurrency: { type: 'string', default: '64' },
       'origin-latency': { type: 'string', default: '5' },
       'no-kill': { type: 'boolean', default: false },
+      rolling: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
   })
@@ -76,7 +83,8 @@ function parseOptions(argv: string[]): Options | 'help' {
     keys: number('--keys', values.keys, 1, 100_000, true),
     concurrency: number('--concurrency', values.concurrency, 1, 1024, true),
     originLatencyMs: number('--origin-latency', values['origin-latency'], 0, 10_000, false),
-    kill: !values['no-kill'],
+    kill: !values['no-kill'] && !values.rolling,
+    rolling: values.rolling,
   }
 }
 
@@ -148,6 +156,8 @@ interface Cluster {
   apps: AppProcess[]
   fleet: Fleet
   victim: AppProcess | undefined
+  /** The registry file the apps read their peers from (--rolling). */
+  peersFile: string
 }
 
 /** run is the whole demo; it resolves to the exit code. */
@@ -178,7 +188,11 @@ async function startCluster(o: Options, problems: string[]): Promise<Cluster> {
   removeStaleRuns()
   mkdirSync(runDir, { recursive: true })
   const urls = (await freePorts(o.procs)).map((port) => `http://127.0.0.1:${port}`)
-  const env = { PEERCACHE_PEERS: urls.join(','), DEMO_DB: DB, DEMO_ORIGIN_LATENCY_MS: String(o.originLatencyMs) }
+  const peersFile = join(runDir, 'peers')
+  if (o.rolling) writeFileSync(peersFile, urls.join('\n'))
+  const env = o.rolling
+    ? { DEMO_PEERS_FILE: peersFile, DEMO_DRAIN_MS: String(DRAIN_MS), DEMO_DB: DB, DEMO_ORIGIN_LATENCY_MS: String(o.originLatencyMs) }
+    : { PEERCACHE_PEERS: urls.join(','), DEMO_DB: DB, DEMO_ORIGIN_LATENCY_MS: String(o.originLatencyMs) }
   const events = {
     log: (app: AppProcess, line: string) => screen.log(`[${app.name}] ${line}`),
     crashed: (_app: AppProcess, why: string) => {
@@ -195,7 +209,7 @@ async function startCluster(o: Options, problems: string[]): Promise<Cluster> {
 
   screen.log(`peercache demo: ${plural(o.procs, 'app process', 'app processes')}, ${o.durationS} s of load, ` +
     `concurrency ${o.concurrency}, ${fmt(o.keys)} keys (Zipf 0.99), origin latency ${o.originLatencyMs} ms`)
-  screen.log(`database ${relative(process.cwd(), DB)} (${fmt(products)} products), PEERCACHE_PEERS=${env.PEERCACHE_PEERS}`)
+  screen.log(`database ${relative(process.cwd(), DB)} (${fmt(products)} products), peers ${urls.join(',')}` + (o.rolling ? ' (registry file, discovery)' : ''))
   if (o.kill && victim === undefined) screen.log('one process only: nothing to fail over to, so no kill')
   const booting = performance.now()
   await fleet.startAll((app) => screen.log(`starting ${app.name} (pid ${app.pid}) at ${app.url}`))
@@ -204,7 +218,8 @@ async function startCluster(o: Options, problems: string[]): Promise<Cluster> {
     screen.log(`load for ${o.durationS} s; ${victim.name} is SIGKILLed at ${(KILL_AT * o.durationS).toFixed(1)} s ` +
       `and restarted at ${(RESTART_AT * o.durationS).toFixed(1)} s`)
   }
-  return { urls, apps, fleet, victim }
+  if (o.rolling) screen.log(`load for ${o.durationS} s; rolling restart of every app from ${(ROLLING_AT * o.durationS).toFixed(1)} s`)
+  return { urls, apps, fleet, victim, peersFile }
 }
 
 /** driveLoad runs the load, the outage and the live table side by side until the load ends. */
@@ -212,10 +227,15 @@ async function driveLoad(o: Options, cluster: Cluster, load: LoadGenerator, moni
   await monitor.sample() // the baseline the first second's rates are computed from
   const running = load.run()
   const victim = cluster.victim
-  const outage = victim === undefined ? Promise.resolve() : killAndRestart(victim, cluster.fleet, load, o, stopRun.signal).catch((err: unknown) => {
-    problems.push(`restart of ${victim.name} failed: ${err instanceof Error ? err.message : String(err)}`)
+  const failed = (what: string) => (err: unknown): void => {
+    problems.push(`${what} failed: ${err instanceof Error ? err.message : String(err)}`)
     stopRun.abort()
-  })
+  }
+  const outage = o.rolling
+    ? rollingRestart(cluster, load, o, stopRun.signal).catch(failed('rolling restart'))
+    : victim === undefined
+      ? Promise.resolve()
+      : killAndRestart(victim, cluster.fleet, load, o, stopRun.signal).catch(failed(`restart of ${victim?.name}`))
   const ticker = refreshTable(monitor, running)
   await running
   await outage
@@ -239,6 +259,7 @@ async function finish(o: Options, cluster: Cluster, load: LoadGenerator, monitor
     load,
     peers: cluster.urls,
     victim: cluster.victim,
+    rolling: o.rolling ? cluster.apps : undefined,
     appStats: monitor.lifetimes(),
     originByKey: readOriginLogs(cluster.apps.flatMap((app) => app.originLogs())),
     problems,
@@ -267,6 +288,31 @@ async function killAndRestart(victim: AppProcess, fleet: Fleet, load: LoadGenera
   }
   await fleet.start(victim, () => screen.log(`${clock(load)}  restarting ${victim.name} (pid ${victim.pid}) on ${victim.url}`))
   screen.log(`${clock(load)}  ${victim.name} is back (pid ${victim.pid}) with an empty cache; peers send it its keys again once they see it up`)
+}
+
+/**
+ * rollingRestart restarts every app in turn, as a Kubernetes rolling update
+ * does: the app leaves the peer registry (the others drop it on their next
+ * refresh), gets SIGTERM and drains for DRAIN_MS (its peers peek the keys it
+ * owned), exits, starts again on its URL and rejoins the registry (it peeks
+ * its keys back from their stand-in owners).
+ */
+async function rollingRestart(cluster: Cluster, load: LoadGenerator, o: Options, signal: AbortSignal): Promise<void> {
+  const register = (urls: readonly string[]): void => writeFileSync(cluster.peersFile, urls.join('\n'))
+  try {
+    await sleep(Math.max(0, ROLLING_AT * o.durationS * 1000 - load.elapsedMs()), undefined, { signal })
+    for (const app of cluster.apps) {
+      register(cluster.urls.filter((url) => url !== app.url))
+      screen.log(`${clock(load)}  ${app.name} leaves the registry and drains for ${DRAIN_MS} ms (SIGTERM)`)
+      await app.stop()
+      await cluster.fleet.start(app, () => screen.log(`${clock(load)}  restarting ${app.name} (pid ${app.pid}) on ${app.url}`))
+      register(cluster.urls)
+      screen.log(`${clock(load)}  ${app.name} is back (pid ${app.pid}) and rejoins the registry`)
+      await sleep(1000, undefined, { signal })
+    }
+  } catch (err) {
+    if (!signal.aborted) throw err
+  }
 }
 
 /** refreshTable redraws the live table about once a second until the load ends. */

@@ -269,6 +269,8 @@ export interface RunFacts {
   peers: readonly string[]
   /** The app killed mid-run (undefined with --no-kill). */
   victim: AppProcess | undefined
+  /** --rolling: the apps restarted one at a time. */
+  rolling?: readonly AppProcess[] | undefined
   /** The last stats of every app process (for the time spent in peercache). */
   appStats: readonly AppStats[]
   /** Origin queries per key, from every query log. */
@@ -323,7 +325,8 @@ function figures(f: RunFacts): Figures {
     distinct: f.load.distinct.size,
     origin: sum(f.originByKey.values()),
     ownedByVictim,
-    allowance: f.procs * ownedByVictim,
+    // --rolling: each restart may cost at most the keys of the app that was down at that moment.
+    allowance: f.rolling === undefined ? f.procs * ownedByVictim : sum(f.rolling.map((app) => countOwned(f.load, ring, app.url))),
     reloaded: reloaded.length,
     reloadedByVictim: reloaded.filter((key) => ring.pick(key) === victimUrl).length,
     privateCaches: sum(f.load.distinctByTarget.map((set) => set.size)),
@@ -368,13 +371,15 @@ function summaryLines(f: RunFacts, n: Figures, reasons: string[]): string[] {
     `  in peercache    p50 ${get(50)}   p90 ${get(90)}   p99 ${get(99)}   ` +
       `(time in group.get; ${n.hitRatio} of gets were memory hits, the rest a peer fetch or an origin query)`,
     `  origin queries  ${fmt(n.origin)} for ${fmt(n.distinct)} distinct keys requested` +
-      (f.victim === undefined ? '' : ` (allowed: ${fmt(n.distinct)} + ${f.procs} × ${fmt(n.ownedByVictim)} keys owned by ${victim} = ${fmt(n.distinct + n.allowance)})`),
+      (f.victim === undefined ? '' : ` (allowed: ${fmt(n.distinct)} + ${f.procs} × ${fmt(n.ownedByVictim)} keys owned by ${victim} = ${fmt(n.distinct + n.allowance)})`) +
+      (f.rolling === undefined ? '' : ` (allowed: ${fmt(n.distinct)} + the keys of each app while it restarted = ${fmt(n.distinct + n.allowance)})`),
     `  re-queried      ${plural(n.reloaded, 'key', 'keys')}` + (f.victim === undefined ? '' : `, ${fmt(n.reloadedByVictim)} of them owned by the killed ${victim}`),
     `  without peers   ${fmt(n.privateCaches)} origin queries: a private cache per process loads every key it is asked for`,
     `  processes       ${f.pids.length} started (pids ${f.pids.join(' ')}), ${f.leftRunning.length === 0 ? 'all stopped' : `${f.leftRunning.length} LEFT RUNNING`}`,
     reasons.length > 0
       ? `FAIL: ${reasons.join('; ')}`
-      : `OK: no request lost, and every key was queried once${f.victim === undefined ? '' : ", plus the reloads of the killed app's keys"}`,
+      : `OK: no request lost, and every key was queried once${f.victim === undefined ? '' : ", plus the reloads of the killed app's keys"}` +
+        (f.rolling === undefined ? '' : ', plus the reloads of keys whose owner was restarting'),
   ]
 }
 
@@ -396,6 +401,7 @@ function summaryRecord(f: RunFacts, n: Figures, reasons: string[]): Record<strin
     originQueries: n.origin,
     distinctKeys: n.distinct,
     killed: f.victim === undefined ? null : { app: f.victim.index, url: f.victim.url, ownedKeys: n.ownedByVictim },
+    rolling: f.rolling !== undefined,
     allowance: n.allowance,
     reloadedKeys: n.reloaded,
     reloadedOwnedByKilled: n.reloadedByVictim,

@@ -8,7 +8,8 @@
  * Both share one byte budget. Invariant kept by `populate`: main + hot bytes
  * never exceed `cacheBytes`; when both are full, hot is kept to about
  * 1/`hotRatio` of main (groupcache's 1/8), by evicting from whichever is over
- * its share. An entry's size is its key's UTF-8 bytes plus its value's bytes.
+ * its share. An entry's size is its key's UTF-8 bytes, its value's bytes and
+ * their measured memory overhead (`entrySize`), so the budget bounds memory.
  */
 import { LRUCache } from 'lru-cache'
 
@@ -44,6 +45,9 @@ export interface CacheStats {
 /** CacheName names the two caches of a group. */
 export type CacheName = 'main' | 'hot'
 
+/** SizeOf is what one entry counts against a byte budget (at least 1, as lru-cache requires). */
+export type SizeOf = (entry: CacheEntry, key: string) => number
+
 /** EvictListener hears about entries pushed out to make room (not removals, not overwrites). */
 export type EvictListener = (cache: CacheName, key: string, entry: CacheEntry) => void
 
@@ -58,13 +62,14 @@ export class ByteCache {
   /** Entries are kept (and returned) this many ms past their expiry: a group's stale windows. */
   readonly #grace: number
 
-  constructor(name: CacheName, maxBytes: number, onEvict: EvictListener | undefined, grace = 0) {
+  /** sizeOf is what an entry counts against maxBytes (`entrySize`; tests inject key + value bytes alone). */
+  constructor(name: CacheName, maxBytes: number, onEvict: EvictListener | undefined, grace = 0, sizeOf: SizeOf = entrySize) {
     this.name = name
     this.#grace = grace
     this.#lru = new LRUCache<string, CacheEntry>({
       // lru-cache needs a positive bound; the shared budget is enforced by CachePair.
       maxSize: Math.max(1, maxBytes),
-      sizeCalculation: entrySize,
+      sizeCalculation: sizeOf,
       dispose: (entry, key, reason) => {
         if (reason !== 'evict') return
         this.#evictions++
@@ -122,6 +127,11 @@ export class ByteCache {
     return this.#lru.delete(key)
   }
 
+  /** oldestKey is the key of the least recently used entry (the next to be evicted), undefined when empty. */
+  oldestKey(): string | undefined {
+    return this.#lru.rkeys().next().value ?? undefined
+  }
+
   /** removeOldest evicts the least recently used entry (counted as an eviction). */
   removeOldest(): void {
     this.#lru.pop()
@@ -147,6 +157,8 @@ export interface CachePairOptions {
   onEvict?: EvictListener
   /** How long past its expiry an entry is kept (and still returned, for the group to serve stale), in ms. @default 0 */
   staleMs?: number
+  /** What an entry counts against the budget. @default entrySize (bytes + measured overhead) */
+  sizeOf?: SizeOf
 }
 
 /** CachePair is a group's main and hot caches under one byte budget. */
@@ -159,8 +171,13 @@ export class CachePair {
   constructor(options: CachePairOptions) {
     this.#cacheBytes = options.cacheBytes
     this.#hotRatio = options.hotRatio ?? 8
-    this.main = new ByteCache('main', options.cacheBytes, options.onEvict, options.staleMs)
-    this.hot = new ByteCache('hot', options.cacheBytes, options.onEvict, options.staleMs)
+    this.main = new ByteCache('main', options.cacheBytes, options.onEvict, options.staleMs, options.sizeOf)
+    this.hot = new ByteCache('hot', options.cacheBytes, options.onEvict, options.staleMs, options.sizeOf)
+  }
+
+  /** capacity is the budget, cacheBytes. */
+  get capacity(): number {
+    return this.#cacheBytes
   }
 
   /** enabled is false when cacheBytes is 0: nothing is ever stored. */
@@ -178,6 +195,21 @@ export class CachePair {
     if (!this.enabled) return
     this[cache].add(key, entry)
     this.#shrink()
+  }
+
+  /**
+   * hotVictim tells what storing an entry of `size` budget bytes in hot would
+   * push out of hot (see #shrink): null when nothing (the budget has room, or
+   * hot stays within its share of main, whose oldest entries then go), else
+   * the key of hot's oldest entry — undefined when hot is empty, that is when
+   * the entry alone is over hot's share and would be evicted itself.
+   */
+  hotVictim(size: number): string | null | undefined {
+    const mainBytes = this.main.bytes
+    const hotBytes = this.hot.bytes
+    if (mainBytes + hotBytes + size <= this.#cacheBytes) return null
+    if (hotBytes + size <= mainBytes / this.#hotRatio) return null
+    return this.hot.oldestKey()
   }
 
   /** remove drops key from both caches; true when either held it. */
@@ -217,11 +249,35 @@ export class CachePair {
 }
 
 /**
- * entrySize is what one entry costs against the budget: key UTF-8 bytes +
- * value bytes, + the value bytes again when a decoded value is kept (at
- * least 1, as lru-cache requires).
+ * ENTRY_OVERHEAD_BYTES is what one entry costs on the heap beyond its key and
+ * value bytes, counted in its size so that the budget bounds memory whatever
+ * the entry sizes (8 MB of 5-byte entries once held 1.68 M entries in 663 MB).
+ * Measured on Node 20 x64 (`npm run bench -- memory`, BENCHMARKS.md): the
+ * lru-cache Map slot and index arrays with their growth slack (~110 B), the
+ * key string's header (~24 B), the CacheEntry object (~40 B), the Uint8Array
+ * and its ArrayBuffer objects (~200 B).
+ */
+export const ENTRY_OVERHEAD_BYTES = 400
+
+/**
+ * OFF_HEAP_OVERHEAD_BYTES is what a value larger than V8's on-heap typed
+ * array limit (64 bytes) costs beyond its bytes: the malloc'd backing store's
+ * bookkeeping (V8 BackingStore, ArrayBufferExtension, allocator headers) and
+ * the fragmentation of freed ones. Measured with ENTRY_OVERHEAD_BYTES.
+ */
+export const OFF_HEAP_OVERHEAD_BYTES = 512
+
+/** Largest typed array V8 keeps on its heap (V8_TYPED_ARRAY_MAX_SIZE_IN_HEAP). */
+const ON_HEAP_MAX_BYTES = 64
+
+/**
+ * entrySize is what one entry costs against the budget: its key's UTF-8
+ * bytes, its value's bytes (twice when a decoded value is kept beside them)
+ * and their measured memory overhead.
  */
 export function entrySize(entry: CacheEntry, key: string): number {
-  const decoded = entry.decoded === undefined ? 0 : entry.value.byteLength
-  return Math.max(1, Buffer.byteLength(key, 'utf8') + entry.value.byteLength + decoded)
+  const valueBytes = entry.value.byteLength
+  const offHeap = valueBytes > ON_HEAP_MAX_BYTES ? OFF_HEAP_OVERHEAD_BYTES : 0
+  const decoded = entry.decoded === undefined ? 0 : valueBytes
+  return Buffer.byteLength(key, 'utf8') + valueBytes + decoded + ENTRY_OVERHEAD_BYTES + offHeap
 }

@@ -155,6 +155,12 @@ export class AuthError extends PeercacheError {
   override name = 'AuthError'
 }
 
+/** DiscoveryError: a discovery refresh failed (lookup error, empty answer, timeout); the last good peer list stays. */
+export class DiscoveryError extends PeercacheError {
+  override readonly code: string = 'ERR_PEERCACHE_DISCOVERY'
+  override name = 'DiscoveryError'
+}
+
 /** True when `err` is an error the get path must not retry locally (the owner's final answer). */
 export function isFinalLoadError(err: unknown): boolean {
   return err instanceof NotFoundError || err instanceof LoadError

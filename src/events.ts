@@ -32,6 +32,8 @@ export type PeercacheEvents = {
   'peer-down': { peer: string; error: Error }
   /** A peer that was down answered a probe again. */
   'peer-up': { peer: string }
+  /** The peer list changed (setPeers or discovery) and the ring was rebuilt: who joined, who left, the whole new list. */
+  'peers-changed': { added: string[]; removed: string[]; peers: readonly string[] }
   /**
    * A get was answered with a value past its expiry (`expiredAt`, epoch ms):
    * within staleWhileRevalidate while a refresh runs, or within staleIfError
@@ -50,7 +52,7 @@ export function createEmitter(): PeercacheEmitter {
 }
 
 /** EVENT_NAMES lists every event, in the order documented above. */
-export const EVENT_NAMES = ['hit', 'miss', 'load', 'load-error', 'evict', 'peer-error', 'peer-down', 'peer-up', 'stale'] as const satisfies ReadonlyArray<keyof PeercacheEvents>
+export const EVENT_NAMES = ['hit', 'miss', 'load', 'load-error', 'evict', 'peer-error', 'peer-down', 'peer-up', 'peers-changed', 'stale'] as const satisfies ReadonlyArray<keyof PeercacheEvents>
 
 /** channelName is the diagnostics_channel name of an event: `peercache:<event>`. */
 export function channelName(type: keyof PeercacheEvents): string {

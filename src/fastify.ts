@@ -15,7 +15,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { internals } from './internals.js'
 import type { Peercache } from './peercache.js'
-import { BATCH_BASE_PATH, CLEAR_BASE_PATH, pathOf } from './peers/paths.js'
+import { BATCH_BASE_PATH, CLEAR_BASE_PATH, PEEK_BASE_PATH, pathOf } from './peers/paths.js'
 import { admit, answer, errorReply, hasBody, type HandlerContext, type PeerReply, type PeerRequest, type PeerRoute } from './peers/serve.js'
 
 /** PeercachePluginOptions configure the fastify plugin. */
@@ -63,6 +63,7 @@ function peerRoutes(routes: FastifyInstance, ctx: HandlerContext): void {
   })
   route(routes, ctx, `${ctx.basePath}*`, 'key')
   route(routes, ctx, `${BATCH_BASE_PATH}*`, 'batch')
+  route(routes, ctx, `${PEEK_BASE_PATH}*`, 'peek')
   route(routes, ctx, `${CLEAR_BASE_PATH}*`, 'clear')
   if (ctx.metricsPath !== undefined) route(routes, ctx, ctx.metricsPath, 'metrics')
 }

@@ -22,7 +22,8 @@
  * cluster (set, remove, clear) are writes.ts's.
  */
 import { performance } from 'node:perf_hooks'
-import { CachePair, type ByteCache, type CacheEntry, type CacheName } from './cache.js'
+import { HotAdmission } from './admission.js'
+import { CachePair, ENTRY_OVERHEAD_BYTES, entrySize, type ByteCache, type CacheEntry, type CacheName } from './cache.js'
 import {
   AbortError,
   ClosedError,
@@ -37,10 +38,12 @@ import {
 import type { Notifier } from './events.js'
 import type { Tracer } from './tracing.js'
 import type { Logger } from './logger.js'
-import type { PeerPicker } from './peer.js'
+import type { PeerEntry, PeerPicker } from './peer.js'
+import { RequestRate } from './rate.js'
 import { Singleflight, type FlightContext } from './singleflight.js'
 import { GroupObservations, newCounters, type GroupCounters, type GroupStats } from './stats.js'
 import { copyOut, toBytes, textDecoder } from './bytes.js'
+import { peekOwner } from './peers/previous.js'
 import { decodeValue, encodeValue, sharesDecoded, type Codec } from './codecs.js'
 import { GroupWrites, type WriteReport } from './writes.js'
 import { NotFoundMemory } from './not-found.js'
@@ -121,7 +124,11 @@ export interface GroupOptions {
   maxKeyBytes?: number
   /** Hot is kept to about main / hotCacheRatio when the budget is full. @default 8 */
   hotCacheRatio?: number
-  /** Chance that a value fetched from its owner is mirrored into the hot cache. @default the instance's, 0.1 */
+  /**
+   * Set it to mirror values fetched from their owners into the hot cache by a
+   * coin of this probability (groupcache's way). Unset, the hot cache admits
+   * by frequency (see README, "Hot cache"). @default the instance's, unset
+   */
   hotCacheProbability?: number
   /** Default time to live of loaded values, in milliseconds; 0 = no expiry. @default 0 */
   ttl?: number
@@ -183,7 +190,8 @@ export interface GroupContext {
   clock: () => number
   /** Uniform in [0, 1). */
   random: () => number
-  hotCacheProbability: number
+  /** The coin's probability, or undefined for frequency-aware admission. */
+  hotCacheProbability: number | undefined
   coalesce: boolean
   tracer: Tracer
 }
@@ -216,7 +224,9 @@ export class Group<T = Buffer> {
   readonly #getFlights = new Singleflight<CacheEntry>()
   /** Flights of local loads, shared by gets and peers' requests: one origin load per key per process. */
   readonly #localFlights = new Singleflight<CacheEntry>()
-  readonly #hotProbability: number
+  readonly #admission: HotAdmission
+  /** Peers' requests per key, for the minute_qps of our answers; made at the first one. */
+  #serveRate: RequestRate | undefined
   readonly #ttl: number
   readonly #ttlJitter: number
   readonly #coalesce: boolean
@@ -248,7 +258,6 @@ export class Group<T = Buffer> {
     this.#output = this.#outputOf(options.codec)
     this.#ctx = ctx
     this.maxKeyBytes = options.maxKeyBytes ?? DEFAULT_MAX_KEY_BYTES
-    this.#hotProbability = options.hotCacheProbability ?? ctx.hotCacheProbability
     this.#ttl = options.ttl ?? 0
     this.#ttlJitter = options.ttlJitter ?? 0
     this.#coalesce = options.coalesce ?? ctx.coalesce
@@ -261,6 +270,13 @@ export class Group<T = Buffer> {
       onEvict: (cache, key, entry) => this.#emitEvict(cache, key, entry),
     })
     this.#main = this.#caches.main
+    this.#admission = new HotAdmission({
+      caches: this.#caches,
+      capacity: Math.ceil(options.cacheBytes / ENTRY_OVERHEAD_BYTES),
+      probability: options.hotCacheProbability ?? ctx.hotCacheProbability,
+      random: ctx.random,
+      clock: ctx.clock,
+    })
     this.#writes = new GroupWrites(this, ctx.picker)
     const notFoundTtl = options.notFoundTtl ?? 0
     this.#notFound = notFoundTtl > 0 && options.cacheBytes > 0 ? new NotFoundMemory(notFoundTtl, Math.floor(options.cacheBytes / 8)) : undefined
@@ -474,9 +490,20 @@ export class Group<T = Buffer> {
   serveCached(key: string): CacheEntry | undefined {
     if (this.#closed) return undefined
     this.#counters.serverRequests++
+    this.#serveRate ??= new RequestRate(Math.ceil(this.#caches.capacity / (4 * ENTRY_OVERHEAD_BYTES)), this.#ctx.clock)
+    this.#serveRate.record(key)
     const entry = this.#caches.lookup(key, this.#ctx.clock)
     if (entry === undefined || this.#stale === undefined || entry.expiresAt === 0) return entry
     return this.#serveExpired(key, entry, this.#stale)
+  }
+
+  /**
+   * peekEntry returns the cached entry (main or hot), or undefined; it never
+   * loads and counts nothing. It answers a peer's peek (rolling deploys).
+   * @internal
+   */
+  peekEntry(key: string): CacheEntry | undefined {
+    return this.#closed ? undefined : this.#caches.lookup(key, this.#ctx.clock)
   }
 
   /**
@@ -490,6 +517,16 @@ export class Group<T = Buffer> {
     if (!stale.revalidating(entry, now)) return undefined
     this.#localFlights.do(key, (ctx) => this.#loadLocally(key, ctx)).catch(ignore)
     return markStale(entry)
+  }
+
+  /**
+   * minuteQps is key's rate of requests from peers here (per second, over
+   * about the last minute): what our answers carry as `minute_qps`, for the
+   * askers' hot cache admission.
+   * @internal
+   */
+  minuteQps(key: string): number {
+    return this.#serveRate?.perSecond(key) ?? 0
   }
 
   /**
@@ -597,6 +634,7 @@ export class Group<T = Buffer> {
   /** The miss path: validate, then join (or start) the key's flight. Call after #hit missed. */
   #miss(key: string, signal: AbortSignal | undefined, coalesce: boolean): Promise<CacheEntry> {
     this.checkKey(key)
+    this.#admission.record(key)
     if (this.#ctx.notify.wants('miss')) this.#ctx.notify.emit('miss', { group: this.name, key })
     this.#counters.loads++
     return this.#getFlights.do(key, (ctx) => this.#fill(key, ctx, coalesce), signal)
@@ -623,8 +661,10 @@ export class Group<T = Buffer> {
   async #fetchOrLoad(key: string, ctx: FlightContext, coalesce: boolean): Promise<CacheEntry> {
     const fromPeer = await this.#fetchFromOwner(key, ctx, coalesce)
     if (fromPeer !== undefined) return fromPeer
+    // The owner just failed (or is us): it is not worth a peek on the way to the loader.
+    const asked = this.#ctx.picker.pickPeer(key)?.url
     try {
-      return await this.#localFlights.do(key, (local) => this.#loadLocally(key, local), ctx.abandonSignal)
+      return await this.#localFlights.do(key, (local) => this.#loadLocally(key, local, asked), ctx.abandonSignal)
     } catch (err) {
       // close() aborts this flight with ClosedError: report that, not the AbortError wrapping it.
       if (ctx.aborted) throw abortReason(ctx.reason)
@@ -643,13 +683,14 @@ export class Group<T = Buffer> {
     const started = performance.now()
     try {
       const signal = ctx.abandonSignal
-      const entry = this.#decoded(await this.#ctx.tracer.fetch(peer, this.name, key, signal === undefined ? { coalesce } : { signal, coalesce }))
+      const answer: PeerEntry = await this.#ctx.tracer.fetch(peer, this.name, key, signal === undefined ? { coalesce } : { signal, coalesce })
+      const entry = this.#decoded(answer)
       this.#counters.peerLoads++
       this.#recordLoad(key, started, 'peer', peer.url)
       // The owner's stale answer (flagged) is answered, never cached as fresh.
       if (entry.stale === true) return entry
       if (entry.expiresAt !== 0 && entry.expiresAt <= this.#ctx.clock()) return undefined // arrived expired: a miss
-      if (ctx.isCurrent() && this.#ctx.random() < this.#hotProbability) this.#caches.populate('hot', key, entry)
+      if (ctx.isCurrent() && this.#admits(key, entry, answer.minuteQps)) this.#caches.populate('hot', key, withoutRate(entry))
       else if (this.#stale !== undefined && ctx.isCurrent()) this.#refreshHot(key, entry)
       return entry
     } catch (err) {
@@ -660,16 +701,24 @@ export class Group<T = Buffer> {
     }
   }
 
+  /** Whether a value fetched from its owner is mirrored in hot (by frequency and the owner's minute_qps, or the coin). */
+  #admits(key: string, entry: CacheEntry, minuteQps: number | undefined): boolean {
+    return this.#admission.admit(key, entrySize(entry, key), minuteQps, this.#ctx.picker.others().length)
+  }
+
   /** A refresh brought a fresh value: replace the expired copy hot keeps for the stale windows, if any. */
   #refreshHot(key: string, entry: CacheEntry): void {
-    if (this.#caches.hot.entry(key) !== undefined) this.#caches.populate('hot', key, entry)
+    if (this.#caches.hot.entry(key) !== undefined) this.#caches.populate('hot', key, withoutRate(entry))
   }
 
   /** Runs the user's loader once per local flight and keeps the value in main. */
-  async #loadLocally(key: string, ctx: FlightContext): Promise<CacheEntry> {
+  async #loadLocally(key: string, ctx: FlightContext, asked?: string): Promise<CacheEntry> {
     const hit = this.#caches.main.get(key, this.#ctx.clock)
     if (hit !== undefined && (this.#stale === undefined || this.#stale.fresh(hit, this.#ctx.clock()))) return hit
     this.#recallNotFound(key)
+    const peeking = this.#peekPrevious(key, ctx, asked)
+    const peeked = peeking === undefined ? undefined : await peeking
+    if (peeked !== undefined) return peeked
     const started = performance.now()
     let entry: CacheEntry
     try {
@@ -687,6 +736,30 @@ export class Group<T = Buffer> {
     // A remove or set while this load ran detached the flight: its value is stale.
     if (ctx.isCurrent()) this.#caches.populate('main', key, entry)
     return entry
+  }
+
+  /**
+   * A key that just moved (the ring changed) may still sit in its previous
+   * owner's cache: ask that cache (a peek, never a load there) before the
+   * origin, so a deploy does not cost an origin storm. See src/peers/previous.ts.
+   */
+  #peekPrevious(key: string, ctx: FlightContext, asked: string | undefined): Promise<CacheEntry | undefined> | undefined {
+    const previous = this.#ctx.picker.previousOwner?.(key)
+    if (previous == null || previous.peek === undefined || previous.url === asked) return undefined
+    return peekOwner(previous, this.name, key, ctx.abandonSignal, this.#ctx.clock).then((peeked) => {
+      const entry = peeked === undefined ? undefined : this.#decodedOrMiss(peeked)
+      if (entry !== undefined && ctx.isCurrent()) this.#caches.populate('main', key, entry)
+      return entry
+    })
+  }
+
+  /** A peeked value that does not decode is only a miss: the loader runs. */
+  #decodedOrMiss(entry: CacheEntry): CacheEntry | undefined {
+    try {
+      return this.#decoded(entry)
+    } catch {
+      return undefined
+    }
   }
 
   /** Throws the remembered NotFoundError while key is in the not-found memory (`notFoundTtl`): no loader run. */
@@ -786,6 +859,11 @@ export class Group<T = Buffer> {
   #assertOpen(): void {
     if (this.#closed) throw new ClosedError(`group ${this.name} is closed`)
   }
+}
+
+/** withoutRate is the entry hot keeps: the owner's answer without its minute_qps (the shape of main's entries). */
+function withoutRate(entry: PeerEntry): CacheEntry {
+  return entry.minuteQps === undefined ? entry : { value: entry.value, expiresAt: entry.expiresAt }
 }
 
 function entryText(entry: CacheEntry): string {

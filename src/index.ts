@@ -20,15 +20,19 @@ export {
   PeerResponseError,
   ResponseTooLargeError,
   AuthError,
+  DiscoveryError,
   CodecError,
   type PeercacheErrorOptions,
 } from './errors.js'
 export type { PeercacheEvents, PeercacheEmitter } from './events.js'
 export type { Logger, LogFn } from './logger.js'
 export type { GroupStats, GroupCounters } from './stats.js'
-export type { CacheStats, CacheEntry, CacheName } from './cache.js'
-export type { Peer, PeerPicker, PeerRequestOptions } from './peer.js'
+export { ENTRY_OVERHEAD_BYTES, OFF_HEAP_OVERHEAD_BYTES, type CacheStats, type CacheEntry, type CacheName } from './cache.js'
+export type { Peer, PeerEntry, PeerPicker, PeerRequestOptions } from './peer.js'
 export type { PeerHandler } from './peers/handler.js'
 export type { PeerTlsOptions } from './peers/client.js'
+export type { DiscoveryOption, DnsDiscovery, LookupDiscovery, PeerLookup } from './discovery/options.js'
+export { clusterPeers, type ClusterPeers, type ClusterPeersOptions } from './cluster/worker.js'
+export { forkPeerWorkers, type ForkOptions, type PeerWorkers } from './cluster/primary.js'
 export { codecs, type Codec } from './codecs.js'
 export { HashRing, type HashFn, type RingKind, type RingOptions } from './ring.js'

@@ -6,6 +6,15 @@
  */
 import type { CacheEntry } from './cache.js'
 
+/**
+ * PeerEntry is a value as a peer answered it: the entry, and the key's
+ * request rate at its owner (`minute_qps`, requests per second) when the
+ * owner told it (peercache owners do, Go peers do not).
+ */
+export interface PeerEntry extends CacheEntry {
+  readonly minuteQps?: number
+}
+
 /** PeerRequestOptions bound one request to a peer. */
 export interface PeerRequestOptions {
   /** Aborts the request (the client adds its own timeout on top). */
@@ -21,13 +30,15 @@ export interface Peer {
    * LoadError when the owner's loader gave that final answer, and with a
    * PeerError for anything that is the transport's fault.
    */
-  get(group: string, key: string, options: PeerRequestOptions & { coalesce?: boolean }): Promise<CacheEntry>
+  get(group: string, key: string, options: PeerRequestOptions & { coalesce?: boolean }): Promise<PeerEntry>
   /** getMany fetches several keys at once; the map holds each key's entry or its (final) error. */
   getMany(group: string, keys: readonly string[], options: PeerRequestOptions): Promise<Map<string, CacheEntry | Error>>
   /** set stores an entry at this peer (it owns the key). */
   set(group: string, key: string, entry: CacheEntry, options: PeerRequestOptions): Promise<void>
   /** remove drops key from this peer's caches. */
   remove(group: string, key: string, options: PeerRequestOptions): Promise<void>
+  /** peek returns key's entry if this peer holds it in cache (never loading), else undefined. Optional: Go peers cannot. */
+  peek?(group: string, key: string, options: PeerRequestOptions): Promise<CacheEntry | undefined>
   /** clear drops every entry of group from this peer's caches (peercache-only). */
   clear(group: string, options: PeerRequestOptions): Promise<void>
 }
@@ -38,6 +49,11 @@ export interface PeerPicker {
   pickPeer(key: string): Peer | null
   /** others lists every other peer (to spread removals). */
   others(): readonly Peer[]
+  /**
+   * previousOwner returns the live peer most likely to hold key in cache when this process must load it (the
+   * owner before the last ring change, or the owner our ring names when a peer with another ring asked us); else null.
+   */
+  previousOwner?(key: string): Peer | null
 }
 
 /** NO_PEERS is the picker of a process that runs alone: it owns every key. */

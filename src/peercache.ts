@@ -10,7 +10,10 @@ import { createServer, type Server } from 'node:http'
 import { createServer as createTlsServer } from 'node:https'
 import type { AddressInfo } from 'node:net'
 import { PeerAuth, parseSecrets } from './auth.js'
-import { resolvePeerConfig, validatePeerConfig, type PeerConfig } from './config.js'
+import { normalizePeerUrl, resolvePeerConfig, validatePeerConfig, type PeerConfig } from './config.js'
+import { resolveDiscovery, type ResolvedDiscovery } from './discovery/config.js'
+import type { DiscoveryOption } from './discovery/options.js'
+import { PeerRefresher } from './discovery/refresher.js'
 import { ClosedError, ConfigError, InvalidArgumentError } from './errors.js'
 import { Notifier, createEmitter, type PeercacheEmitter } from './events.js'
 import { Group, checkInteger, checkProbability, type GroupContext, type GroupOptions, type TypedGroupOptions } from './group.js'
@@ -26,6 +29,7 @@ import { HashRing, type HashFn, type RingKind, type RingOptions } from './ring.j
 import type { GroupStats } from './stats.js'
 import { renderMetrics, type MetricsSnapshot } from './metrics.js'
 import { checkCombinations } from './option-checks.js'
+import { checkTimerMs } from './inputs.js'
 
 /** PeercacheOptions configure one cluster member. Every option has a working default. */
 export interface PeercacheOptions {
@@ -33,6 +37,15 @@ export interface PeercacheOptions {
   self?: string
   /** Every peer's base URL, self included. @default env PEERCACHE_PEERS, or the PEERCACHE_CONFIG file, or none */
   peers?: readonly string[]
+  /**
+   * Find the peers at run time instead: `{ dns, port }` (A/AAAA records),
+   * `{ dns, srv: true }` (SRV records), or a function returning the peer
+   * URLs. A changed answer rebuilds the ring as setPeers does; a failed one
+   * keeps the last good list. `self` then defaults to PEERCACHE_SELF, or
+   * POD_IP / HOSTNAME with the discovery port.
+   * @default env PEERCACHE_DNS=name:port or PEERCACHE_DNS_SRV=name, when `peers` is not set
+   */
+  discovery?: DiscoveryOption
   /** Where PEERCACHE_* variables are read. @default process.env */
   env?: Record<string, string | undefined>
   /** Path prefix of the peer endpoint; must start and end with `/`. @default '/_groupcache/' */
@@ -68,7 +81,11 @@ export interface PeercacheOptions {
   connections?: number
   /** Requests pipelined per connection. @default 1 */
   pipelining?: number
-  /** Chance that a value fetched from its owner is mirrored in the hot cache. @default 0.1 */
+  /**
+   * Set it to mirror values fetched from their owners into the hot cache by a
+   * coin of this probability (groupcache's way; groups may override). Unset,
+   * the hot cache admits by frequency. @default unset (frequency-aware)
+   */
   hotCacheProbability?: number
   /** Coalesce remote gets issued in one tick to one owner into one batch request (groups may override). @default true */
   coalesce?: boolean
@@ -90,6 +107,18 @@ export interface PeercacheOptions {
   tls?: PeerTlsOptions
   /** Key and certificate: `listen()` then serves https. */
   serverTls?: { key: string | Buffer; cert: string | Buffer; ca?: string | Buffer | Array<string | Buffer> }
+  /**
+   * How long close() keeps serving peers before it stops, in ms: the time
+   * its peers need to drop it from their rings (a discovery interval and a
+   * refresh) and to peek the keys it owned. @default 0
+   */
+  drainMs?: number
+  /**
+   * How long after a peer-list change a key's new owner peeks the key's
+   * previous owner (cache only) before loading it from the origin, in ms;
+   * 0 turns peeking off. @default 60000
+   */
+  peekWindowMs?: number
   /** How long close() lets gets in flight finish, in ms. @default 5000 */
   closeTimeout?: number
   /** Most connections the server from listen() accepts at once. @default 1024 */
@@ -136,8 +165,11 @@ export class Peercache {
   /** listen() calls whose server is still binding. */
   readonly #binding = new Set<Promise<Server>>()
   #handler: PeerHandler | undefined
+  #refresher: PeerRefresher | undefined
   #endpointContext: HandlerContext | undefined
   #closing = false
+  /** Set by close(): no new groups or peer lists; peers are still served until the drain ends. */
+  #draining = false
   #closed: Promise<void> | undefined
 
   constructor(options: PeercacheOptions = {}) {
@@ -145,7 +177,8 @@ export class Peercache {
     this.#options = options
     this.logger = options.logger ?? noopLogger()
     this.basePath = options.basePath ?? DEFAULT_BASE_PATH
-    this.#config = resolvePeerConfig(options)
+    const discovery = resolveDiscovery(options)
+    this.#config = discovery === undefined ? resolvePeerConfig(options) : { self: discovery.self, peers: [], ring: discoveryRingKind(options) }
     this.#ring = ringOptions(this.#config.ring, options)
     this.#auth = makeAuth(options)
     this.#notify = new Notifier(this.events, this.logger)
@@ -157,10 +190,11 @@ export class Peercache {
       logger: this.logger,
       clock: options.clock ?? Date.now,
       random,
-      hotCacheProbability: options.hotCacheProbability ?? 0.1,
+      hotCacheProbability: options.hotCacheProbability,
       coalesce: options.coalesce ?? true,
       tracer: new Tracer(),
     }
+    if (discovery !== undefined) this.#startDiscovery(discovery)
   }
 
   /** self is this process's base URL, or undefined when it runs without peers. */
@@ -294,7 +328,35 @@ export class Peercache {
     this.#assertOpen()
     if (this.#pool === undefined) throw new ConfigError('setPeers needs `self`: this Peercache was created without peers')
     const config = validatePeerConfig(this.#pool.self, peers, 'setPeers')
-    this.#pool.setPeers(config.peers)
+    this.#replacePeers(config.peers)
+  }
+
+  /**
+   * #replacePeers is the one path a new peer list takes (setPeers and
+   * discovery): rebuild the ring, then tell listeners what changed.
+   */
+  #replacePeers(peers: readonly string[]): void {
+    const pool = this.#pool
+    if (pool === undefined || this.#closing) return
+    const before = new Set(pool.peerList())
+    pool.setPeers(peers)
+    const after = pool.peerList()
+    const added = after.filter((peer) => !before.has(peer))
+    const removed = [...before].filter((peer) => !after.includes(peer))
+    if (added.length === 0 && removed.length === 0) return
+    this.logger.info({ added, removed }, 'peer list changed')
+    if (this.#notify.wants('peers-changed')) this.#notify.emit('peers-changed', { added, removed, peers: after })
+  }
+
+  /** #startDiscovery runs the refresh loop; its answers may leave self out (it then owns nothing). */
+  #startDiscovery(discovery: ResolvedDiscovery): void {
+    this.#refresher = new PeerRefresher({
+      ...discovery,
+      validate: (peers) => peers.map((peer) => normalizePeerUrl(peer, `discovery ${discovery.source}`)),
+      apply: (peers) => this.#replacePeers(peers),
+      logger: this.logger,
+    })
+    this.#refresher.start()
   }
 
   /**
@@ -309,6 +371,10 @@ export class Peercache {
   }
 
   async #close(): Promise<void> {
+    this.#refresher?.close()
+    this.#draining = true
+    const drainMs = this.#options.drainMs ?? 0
+    if (drainMs > 0) await delay(drainMs)
     this.#closing = true
     const timeout = this.#options.closeTimeout ?? 5000
     await Promise.all([...this.#groups.values()].map((group) => group.close(timeout)))
@@ -350,6 +416,7 @@ export class Peercache {
       peers: this.#config.peers,
       ring: this.#ring,
       random,
+      ...(o.peekWindowMs === undefined ? {} : { peekWindowMs: o.peekWindowMs }),
       client: {
         basePath: this.basePath,
         timeout: o.timeout ?? 2000,
@@ -372,7 +439,7 @@ export class Peercache {
   }
 
   #assertOpen(): void {
-    if (this.#closing) throw new ClosedError('peercache is closed')
+    if (this.#draining) throw new ClosedError('peercache is closed')
   }
 }
 
@@ -416,6 +483,8 @@ function validateOptions(options: PeercacheOptions): void {
   checkCombinations(options)
   if (options.hotCacheProbability !== undefined) checkProbability('hotCacheProbability', options.hotCacheProbability)
   if (options.authWindowMs !== undefined) checkInteger('authWindowMs', options.authWindowMs, 0)
+  if (options.drainMs !== undefined) checkTimerMs('drainMs', options.drainMs, 0)
+  if (options.peekWindowMs !== undefined) checkInteger('peekWindowMs', options.peekWindowMs, 0)
 }
 
 function pick<T extends object, K extends keyof T>(source: T, keys: readonly K[]): { [P in K]?: NonNullable<T[P]> } {
@@ -442,4 +511,13 @@ async function closeServer(server: Server, timeoutMs: number): Promise<void> {
   timer.unref()
   await closed
   clearTimeout(timer)
+}
+
+/** discoveryRingKind is the ring kind of a Peercache whose peers come from discovery: the option, else PEERCACHE_RING, else balanced. */
+function discoveryRingKind(options: PeercacheOptions): RingKind {
+  return resolvePeerConfig({ ring: options.ring, env: { PEERCACHE_RING: (options.env ?? process.env).PEERCACHE_RING } }).ring
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms))
 }

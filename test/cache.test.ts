@@ -1,5 +1,5 @@
 import { describe, it, expect } from 'vitest'
-import { ByteCache, CachePair, entrySize, type CacheEntry, type CacheName } from '../src/cache.js'
+import { ByteCache, CachePair, ENTRY_OVERHEAD_BYTES, OFF_HEAP_OVERHEAD_BYTES, entrySize, type CacheEntry, type CacheName } from '../src/cache.js'
 import { mulberry32 } from './helpers/core-helpers.js'
 
 /** entry makes a value of n bytes (filled with n's low byte so values differ). */
@@ -25,10 +25,20 @@ interface Eviction {
   entry: CacheEntry
 }
 
+/**
+ * payload counts an entry as its key's UTF-8 bytes + its value's bytes only:
+ * the budget mechanics below are checked with sizes you can add by hand (the
+ * real size, with the measured overhead, is checked under "entry sizes").
+ */
+function payload(e: CacheEntry, key: string): number {
+  return Math.max(1, Buffer.byteLength(key, 'utf8') + e.value.byteLength)
+}
+
 function recordingPair(cacheBytes: number, hotRatio?: number): { pair: CachePair; evictions: Eviction[] } {
   const evictions: Eviction[] = []
   const pair = new CachePair({
     cacheBytes,
+    sizeOf: payload,
     ...(hotRatio === undefined ? {} : { hotRatio }),
     onEvict: (cache, key, e) => evictions.push({ cache, key, entry: e }),
   })
@@ -36,11 +46,32 @@ function recordingPair(cacheBytes: number, hotRatio?: number): { pair: CachePair
 }
 
 describe('entry sizes', () => {
-  it('counts the key\'s UTF-8 bytes plus the value\'s bytes', () => {
+  it('counts the key\'s UTF-8 bytes, the value\'s bytes and the measured overhead per entry', () => {
     const key = 'é€𝄞' // 2 + 3 + 4 UTF-8 bytes, 4 UTF-16 units
     expect(key.length).toBe(4)
-    expect(entrySize(entry(10), key)).toBe(19)
+    expect(entrySize(entry(10), key)).toBe(19 + ENTRY_OVERHEAD_BYTES)
+    // A value over V8's on-heap typed array limit (64 bytes) also pays for its off-heap backing store.
+    expect(entrySize(entry(64), key)).toBe(9 + 64 + ENTRY_OVERHEAD_BYTES)
+    expect(entrySize(entry(65), key)).toBe(9 + 65 + ENTRY_OVERHEAD_BYTES + OFF_HEAP_OVERHEAD_BYTES)
+    expect(ENTRY_OVERHEAD_BYTES).toBeGreaterThan(0)
 
+    const real = new CachePair({ cacheBytes: 100_000 })
+    real.populate('main', key, entry(10))
+    expect(real.main.stats()).toMatchObject({ bytes: 19 + ENTRY_OVERHEAD_BYTES, items: 1 })
+  })
+
+  it('bounds the count of tiny entries by the overhead: a budget of 8 KB holds at most 8 KB / (overhead + size) of them', () => {
+    const cacheBytes = 8 * 1024
+    const pair = new CachePair({ cacheBytes })
+    for (let i = 0; i < 1000; i++) pair.populate('main', `k${i}`, entry(5))
+    const perEntry = ENTRY_OVERHEAD_BYTES + 5 + 2 // the shortest key here has 2 bytes
+    expect(pair.main.items).toBeLessThanOrEqual(Math.floor(cacheBytes / perEntry))
+    expect(pair.main.items).toBeGreaterThan(Math.floor(cacheBytes / (perEntry + 2)) - 1) // and the budget is used
+    expect(pair.main.bytes).toBeLessThanOrEqual(cacheBytes)
+  })
+
+  it('counts the key and value bytes exactly (payload sizes)', () => {
+    const key = 'é€𝄞'
     const { pair } = recordingPair(1000)
     pair.populate('main', key, entry(10))
     expect(pair.main.stats()).toMatchObject({ bytes: 19, items: 1 })
@@ -97,12 +128,12 @@ describe('CachePair byte budget', () => {
     for (const key of keys) {
       const m = pair.main.get(key, at(0))
       if (m !== undefined) {
-        mainSum += entrySize(m, key)
+        mainSum += payload(m, key)
         mainItems++
       }
       const h = pair.hot.get(key, at(0))
       if (h !== undefined) {
-        hotSum += entrySize(h, key)
+        hotSum += payload(h, key)
         hotItems++
       }
     }
@@ -221,7 +252,7 @@ describe('expiry', () => {
   })
 
   it('counts an expired lookup as a get but not a hit', () => {
-    const cache = new ByteCache('main', 1000, undefined)
+    const cache = new ByteCache('main', 1000, undefined, 0, payload)
     cache.add('k', entry(5, 100))
     expect(cache.get('k', at(50))).toBeDefined()
     expect(cache.get('k', at(100))).toBeUndefined()
@@ -300,7 +331,7 @@ describe('remove / removeHot', () => {
 describe('ByteCache', () => {
   it('counts gets and hits, and removeOldest counts as an eviction', () => {
     const evicted: string[] = []
-    const cache = new ByteCache('hot', 1000, (name, key) => evicted.push(`${name}:${key}`))
+    const cache = new ByteCache('hot', 1000, (name, key) => evicted.push(`${name}:${key}`), 0, payload)
     cache.add('one', entry(10))
     cache.add('two', entry(10))
     expect(cache.get('one', at(0))).toBeDefined()

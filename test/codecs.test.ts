@@ -5,7 +5,7 @@
  * types (checked by `tsc`, which covers test/).
  */
 import { afterEach, describe, expect, expectTypeOf, it } from 'vitest'
-import { CodecError, InvalidArgumentError, LoadError, Peercache, codecs, type Codec, type Group, type PeercacheOptions } from '../src/index.js'
+import { CodecError, ENTRY_OVERHEAD_BYTES, InvalidArgumentError, LoadError, Peercache, codecs, type Codec, type Group, type PeercacheOptions } from '../src/index.js'
 
 interface Product {
   id: string
@@ -83,8 +83,8 @@ describe('typed groups', () => {
     expect(a).not.toBe(b)
     a[0] = 9
     expect([...(await blobs.get('k'))]).toEqual([1, 2, 3])
-    // No decoded value kept: the entry costs key + value bytes, as untyped.
-    expect(blobs.stats().main.bytes).toBe(1 + 3)
+    // No decoded value kept: the entry costs key + value bytes (+ the per-entry overhead), as untyped.
+    expect(blobs.stats().main.bytes).toBe(1 + 3 + ENTRY_OVERHEAD_BYTES)
   })
 
   it('counts a kept decoded value in the budget as its bytes once more', async () => {
@@ -93,8 +93,8 @@ describe('typed groups', () => {
     const raw = cache.group({ name: 'raw', cacheBytes: 1 << 20, load: () => '[1,2,3]' })
     await typed.get('key')
     await raw.get('key')
-    expect(raw.stats().main.bytes).toBe(3 + 7)
-    expect(typed.stats().main.bytes).toBe(3 + 7 + 7)
+    expect(raw.stats().main.bytes).toBe(3 + 7 + ENTRY_OVERHEAD_BYTES)
+    expect(typed.stats().main.bytes).toBe(3 + 7 + 7 + ENTRY_OVERHEAD_BYTES)
   })
 
   it('the decoded value is decoded from the bytes, never the loader’s own object', async () => {

@@ -4,7 +4,7 @@
  * value; its error is logged and the other listeners still run.
  */
 import { afterEach, describe, expect, it } from 'vitest'
-import { NotFoundError, Peercache, type Logger } from '../src/index.js'
+import { ENTRY_OVERHEAD_BYTES, NotFoundError, OFF_HEAP_OVERHEAD_BYTES, Peercache, type Logger } from '../src/index.js'
 
 const caches: Peercache[] = []
 
@@ -33,8 +33,8 @@ describe('a listener that throws', () => {
     const errors: LoggedError[] = []
     const cache = new Peercache({ env: {}, logger: recordingLogger(errors) })
     caches.push(cache)
-    // 100-byte values in a 600-byte budget: later gets evict earlier keys.
-    const group = cache.group({ name: 'g', cacheBytes: 600, load: loader })
+    // 100-byte values in a budget of 6 entries (each counts its overhead too): later gets evict earlier keys.
+    const group = cache.group({ name: 'g', cacheBytes: 6 * (102 + ENTRY_OVERHEAD_BYTES + OFF_HEAP_OVERHEAD_BYTES), load: loader })
     const seen: string[] = []
     for (const type of ['hit', 'miss', 'load', 'load-error', 'evict'] as const) {
       cache.events.on(type, () => {

@@ -2,7 +2,9 @@ import { afterEach, describe, it, expect, vi } from 'vitest'
 import {
   AbortError,
   ClosedError,
+  ENTRY_OVERHEAD_BYTES,
   InvalidArgumentError,
+  OFF_HEAP_OVERHEAD_BYTES,
   LoadError,
   NotFoundError,
   Peercache,
@@ -17,6 +19,8 @@ import {
 import { bytesOf, deferred, flushTasks, settle, whenAborted } from './helpers/core-helpers.js'
 
 const MiB = 1024 * 1024
+/** OVERHEAD is what each entry counts against the budget beyond its key and value bytes (a value up to 64 bytes). */
+const OVERHEAD = ENTRY_OVERHEAD_BYTES
 const open: Peercache[] = []
 
 /** newCache makes a peer-less Peercache (env ignored) that is closed after the test. */
@@ -221,7 +225,8 @@ describe('per-caller abort', () => {
 
 describe('byte budget', () => {
   it('flooding distinct keys keeps main + hot within cacheBytes; an evicted key reloads exactly once', async () => {
-    const cacheBytes = 10_000
+    const perEntry = 108 + OVERHEAD + OFF_HEAP_OVERHEAD_BYTES // 8-byte key + 100-byte value, held off V8's heap
+    const cacheBytes = 10 * perEntry + 50
     const loader = counting(() => new Uint8Array(100).fill(7))
     const { group } = newGroup({ cacheBytes, load: loader.load })
     const key = (i: number): string => `key-${String(i).padStart(4, '0')}`
@@ -232,7 +237,7 @@ describe('byte budget', () => {
     }
     const stats = group.stats()
     expect(stats.main.evictions).toBeGreaterThan(0)
-    expect(stats.main.items).toBe(Math.floor(cacheBytes / 108)) // 8-byte key + 100-byte value
+    expect(stats.main.items).toBe(10)
     expect(loader.total()).toBe(500)
 
     // key 0 was evicted long ago: one reload, then a hit.
@@ -252,7 +257,7 @@ describe('byte budget', () => {
     await group.get('dup')
     await group.get('dup')
     expect(loader.total()).toBe(1)
-    expect(group.stats().main).toMatchObject({ items: 1, bytes: 3 + 9 })
+    expect(group.stats().main).toMatchObject({ items: 1, bytes: 3 + 9 + OVERHEAD })
   })
 
   it('a caller arriving after flight A filled the cache, while A is still settling, adds no second entry', async () => {
@@ -278,7 +283,7 @@ describe('byte budget', () => {
     expect(plain(await (late as Promise<Uint8Array>))).toEqual(plain(first))
     expect(itemsWhenLateArrived).toBe(1)
     expect(loader.total()).toBe(1)
-    expect(group.stats()).toMatchObject({ gets: 2, cacheHits: 1, loads: 1, main: { items: 1, bytes: 12 } })
+    expect(group.stats()).toMatchObject({ gets: 2, cacheHits: 1, loads: 1, main: { items: 1, bytes: 12 + OVERHEAD } })
   })
 
   it('a peer request (serve) and a get of the same key share one load and one entry', async () => {
@@ -294,7 +299,7 @@ describe('byte budget', () => {
     const [value, entry] = await Promise.all([get, served])
     expect(plain(value)).toEqual(plain(entry.value))
     expect(loader.total()).toBe(1)
-    expect(group.stats()).toMatchObject({ serverRequests: 1, main: { items: 1, bytes: 12 } })
+    expect(group.stats()).toMatchObject({ serverRequests: 1, main: { items: 1, bytes: 12 + OVERHEAD } })
     await group.serve('dup')
     expect(loader.total()).toBe(1)
   })
@@ -366,7 +371,7 @@ describe('set and remove without peers', () => {
     await expect(inFlight).resolves.toBe('loaded (older)')
     await expect(group.getString('k')).resolves.toBe('written')
     expect(loader.total()).toBe(1)
-    expect(group.stats().main).toMatchObject({ items: 1, bytes: 1 + 7 })
+    expect(group.stats().main).toMatchObject({ items: 1, bytes: 1 + 7 + OVERHEAD })
   })
 })
 
@@ -467,7 +472,7 @@ describe('values', () => {
     expect(stored?.byteLength).toBe(5)
     expect(stored?.byteOffset).toBe(0)
     expect(stored?.buffer.byteLength).toBe(5)
-    expect(group.stats().main.bytes).toBe(1 + 5)
+    expect(group.stats().main.bytes).toBe(1 + 5 + OVERHEAD)
   })
 
   it('getString and getJSON decode the value; getJSON on non-JSON is an InvalidArgumentError', async () => {
@@ -487,7 +492,7 @@ describe('values', () => {
     const bytes = await group.get('k')
     expect(plain(bytes)).toEqual(bytesOf(text))
     expect(bytes.byteLength).toBe(Buffer.byteLength(text, 'utf8'))
-    expect(group.stats().main.bytes).toBe(1 + Buffer.byteLength(text, 'utf8'))
+    expect(group.stats().main.bytes).toBe(1 + Buffer.byteLength(text, 'utf8') + OVERHEAD)
   })
 
   it('accepts { value } results with string or bytes', async () => {
@@ -613,7 +618,7 @@ describe('events', () => {
   it('emits hit, miss, load, load-error and evict with their payloads; "*" sees them all', async () => {
     const { cache, group } = newGroup({
       name: 'ev',
-      cacheBytes: 250, // two 101-byte entries fit, not three
+      cacheBytes: 2 * (101 + OVERHEAD + OFF_HEAP_OVERHEAD_BYTES) + 50, // two 1-byte keys with 100-byte values fit, not three
       load: (key) => {
         if (key === 'bad') throw new Error('broken origin')
         return new Uint8Array(100)

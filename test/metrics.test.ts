@@ -8,7 +8,7 @@
 import diagnostics from 'node:diagnostics_channel'
 import { request } from 'undici'
 import { afterEach, describe, expect, it } from 'vitest'
-import { NotFoundError, Peercache, serverUrl, type GroupStats, type PeercacheEvents } from '../src/index.js'
+import { ENTRY_OVERHEAD_BYTES, NotFoundError, OFF_HEAP_OVERHEAD_BYTES, Peercache, serverUrl, type GroupStats, type PeercacheEvents } from '../src/index.js'
 import { Notifier, createEmitter } from '../src/events.js'
 import { LOAD_BUCKETS_SECONDS } from '../src/stats.js'
 import { noopLogger } from '../src/logger.js'
@@ -97,7 +97,7 @@ async function startBusyCluster(): Promise<Cluster> {
     2,
     ({ cache }) => {
       cache.group({ name: 'kv', cacheBytes: 1 << 20, load: loader })
-      cache.group({ name: 'small', cacheBytes: 600, load: loader })
+      cache.group({ name: 'small', cacheBytes: 6 * (110 + ENTRY_OVERHEAD_BYTES + OFF_HEAP_OVERHEAD_BYTES), load: loader }) // about 6 entries
     },
     // A third peer that never answers: its keys cost a peer error, then fail over.
     { options: (_i, urls) => ({ peers: [...urls, dead], hotCacheProbability: 1, failureThreshold: 1 }) },

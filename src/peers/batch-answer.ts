@@ -35,7 +35,7 @@ export async function writeBatch(group: Group<unknown>, keys: readonly string[],
   for (const key of new Set(keys)) {
     const entry = group.serveCached(key)
     if (entry === undefined) misses.push(key)
-    else writer.add(found(key, entry), entry.value.byteLength)
+    else writer.add(found(key, entry, group.minuteQps(key)), entry.value.byteLength)
   }
   if (misses.length === 0) return writer.endWhole()
   writer.start()
@@ -59,7 +59,8 @@ export async function writeBatch(group: Group<unknown>, keys: readonly string[],
 /** loadEntry loads one missed key (no signal: the load lands in the cache whoever waits) and maps its outcome to an entry. */
 async function loadEntry(group: Group<unknown>, key: string): Promise<BatchEntryMessage> {
   try {
-    return found(key, await group.serveLoad(key))
+    const entry = await group.serveLoad(key)
+    return found(key, entry, group.minuteQps(key))
   } catch (err) {
     if (err instanceof NotFoundError) return failed(key, batchStatus.notFound, err)
     // A closed group could not serve the key: not the loader's answer.
@@ -68,9 +69,12 @@ async function loadEntry(group: Group<unknown>, key: string): Promise<BatchEntry
   }
 }
 
-/** found is a batch's answer for a key served (flagged when stale: the owner's stale windows). */
-function found(key: string, entry: CacheEntry): BatchEntryMessage {
-  const message: BatchEntryMessage = { key, status: batchStatus.ok, value: entry.value, expiresAt: entry.expiresAt }
+/**
+ * found is a batch's answer for a key served (flagged when stale: the
+ * owner's stale windows), with the key's request rate here as minute_qps.
+ */
+function found(key: string, entry: CacheEntry, minuteQps: number): BatchEntryMessage {
+  const message: BatchEntryMessage = { key, status: batchStatus.ok, value: entry.value, expiresAt: entry.expiresAt, minuteQps }
   if (entry.stale === true) message.stale = true
   return message
 }

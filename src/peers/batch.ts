@@ -20,6 +20,7 @@
  *    remembered as such and asked key by key from then on.
  */
 import type { CacheEntry } from '../cache.js'
+import type { PeerEntry } from '../peer.js'
 import { LoadError, NotFoundError, PeerError, PeerLoadTimeoutError, PeerResponseError, PeerTimeoutError } from '../errors.js'
 import type { BatchEntryMessage } from '../proto/codec.js'
 import { toAbortError } from '../singleflight.js'
@@ -120,16 +121,21 @@ async function askAlone(peer: BatchPeer, group: string, keys: readonly string[],
   return answered
 }
 
-/** toEntry makes the entry of a 200 answer; a stale one (the owner's stale windows) is flagged, never cached as fresh. */
-export function toEntry(value: Uint8Array, expiresAt: number, stale: true | undefined): CacheEntry {
-  return stale === true ? { value, expiresAt, stale } : { value, expiresAt }
+/**
+ * toEntry makes the entry of a 200 answer; a stale one (the owner's stale
+ * windows) is flagged, never cached as fresh; the owner's minute_qps is kept
+ * when it sent one (Go peers do not).
+ */
+export function toEntry(value: Uint8Array, expiresAt: number, stale: true | undefined, minuteQps: number | undefined): PeerEntry {
+  const entry: PeerEntry = stale === true ? { value, expiresAt, stale } : { value, expiresAt }
+  return minuteQps === undefined ? entry : { ...entry, minuteQps }
 }
 
 /** entryResult is one entry's outcome, or undefined when the key must be asked alone (413, 421). */
 function entryResult(peer: BatchPeer, entry: BatchEntryMessage): CacheEntry | Error | undefined {
   switch (entry.status) {
     case batchStatus.ok:
-      if (entry.value !== undefined) return toEntry(entry.value, entry.expiresAt, entry.stale)
+      if (entry.value !== undefined) return toEntry(entry.value, entry.expiresAt, entry.stale, entry.minuteQps)
       return badEntry(peer, 'a batch entry with status 200 and no value', entry.status)
     case batchStatus.notFound:
       return new NotFoundError(entry.error ?? 'not found')

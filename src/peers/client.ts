@@ -31,7 +31,7 @@ import { fetchBatch, toEntry, type BatchPeer, type OnBatchResult } from './batch
 import { streamBatch, type BatchStreamEnd } from './batch-stream.js'
 import { Batcher } from './batcher.js'
 import { exchange, type ExchangeOptions, type Liveness, type PeerResponse } from './exchange.js'
-import { ERROR_HEADER, batchPath, clearPath, errorHeaderValue, peerPath } from './paths.js'
+import { ERROR_HEADER, batchPath, clearPath, errorHeaderValue, peekPath, peerPath } from './paths.js'
 
 /** PeerClientOptions configure how this process talks to its peers. */
 export interface PeerClientOptions {
@@ -110,6 +110,8 @@ export class HttpPeer implements Liveness {
   readonly #batcher: Batcher
   #probeTimer: NodeJS.Timeout | undefined
   #closed = false
+  /** Set once the peer answered the peek endpoint with a bare 404 (a Go peer): never peeked again. */
+  #peekUnsupported = false
   /** Set once the peer showed it cannot serve batches (batch.ts): per-key gets from then on. */
   #batchUnsupported = false
 
@@ -167,6 +169,23 @@ export class HttpPeer implements Liveness {
     const response = await this.request('DELETE', this.#prefix + peerPath(this.#options.basePath, group, key), undefined, options.signal)
     if (response.status !== 200) throw this.#unexpected(response)
     this.#succeeded()
+  }
+
+  /**
+   * peek returns key's entry if this peer holds it in cache, else undefined.
+   * The peer never loads for a peek; a Go peer (bare 404) is remembered and skipped.
+   */
+  async peek(group: string, key: string, options: { signal?: AbortSignal }): Promise<CacheEntry | undefined> {
+    if (this.#peekUnsupported) return undefined
+    // A peek never loads: the transport `timeout` bounds it (no load deadline).
+    const response = await this.request('GET', this.#prefix + peekPath(group, key), undefined, options.signal)
+    const marker = response.headers['x-peercache-error']
+    if (response.status === 404 && marker === undefined) this.#peekUnsupported = true
+    if (response.status === 404 && marker !== errorHeaderValue.noSuchGroup) return undefined
+    if (response.status !== 200) throw this.#unexpected(response)
+    const entry = this.#decodeValue(response)
+    this.#succeeded()
+    return entry
   }
 
   /**
@@ -345,7 +364,7 @@ export class HttpPeer implements Liveness {
     }
     try {
       const message = decodeGetResponse(response.body)
-      return toEntry(message.value, message.expiresAt, message.stale)
+      return toEntry(message.value, message.expiresAt, message.stale, message.minuteQps)
     } catch (err) {
       const error = new PeerResponseError(this.url, 'answered a body that is not a GetResponse', { status: 200, cause: err })
       this.#failed(error)

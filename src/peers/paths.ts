@@ -17,6 +17,8 @@ export const errorHeaderValue = {
   noSuchGroup: 'no-such-group',
   /** A shutting-down peer's 503: a transport failure, not the loader's answer. */
   closing: 'closing',
+  /** A peek's miss: the peer does not hold the key (it never loads for a peek). */
+  notCached: 'not-cached',
 } as const
 
 /**
@@ -41,6 +43,18 @@ export const DEFAULT_BASE_PATH = '/_groupcache/'
 
 /** BATCH_BASE_PATH is where peercache's batch endpoint lives: outside basePath, so a Go peer answers it 404. */
 export const BATCH_BASE_PATH = '/_peercache/batch/'
+
+/**
+ * PEEK_BASE_PATH is peercache's peek endpoint: GET {PEEK_BASE_PATH}{group}/{key}
+ * answers from the caches only, never loading. Outside basePath, so a Go
+ * peer answers it with a bare 404 and is not asked again.
+ */
+export const PEEK_BASE_PATH = '/_peercache/peek/'
+
+/** peekPath is the request path of a peek of key in group. */
+export function peekPath(group: string, key: string): string {
+  return peerPath(PEEK_BASE_PATH, group, key)
+}
 
 /**
  * CLEAR_BASE_PATH is where peercache's clear endpoint lives (POST, signed like

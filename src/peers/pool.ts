@@ -9,10 +9,16 @@
  * cluster still loads each key once (a local load would cost one origin load
  * per process). A peer that disagrees about who is down at worst sends the
  * key to a peer that serves it by loading locally (servers never forward).
+ *
+ * Rolling deploys: after a change, the replaced generations (their rings and
+ * clients, also those of peers that left and may still be draining) are
+ * kept for `peekWindowMs` (generations.ts), so that a new owner can peek a
+ * key's previous owner (previous.ts).
  */
 import type { Peer, PeerPicker } from '../peer.js'
 import { HashRing, type RingOptions } from '../ring.js'
 import { HttpPeer, type HealthListener, type PeerClientOptions } from './client.js'
+import { PastGenerations, type Generation } from './generations.js'
 
 /** PeerPoolOptions configure a pool. */
 export interface PeerPoolOptions {
@@ -22,24 +28,28 @@ export interface PeerPoolOptions {
   client: PeerClientOptions
   listener: HealthListener
   random: () => number
+  /** How long after a change the previous owners are peeked, in ms. @default 60000 */
+  peekWindowMs?: number
+  /** Monotonic clock in ms. @default performance.now */
+  now?: () => number
 }
 
+
 /** Routing is one immutable generation of the peer list: swapped whole by setPeers. */
-interface Routing {
-  ring: HashRing
-  peers: Map<string, HttpPeer>
-}
+type Routing = Generation
 
 /** PeerPool picks the owner of a key among the configured peers. */
 export class PeerPool implements PeerPicker {
   readonly self: string
   readonly #options: PeerPoolOptions
   #routing: Routing
+  readonly #past: PastGenerations
   readonly #accept = (url: string): boolean => url === this.self || (this.#routing.peers.get(url)?.health.up ?? false)
 
   constructor(options: PeerPoolOptions) {
     this.self = options.self
     this.#options = options
+    this.#past = new PastGenerations(options.peekWindowMs ?? 60_000)
     this.#routing = this.#build(options.peers, new Map())
   }
 
@@ -53,6 +63,24 @@ export class PeerPool implements PeerPicker {
     const fallback = routing.ring.pickWhere(key, this.#accept)
     if (fallback === undefined || fallback === this.self) return null
     return routing.peers.get(fallback) ?? null
+  }
+
+  /**
+   * previousOwner returns the peer most likely to hold key in cache when
+   * this process is about to load it, or null:
+   *  - when our ring names another owner (a peer whose ring is ahead of or
+   *    behind ours asked us), that owner;
+   *  - else the key's owner in the newest recent past generation that names another peer (generations.ts).
+   * Only another live peer qualifies: a peek must not wait on a dead one.
+   */
+  previousOwner(key: string): Peer | null {
+    const routing = this.#routing
+    const owner = routing.ring.pick(key)
+    if (owner !== undefined && owner !== this.self) {
+      const peer = routing.peers.get(owner)
+      return peer !== undefined && peer.health.up ? peer : null
+    }
+    return this.#past.ownerBefore(key, this.self, owner, routing, this.#now())
   }
 
   /** peers lists every other peer of the current generation. */
@@ -72,15 +100,19 @@ export class PeerPool implements PeerPicker {
    */
   setPeers(peers: readonly string[]): void {
     const previous = this.#routing
+    // The same list again (a discovery refresh) is no change: it must not push a generation.
+    if (sameList(previous.ring.peers, peers)) return
     this.#routing = this.#build(peers, previous.peers)
-    for (const [url, peer] of previous.peers) {
-      if (!this.#routing.peers.has(url)) void peer.close()
-    }
+    this.#past.push(previous, this.#routing, this.#now())
   }
 
   /** close closes every client. Idempotent. */
   async close(): Promise<void> {
-    await Promise.all(this.others().map((peer) => peer.close()))
+    await Promise.all([...this.others(), ...this.#past.clients()].map((peer) => peer.close()))
+  }
+
+  #now(): number {
+    return this.#options.now === undefined ? performance.now() : this.#options.now()
   }
 
   #build(peers: readonly string[], reuse: Map<string, HttpPeer>): Routing {
@@ -92,4 +124,10 @@ export class PeerPool implements PeerPicker {
     }
     return { ring, peers: clients }
   }
+}
+
+/** sameList tells whether peers, sorted and deduplicated, equal the ring's (sorted) list. */
+function sameList(sorted: readonly string[], peers: readonly string[]): boolean {
+  const other = [...new Set(peers)].sort()
+  return other.length === sorted.length && other.every((peer, i) => peer === sorted[i])
 }

@@ -20,7 +20,7 @@ import { Group } from '../group.js'
 import type { Logger } from '../logger.js'
 import { decodeBatchRequest, decodeSetRequest, encodeGetResponse } from '../proto/codec.js'
 import { writeBatch } from './batch-answer.js'
-import { BATCH_BASE_PATH, CLEAR_BASE_PATH, ERROR_HEADER, errorHeaderValue, parsePeerPath } from './paths.js'
+import { BATCH_BASE_PATH, CLEAR_BASE_PATH, ERROR_HEADER, PEEK_BASE_PATH, errorHeaderValue, parsePeerPath } from './paths.js'
 
 /** HandlerContext is what the peer endpoint needs from its Peercache. */
 export interface HandlerContext {
@@ -67,7 +67,7 @@ export interface PeerReply {
 }
 
 /** PeerRoute names the endpoint's resources. */
-export type PeerRoute = 'key' | 'batch' | 'clear' | 'metrics'
+export type PeerRoute = 'key' | 'batch' | 'peek' | 'clear' | 'metrics'
 
 /** KEY_METHODS are the methods of {basePath}{group}/{key}. */
 const KEY_METHODS: readonly string[] = ['GET', 'HEAD', 'PUT', 'DELETE']
@@ -76,6 +76,7 @@ const KEY_METHODS: readonly string[] = ['GET', 'HEAD', 'PUT', 'DELETE']
 export function routeOf(ctx: HandlerContext, path: string): PeerRoute | undefined {
   if (path.startsWith(ctx.basePath)) return 'key'
   if (path.startsWith(BATCH_BASE_PATH)) return 'batch'
+  if (path.startsWith(PEEK_BASE_PATH)) return 'peek'
   if (path.startsWith(CLEAR_BASE_PATH)) return 'clear'
   if (ctx.metricsPath !== undefined && path === ctx.metricsPath) return 'metrics'
   return undefined
@@ -98,6 +99,9 @@ export function admit(ctx: HandlerContext, route: PeerRoute, req: PeerRequest): 
     // Percent-encoding triples a byte at most: a longer path cannot hold a valid key.
     if (req.path.length > ctx.basePath.length + 3 * (255 + 1 + ctx.maxKeyBytes())) return errorReply(414, 'request path too long')
     if (!KEY_METHODS.includes(req.method)) return methodNotAllowed(KEY_METHODS.join(', '))
+  } else if (route === 'peek') {
+    if (req.path.length > PEEK_BASE_PATH.length + 3 * (255 + 1 + ctx.maxKeyBytes())) return errorReply(414, 'request path too long')
+    if (req.method !== 'GET') return methodNotAllowed('GET')
   } else if (req.method !== 'POST') return methodNotAllowed('POST')
   const auth = ctx.auth
   if (auth === undefined || !hasBody(route, req.method)) return undefined
@@ -118,8 +122,23 @@ export function answer(ctx: HandlerContext, route: PeerRoute, req: PeerRequest, 
     const refused = refusal(() => auth.verify(req.authorization, req.method, req.target, body))
     if (refused !== undefined) return refused
   }
+  if (route === 'peek') return answerPeek(ctx, req)
   if (route === 'clear') return answerClear(ctx, req)
   return route === 'key' ? answerKey(ctx, req, body) : answerBatch(ctx, req, body)
+}
+
+/**
+ * Answers GET /_peercache/peek/{group}/{key}: the cached value, or a 404
+ * marked not-cached. Never a load: a new owner asks this of a key's previous
+ * owner during a rolling deploy, and a miss there must not cost an origin query.
+ */
+function answerPeek(ctx: HandlerContext, req: PeerRequest): PeerReply {
+  const parsed = parsePeerPath(req.path.slice(PEEK_BASE_PATH.length))
+  if (!parsed.ok) return errorReply(parsed.status, parsed.message)
+  const group = ctx.group(parsed.group)
+  if (group === undefined) return errorReply(404, `no such group: ${parsed.group}`, errorHeaderValue.noSuchGroup)
+  const entry = group.peekEntry(parsed.key)
+  return entry === undefined ? errorReply(404, 'not cached', errorHeaderValue.notCached) : valueReply(entry, group.minuteQps(parsed.key), false)
 }
 
 /** Answers {basePath}{group}/{key}: GET/HEAD a value, PUT a value (SetRequest), DELETE it. */
@@ -137,7 +156,7 @@ function answerKey(ctx: HandlerContext, req: PeerRequest, body: Uint8Array): Pee
   }
   const headOnly = req.method === 'HEAD'
   const entry = group.serveCached(key)
-  return entry !== undefined ? valueReply(entry, headOnly) : loadKey(group, key, headOnly)
+  return entry !== undefined ? valueReply(entry, group.minuteQps(key), headOnly) : loadKey(group, key, headOnly)
 }
 
 /** Answers POST /_peercache/batch/{group}: a BatchRequest in, a BatchResponse streamed out (batch-answer.ts). */
@@ -190,7 +209,7 @@ function applySet(group: Group<unknown>, key: string, body: Uint8Array): PeerRep
  */
 async function loadKey(group: Group<unknown>, key: string, headOnly: boolean): Promise<PeerReply> {
   try {
-    return valueReply(await group.serveLoad(key), headOnly)
+    return valueReply(await group.serveLoad(key), group.minuteQps(key), headOnly)
   } catch (err) {
     return loadErrorReply(err)
   }
@@ -223,9 +242,10 @@ function loadErrorReply(err: unknown): PeerReply {
   return errorReply(503, message)
 }
 
-function valueReply(entry: CacheEntry, headOnly: boolean): PeerReply {
-  const message = entry.stale === true ? { value: entry.value, expiresAt: entry.expiresAt, stale: true } : { value: entry.value, expiresAt: entry.expiresAt }
-  return bytesReply(200, 'application/x-protobuf', encodeGetResponse(message), headOnly)
+/** valueReply answers a value, with the key's request rate here as minute_qps (askers weigh it for their hot caches). */
+function valueReply(entry: CacheEntry, minuteQps: number, headOnly: boolean): PeerReply {
+  const stale = entry.stale === true ? true : undefined
+  return bytesReply(200, 'application/x-protobuf', encodeGetResponse({ value: entry.value, expiresAt: entry.expiresAt, minuteQps, stale }), headOnly)
 }
 
 function bytesReply(status: number, contentType: string, body: Uint8Array, headOnly = false): PeerReply {

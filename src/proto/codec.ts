@@ -24,7 +24,7 @@ message GetRequest { required string group = 1; required string key = 2; }
 message GetResponse { optional bytes value = 1; optional double minute_qps = 2; optional int64 expire = 3; optional bool stale = 16; }
 message SetRequest { required string group = 1; required string key = 2; optional bytes value = 3; optional int64 expire = 4; }
 message BatchRequest { repeated string keys = 1; }
-message BatchEntry { optional string key = 1; optional bytes value = 2; optional int64 expire = 3; optional uint32 status = 4; optional string error = 5; optional bool stale = 6; }
+message BatchEntry { optional string key = 1; optional bytes value = 2; optional int64 expire = 3; optional uint32 status = 4; optional string error = 5; optional bool stale = 6; optional double minute_qps = 7; }
 message BatchResponse { repeated BatchEntry entries = 1; }
 `
 
@@ -102,6 +102,8 @@ export interface BatchEntryMessage {
   /** Absolute expiry in epoch milliseconds, 0 = never. */
   expiresAt: number
   error?: string
+  /** The key's request rate at its owner (GetResponse's minute_qps), when the owner tells it. */
+  minuteQps?: number
   /** The value is past its expiry, answered within the owner's stale windows. */
   stale?: true
 }
@@ -132,11 +134,11 @@ export function unixNanosToMs(ns: bigint): number {
  * encodeGetResponse builds the body of a 200 answer to a get. Field 1 is
  * always written (empty value = `0a00`); expire only when `expiresAt > 0`, so
  * a plain value is byte-identical to Go groupcache's; minute_qps only when
- * given. The result may be a Node Buffer (a Uint8Array).
+ * given and above 0 (the owner's request rate for the key; Go ignores it). The result may be a Node Buffer (a Uint8Array).
  */
 export function encodeGetResponse(msg: { value: Uint8Array; expiresAt?: number; minuteQps?: number; stale?: boolean | undefined }): Uint8Array {
   const out: Decoded = { value: checkBytes(msg.value, 'value') }
-  if (msg.minuteQps !== undefined) out['minuteQps'] = msg.minuteQps
+  if (msg.minuteQps !== undefined && msg.minuteQps > 0) out['minuteQps'] = msg.minuteQps
   if (msg.stale === true) out['stale'] = true
   setExpire(out, msg.expiresAt)
   return TYPES.getResponse.encode(out).finish()
@@ -253,6 +255,7 @@ function toWireEntry(e: BatchEntryMessage): Decoded {
   const out: Decoded = { key: checkString(e.key, 'key'), status }
   if (e.value !== undefined) out['value'] = checkBytes(e.value, 'value')
   if (e.error !== undefined) out['error'] = checkString(e.error, 'error')
+  if (e.minuteQps !== undefined && e.minuteQps > 0) out['minuteQps'] = e.minuteQps
   if (e.stale === true) out['stale'] = true
   setExpire(out, e.expiresAt)
   return out
@@ -268,6 +271,7 @@ function fromWireEntry(m: Decoded): BatchEntryMessage {
   const value = copyBytes(m['value'])
   if (value !== undefined) out.value = value
   if (has(m, 'error')) out.error = m['error'] as string
+  if (has(m, 'minuteQps')) out.minuteQps = m['minuteQps'] as number
   if (m['stale'] === true) out.stale = true
   return out
 }

@@ -19,6 +19,7 @@
  */
 import { createInterface } from 'node:readline'
 import { Peercache } from '../../src/index.js'
+import { closeOnSigterm } from './sigterm.js'
 
 const tag = process.env.TAG ?? 'child'
 const t0 = process.env.CLOCK_T0 === undefined ? undefined : Number(process.env.CLOCK_T0)
@@ -51,14 +52,6 @@ if (t0 !== undefined) {
 const port = Number(new URL(cache.self).port)
 await cache.listen(port, '127.0.0.1')
 
-let closing = false
-process.on('SIGTERM', () => {
-  if (closing) return
-  closing = true
-  cache.close().then(
-    () => process.exit(0),
-    () => process.exit(1),
-  )
-})
+closeOnSigterm(cache)
 
 process.stdout.write('READY\n')

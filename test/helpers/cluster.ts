@@ -45,7 +45,7 @@ export interface ClusterOptions {
   /**
    * Extra Peercache options, the same for every member, or computed per member
    * (e.g. a different `hash` or `peers` on each). `self` is always the
-   * member's URL; `peers` defaults to every URL; `env` defaults to `{}` so
+   * member's URL; `peers` defaults to every URL (none with `discovery`); `env` defaults to `{}` so
    * the runner's PEERCACHE_* variables never leak in.
    */
   options?: MemberOptions | ((index: number, urls: readonly string[]) => MemberOptions)
@@ -117,7 +117,7 @@ export async function startCluster(n: number, groups: GroupFactory, clusterOptio
     const loads = urls.map(() => new Map<string, number>())
     for (let i = 0; i < n; i++) {
       const given = typeof clusterOptions.options === 'function' ? clusterOptions.options(i, urls) : (clusterOptions.options ?? {})
-      const cache = new Peercache({ env: {}, peers: urls, ...given, self: urls[i]! })
+      const cache = new Peercache({ env: {}, ...(given.discovery === undefined ? { peers: urls } : {}), ...given, self: urls[i]! })
       caches.push(cache)
       const counts = loads[i]!
       groups({

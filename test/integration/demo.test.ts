@@ -164,6 +164,23 @@ describe('npm run demo', () => {
     expect(summary.pids.filter(isAlive)).toEqual([])
   }, 90_000)
 
+  it('--rolling restarts every app one at a time under load: no failed request, no origin storm', async () => {
+    const demo = startDemo(['--procs', '3', '--duration', '20', '--concurrency', '16', '--keys', '2000', '--rolling'])
+    const { code } = await demo.exited
+    const text = demo.output()
+    expect(code, text).toBe(0)
+    for (const app of [1, 2, 3]) expect(text).toMatch(new RegExp(`app ${app} is back \\(pid \\d+\\) and rejoins the registry`))
+    const summary = summaryOf(text) as SummaryRecord & { rolling: boolean }
+    expect(summary.ok, summary.reasons.join('; ')).toBe(true)
+    expect(summary.rolling).toBe(true)
+    expect(summary.errors).toBe(0)
+    // Each restart may cost at most the keys of the app that was down at that moment: together, the distinct keys.
+    expect(summary.allowance).toBe(summary.distinctKeys)
+    expect(summary.originQueries).toBeLessThanOrEqual(summary.distinctKeys + summary.allowance)
+    expect(summary.pids).toHaveLength(6)
+    expect(summary.pids.filter(isAlive)).toEqual([])
+  }, 180_000)
+
   it('stops every app and exits 130 on Ctrl-C, even in the middle of a restart', async () => {
     const demo = startDemo(SHORT)
     await demo.waitFor(/restarting app 2/)
@@ -205,7 +222,7 @@ describe('npm run demo', () => {
   it('lists its flags with --help and rejects an unknown one with exit code 2', async () => {
     const help = startDemo(['--help'])
     expect((await help.exited).code).toBe(0)
-    for (const flag of ['--procs', '--duration', '--keys', '--concurrency', '--origin-latency', '--no-kill', '--help']) {
+    for (const flag of ['--procs', '--duration', '--keys', '--concurrency', '--origin-latency', '--no-kill', '--rolling', '--help']) {
       expect(help.output()).toContain(flag)
     }
     const bad = startDemo(['--bogus'])

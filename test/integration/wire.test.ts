@@ -107,10 +107,15 @@ describe('server path decoding (Go server vectors)', () => {
     })
   }
 
-  it('answers the vectors body byte for byte as Go would: GetResponse{value}', async () => {
+  it('answers the vectors body byte for byte as Go would: GetResponse{value}, then minute_qps (field 2 of Go\'s own schema)', async () => {
     const vector = vectors.serverPathDecoding.find((v) => v.key === 'hello')!
     const response = await get(vector.path)
-    expect(response.body.toString('hex')).toBe('0a08762868656c6c6f29')
+    const hex = response.body.toString('hex')
+    expect(hex.slice(0, 20)).toBe('0a08762868656c6c6f29')
+    // Field 2, wire type 1 (a double): tag 0x11 and 8 bytes, the key's request rate here (1 request so far).
+    expect(hex.slice(20, 22)).toBe('11')
+    expect(response.body.byteLength).toBe(10 + 9)
+    expect(response.body.readDoubleLE(11)).toBeGreaterThan(0)
     expect(response.headers['content-length']).toBe(String(response.body.byteLength))
   })
 })

@@ -1,0 +1,81 @@
+/**
+ * memory bench: what a full group costs the process, against its budget.
+ * Each measurement runs in a fresh process with --expose-gc
+ * (bench/memory-child.ts), so that nothing else lives in its heap:
+ *
+ *  - RSS after filling a 64 MiB group with 1 KiB values, and with 16-byte
+ *    values, above the RSS of an empty process (the same group, nothing
+ *    stored), as a multiple of cacheBytes — targets ≤ 1.5 and ≤ 2;
+ *  - the heap while writing 10× the budget of 1 KiB values: the largest
+ *    heap after a full GC at each 1× over the smallest — target: flat.
+ */
+import { spawn } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+import type { BenchRow } from './harness.js'
+
+const CHILD = fileURLToPath(new URL('./memory-child.ts', import.meta.url))
+const CACHE_BYTES = 64 << 20
+const TIMEOUT_MS = 120_000
+
+interface ChildResult {
+  rss: number
+  heapUsed: number
+  items: number
+  bytes: number
+  heaps: number[]
+}
+
+/** bench measures RSS per budget byte and the heap under churn. */
+export async function bench(): Promise<BenchRow[]> {
+  const empty = await runChild('empty', 1024)
+  const rows: BenchRow[] = []
+  for (const valueBytes of [1024, 16]) {
+    const full = await runChild('fill', valueBytes)
+    const above = full.rss - empty.rss
+    rows.push({
+      suite: 'memory',
+      name: `RSS above an empty process, group full of ${valueBytes}-byte values (${full.items} items)`,
+      opsPerSec: above,
+      baseline: 'cacheBytes',
+      baselineOpsPerSec: CACHE_BYTES,
+      ratio: above / CACHE_BYTES,
+      format: mib,
+    })
+  }
+  const churn = await runChild('churn', 1024)
+  const settled = churn.heaps
+  rows.push({
+    suite: 'memory',
+    name: 'heap after GC, largest of 10 while writing 10× the budget (1 KiB values)',
+    opsPerSec: Math.max(...settled),
+    baseline: 'smallest of the 10',
+    baselineOpsPerSec: Math.min(...settled),
+    ratio: Math.max(...settled) / Math.min(...settled),
+    format: mib,
+  })
+  return rows
+}
+
+function mib(n: number): string {
+  return `${(n / (1 << 20)).toFixed(1)} MiB`
+}
+
+/** runChild runs one measurement in a fresh process and returns what it printed. */
+function runChild(mode: string, valueBytes: number): Promise<ChildResult> {
+  const args = ['--expose-gc', '--import', 'tsx', CHILD, mode, String(valueBytes), String(CACHE_BYTES)]
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] })
+  return new Promise((resolve, reject) => {
+    let output = ''
+    const timer = setTimeout(() => child.kill('SIGKILL'), TIMEOUT_MS)
+    child.stdout.on('data', (chunk: Buffer) => {
+      output += chunk.toString('utf8')
+    })
+    child.once('error', reject)
+    child.once('exit', (code) => {
+      clearTimeout(timer)
+      const line = /^RESULT (.+)$/m.exec(output)
+      if (code === 0 && line !== null) resolve(JSON.parse(line[1] as string) as ChildResult)
+      else reject(new Error(`memory measurement ${mode} exited with ${code} and no result`))
+    })
+  })
+}

@@ -1,0 +1,65 @@
+/**
+ * config: turns the `discovery` option (or PEERCACHE_DNS / PEERCACHE_DNS_SRV)
+ * into what a Peercache runs: this process's URL, and the refresh loop's
+ * source and timing. A static peer list and discovery exclude each other.
+ */
+import { ConfigError } from '../errors.js'
+import { normalizePeerUrl } from '../config.js'
+import { checkInteger } from '../group.js'
+import { dnsLookup } from './dns.js'
+import { discoveryFromEnv, isPort } from './env.js'
+import { DEFAULT_INTERVAL_MS, DEFAULT_TIMEOUT_MS, isDnsDiscovery, type DiscoveryOption, type PeerLookup } from './options.js'
+import { deriveSelf } from './self.js'
+
+/** DiscoveryInput is the part of the Peercache options discovery reads. */
+export interface DiscoveryInput {
+  discovery?: DiscoveryOption | undefined
+  self?: string | undefined
+  peers?: readonly string[] | undefined
+  env?: Record<string, string | undefined>
+}
+
+/** ResolvedDiscovery is a discovery ready to run. */
+export interface ResolvedDiscovery {
+  self: string
+  lookup: PeerLookup
+  intervalMs: number
+  timeoutMs: number
+  /** What the logs call the source. */
+  source: string
+}
+
+/** resolveDiscovery returns the discovery to run, or undefined when the peers are static. */
+export function resolveDiscovery(input: DiscoveryInput): ResolvedDiscovery | undefined {
+  const env = input.env ?? process.env
+  const option = input.discovery ?? (input.peers === undefined ? discoveryFromEnv(env) : undefined)
+  if (option === undefined) return undefined
+  if (input.peers !== undefined) throw new ConfigError('set `peers` or `discovery`, not both')
+  if (typeof option === 'function') return withTiming(option, {}, 'lookup function', selfOf(input, env, undefined, 'http'))
+  if (option === null || typeof option !== 'object') throw new ConfigError('discovery must be { dns, port }, { lookup } or a function')
+  if (!isDnsDiscovery(option)) {
+    if (typeof option.lookup !== 'function') throw new ConfigError('discovery.lookup must be a function')
+    return withTiming(option.lookup, option, 'lookup function', selfOf(input, env, undefined, 'http'))
+  }
+  checkDns(option.dns, option.port)
+  const self = selfOf(input, env, option.port, option.protocol ?? 'http')
+  return withTiming(dnsLookup(option), option, option.dns, self)
+}
+
+function withTiming(lookup: PeerLookup, timing: { intervalMs?: number; timeoutMs?: number }, source: string, self: string): ResolvedDiscovery {
+  const intervalMs = timing.intervalMs ?? DEFAULT_INTERVAL_MS
+  const timeoutMs = timing.timeoutMs ?? DEFAULT_TIMEOUT_MS
+  checkInteger('discovery.intervalMs', intervalMs, 1)
+  checkInteger('discovery.timeoutMs', timeoutMs, 1)
+  return { self, lookup, intervalMs, timeoutMs, source }
+}
+
+function checkDns(name: unknown, port: unknown): void {
+  if (typeof name !== 'string' || name.trim() === '') throw new ConfigError('discovery.dns must be a DNS name')
+  if (port !== undefined && !isPort(port)) throw new ConfigError(`discovery.port must be a port number, got ${String(port)}`)
+}
+
+function selfOf(input: DiscoveryInput, env: Record<string, string | undefined>, port: number | undefined, protocol: 'http' | 'https'): string {
+  const raw = input.self ?? deriveSelf({ env, port, protocol })
+  return normalizePeerUrl(raw, 'discovery')
+}
