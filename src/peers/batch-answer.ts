@@ -159,8 +159,15 @@ class BatchWriter {
     })
   }
 
+  /**
+   * end finishes the answer. Invariant: nothing is corked when end() runs —
+   * Node 22 (seen on 22.23) writes the chunked terminator ahead of bytes still
+   * corked in the response, so the asker read an empty or broken body.
+   */
   end(): void {
-    if (!this.gone) this.#res.end()
+    if (this.gone) return
+    this.#uncork()
+    this.#res.end()
   }
 
   #write(bytes: Uint8Array): void {
@@ -168,11 +175,14 @@ class BatchWriter {
     if (!this.#corked) {
       this.#corked = true
       this.#res.cork()
-      process.nextTick(() => {
-        this.#corked = false
-        this.#res.uncork()
-      })
+      process.nextTick(() => this.#uncork())
     }
     this.#res.write(bytes)
+  }
+
+  #uncork(): void {
+    if (!this.#corked) return
+    this.#corked = false
+    this.#res.uncork()
   }
 }
