@@ -93,14 +93,19 @@ function overBudget(key: string): BatchEntryMessage {
 
 /**
  * BatchWriter writes one batch answer: whole (endWhole) or streamed (start,
- * add..., end). Entries added in one tick go out in one write (cork).
+ * add..., end). Entries added in one tick go out in one write: they are
+ * queued and flushed on the next tick (our own cork; the response is never
+ * corked, see end()).
  */
 class BatchWriter {
   readonly #res: ServerResponse
   #pending: BatchEntryMessage[] = []
   #valueBytes = 0
   #streaming = false
-  #corked = false
+  /** Encoded entries waiting for this tick's flush. */
+  #queued: Uint8Array[] = []
+  /** Resolves once the queued entries are written; undefined when nothing is queued. */
+  #flushed: Promise<void> | undefined
   /** True once the client is gone: nothing more is worth loading or writing. */
   gone = false
 
@@ -144,8 +149,30 @@ class BatchWriter {
     this.#pending = []
   }
 
-  /** drained resolves once the socket can take more (at once unless a write filled its buffer). */
+  /**
+   * drained resolves once the socket can take more: after this tick's flush,
+   * at once unless that write filled the socket's buffer, else on 'drain'
+   * (or when the client is gone).
+   */
   drained(): Promise<void> {
+    if (this.gone) return Promise.resolve()
+    if (this.#flushed !== undefined) return this.#flushed.then(() => this.#drain())
+    return this.#drain()
+  }
+
+  /**
+   * end finishes the answer after writing what is queued. Invariant: the
+   * response is never corked when end() runs — Node 22 (seen on 22.23) writes
+   * the chunked terminator ahead of bytes still corked in the response, and a
+   * corked response with a full buffer never emitted 'drain' there.
+   */
+  end(): void {
+    if (this.gone) return
+    this.#flush()
+    this.#res.end()
+  }
+
+  #drain(): Promise<void> {
     const res = this.#res
     if (!res.writableNeedDrain || this.gone) return Promise.resolve()
     return new Promise((resolve) => {
@@ -159,30 +186,17 @@ class BatchWriter {
     })
   }
 
-  /**
-   * end finishes the answer. Invariant: nothing is corked when end() runs —
-   * Node 22 (seen on 22.23) writes the chunked terminator ahead of bytes still
-   * corked in the response, so the asker read an empty or broken body.
-   */
-  end(): void {
-    if (this.gone) return
-    this.#uncork()
-    this.#res.end()
-  }
-
   #write(bytes: Uint8Array): void {
     if (this.gone) return
-    if (!this.#corked) {
-      this.#corked = true
-      this.#res.cork()
-      process.nextTick(() => this.#uncork())
-    }
-    this.#res.write(bytes)
+    this.#queued.push(bytes)
+    this.#flushed ??= new Promise((resolve) => process.nextTick(() => resolve(this.#flush())))
   }
 
-  #uncork(): void {
-    if (!this.#corked) return
-    this.#corked = false
-    this.#res.uncork()
+  #flush(): void {
+    this.#flushed = undefined
+    const queued = this.#queued
+    if (queued.length === 0 || this.gone) return
+    this.#queued = []
+    this.#res.write(queued.length === 1 ? (queued[0] as Uint8Array) : Buffer.concat(queued))
   }
 }
