@@ -106,6 +106,8 @@ class BatchWriter {
   #queued: Uint8Array[] = []
   /** Resolves once the queued entries are written; undefined when nothing is queued. */
   #flushed: Promise<void> | undefined
+  /** Resolves on the socket's next 'drain' (or close); shared by every worker that waits. */
+  #drainWait: Promise<void> | undefined
   /** True once the client is gone: nothing more is worth loading or writing. */
   gone = false
 
@@ -172,18 +174,21 @@ class BatchWriter {
     this.#res.end()
   }
 
+  /** #drain waits for 'drain' once for all workers (one pair of listeners, however many wait). */
   #drain(): Promise<void> {
     const res = this.#res
     if (!res.writableNeedDrain || this.gone) return Promise.resolve()
-    return new Promise((resolve) => {
+    this.#drainWait ??= new Promise((resolve) => {
       const done = (): void => {
         res.off('drain', done)
         res.off('close', done)
+        this.#drainWait = undefined
         resolve()
       }
       res.on('drain', done)
       res.on('close', done)
     })
+    return this.#drainWait
   }
 
   #write(bytes: Uint8Array): void {
