@@ -66,6 +66,16 @@ export class HotAdmission {
     return this.#sketch?.bytes ?? 0
   }
 
+  /** coin is true when the user chose groupcache's coin (hotCacheProbability): admit by flip(), no sizes or counts needed. */
+  get coin(): boolean {
+    return this.#probability !== undefined
+  }
+
+  /** flip is the coin: true with the chosen probability. */
+  flip(): boolean {
+    return this.#random() < (this.#probability as number)
+  }
+
   /** record counts a get that neither cache answered (call only then: hits stay free). */
   record(key: string): void {
     if (this.#sketch === undefined || !this.#sketch.increment(hashKey(key))) return

@@ -703,6 +703,7 @@ export class Group<T = Buffer> {
 
   /** Whether a value fetched from its owner is mirrored in hot (by frequency and the owner's minute_qps, or the coin). */
   #admits(key: string, entry: CacheEntry, minuteQps: number | undefined): boolean {
+    if (this.#admission.coin) return this.#admission.flip()
     return this.#admission.admit(key, entrySize(entry, key), minuteQps, this.#ctx.picker.others().length)
   }
 
