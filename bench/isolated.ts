@@ -17,10 +17,19 @@ const TIMEOUT_MS = 60_000
 
 /** isolated runs `cases[name]()` of the module at `casesUrl` in a new process and returns its result. */
 export function isolated(casesUrl: URL, name: string): Promise<BenchResult> {
-  const child = spawn(process.execPath, ['--import', 'tsx', CHILD, casesUrl.href, name], { stdio: ['ignore', 'pipe', 'inherit'] })
+  return runResultChild<BenchResult>(['--import', 'tsx', CHILD, casesUrl.href, name], `measurement ${name}`)
+}
+
+/**
+ * runResultChild runs `node ...args` (killed after timeoutMs) and resolves to
+ * the JSON of the `RESULT …` line it printed; shared by every suite that
+ * measures in a fresh process.
+ */
+export function runResultChild<T>(args: readonly string[], label: string, timeoutMs = TIMEOUT_MS): Promise<T> {
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] })
   return new Promise((resolve, reject) => {
     let output = ''
-    const timer = setTimeout(() => child.kill('SIGKILL'), TIMEOUT_MS)
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs)
     child.stdout.on('data', (chunk: Buffer) => {
       output += chunk.toString('utf8')
     })
@@ -28,8 +37,8 @@ export function isolated(casesUrl: URL, name: string): Promise<BenchResult> {
     child.once('exit', (code) => {
       clearTimeout(timer)
       const line = /^RESULT (.+)$/m.exec(output)
-      if (code === 0 && line !== null) resolve(JSON.parse(line[1] as string) as BenchResult)
-      else reject(new Error(`measurement ${name} exited with ${code} and no result`))
+      if (code === 0 && line !== null) resolve(JSON.parse(line[1] as string) as T)
+      else reject(new Error(`${label} exited with ${code} and no result`))
     })
   })
 }

@@ -9,9 +9,9 @@
  *  - the heap while writing 10× the budget of 1 KiB values: the largest
  *    heap after a full GC at each 1× over the smallest — target: flat.
  */
-import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import type { BenchRow } from './harness.js'
+import { runResultChild } from './isolated.js'
 
 const CHILD = fileURLToPath(new URL('./memory-child.ts', import.meta.url))
 const CACHE_BYTES = 64 << 20
@@ -63,19 +63,5 @@ function mib(n: number): string {
 /** runChild runs one measurement in a fresh process and returns what it printed. */
 function runChild(mode: string, valueBytes: number): Promise<ChildResult> {
   const args = ['--expose-gc', '--import', 'tsx', CHILD, mode, String(valueBytes), String(CACHE_BYTES)]
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] })
-  return new Promise((resolve, reject) => {
-    let output = ''
-    const timer = setTimeout(() => child.kill('SIGKILL'), TIMEOUT_MS)
-    child.stdout.on('data', (chunk: Buffer) => {
-      output += chunk.toString('utf8')
-    })
-    child.once('error', reject)
-    child.once('exit', (code) => {
-      clearTimeout(timer)
-      const line = /^RESULT (.+)$/m.exec(output)
-      if (code === 0 && line !== null) resolve(JSON.parse(line[1] as string) as ChildResult)
-      else reject(new Error(`memory measurement ${mode} exited with ${code} and no result`))
-    })
-  })
+  return runResultChild<ChildResult>(args, `memory measurement ${mode}`, TIMEOUT_MS)
 }
