@@ -17,7 +17,7 @@ export interface ServerChild {
 /** startServerChild runs server-child.ts in `mode` and resolves once it listens. */
 export async function startServerChild(mode: 'raw' | 'peercache', valueBytes = 100): Promise<ServerChild> {
   const script = fileURLToPath(new URL('./server-child.ts', import.meta.url))
-  const child = spawn(process.execPath, ['--import', 'tsx', script, mode, String(valueBytes)], { stdio: ['pipe', 'pipe', 'inherit'] })
+  const child = spawn(process.execPath, [...(process.env.CHILD_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.CHILD_PROF] : []), '--import', 'tsx', script, mode, String(valueBytes)], { stdio: ['pipe', 'pipe', 'inherit'] })
   const url = await readUrl(child)
   return {
     url,

@@ -119,7 +119,7 @@ export class ByteCache {
 
   /** add stores an entry (an entry larger than the whole cache is not stored). */
   add(key: string, entry: CacheEntry): void {
-    this.#lru.set(key, entry)
+    this.#lru.set(key, ownedEntry(entry))
   }
 
   /** remove drops key; true when it was there. */
@@ -280,4 +280,16 @@ export function entrySize(entry: CacheEntry, key: string): number {
   const offHeap = valueBytes > ON_HEAP_MAX_BYTES ? OFF_HEAP_OVERHEAD_BYTES : 0
   const decoded = entry.decoded === undefined ? 0 : valueBytes
   return Buffer.byteLength(key, 'utf8') + valueBytes + decoded + ENTRY_OVERHEAD_BYTES + offHeap
+}
+
+/**
+ * ownedEntry is entry with a value that owns exactly its bytes. Invariant:
+ * every cached value does, so the budget counts what it pins and nobody
+ * else's buffer changes it. A peer's answer is a view of the response body
+ * (codec.ts): it is copied here, when it is kept, not for every get.
+ */
+export function ownedEntry(entry: CacheEntry): CacheEntry {
+  const value = entry.value
+  if (value.byteOffset === 0 && value.byteLength === value.buffer.byteLength) return entry
+  return { ...entry, value: new Uint8Array(value) }
 }

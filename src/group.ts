@@ -23,7 +23,7 @@
  */
 import { performance } from 'node:perf_hooks'
 import { HotAdmission } from './admission.js'
-import { CachePair, ENTRY_OVERHEAD_BYTES, entrySize, type ByteCache, type CacheEntry, type CacheName } from './cache.js'
+import { CachePair, ENTRY_OVERHEAD_BYTES, entrySize, ownedEntry, type ByteCache, type CacheEntry, type CacheName } from './cache.js'
 import {
   AbortError,
   ClosedError,
@@ -38,7 +38,7 @@ import {
 import type { Notifier } from './events.js'
 import type { Tracer } from './tracing.js'
 import type { Logger } from './logger.js'
-import type { PeerEntry, PeerPicker } from './peer.js'
+import type { Peer, PeerEntry, PeerPicker } from './peer.js'
 import { RequestRate } from './rate.js'
 import { Singleflight, type FlightContext } from './singleflight.js'
 import { GroupObservations, newCounters, type GroupCounters, type GroupStats } from './stats.js'
@@ -641,63 +641,71 @@ export class Group<T = Buffer> {
   }
 
 
-  /** Runs once per flight: re-check, then the owner, then the local loader. */
-  async #fill(key: string, ctx: FlightContext, coalesce: boolean): Promise<CacheEntry> {
+  /**
+   * Runs once per flight: re-check, then the owner, then the local loader.
+   * Not async, and the owner's path is one async function: a remote miss is
+   * the common flight, and each async frame it waits in costs allocations
+   * that live for the whole round trip.
+   */
+  #fill(key: string, ctx: FlightContext, coalesce: boolean): Promise<CacheEntry> {
     // A flight that finished between this caller's cache miss and the start
     // of this flight has already stored the value: check again, so two
     // back-to-back flights do not load the key twice.
     const hit = this.#caches.lookup(key, this.#ctx.clock)
     if (hit !== undefined && (this.#stale === undefined || this.#stale.fresh(hit, this.#ctx.clock()))) {
       this.#counters.cacheHits++
-      return hit
+      return Promise.resolve(hit)
     }
     this.#counters.loadsDeduped++
+    const peer = this.#ctx.picker.pickPeer(key)
+    const filled = peer === null ? this.#loadHere(key, ctx, undefined) : this.#fetchFromOwner(peer, key, ctx, coalesce)
     // An expired entry kept for the stale windows: the answer if this load fails (stale-if-error).
-    if (hit !== undefined) return this.#fetchOrLoad(key, ctx, coalesce).catch((err: unknown) => this.#staleOnError(key, hit, err))
-    return this.#fetchOrLoad(key, ctx, coalesce)
+    if (hit !== undefined) return filled.catch((err: unknown) => this.#staleOnError(key, hit, err))
+    return filled
   }
 
-  /** The owner, then the local loader. */
-  async #fetchOrLoad(key: string, ctx: FlightContext, coalesce: boolean): Promise<CacheEntry> {
-    const fromPeer = await this.#fetchFromOwner(key, ctx, coalesce)
-    if (fromPeer !== undefined) return fromPeer
-    // The owner just failed (or is us): it is not worth a peek on the way to the loader.
-    const asked = this.#ctx.picker.pickPeer(key)?.url
+  /**
+   * Asks the key's owner. When the owner could not answer (a peer error,
+   * counted) or its value arrived expired, loads locally instead. The
+   * owner's final answers (not found, loader failed) are thrown.
+   */
+  async #fetchFromOwner(peer: Peer, key: string, ctx: FlightContext, coalesce: boolean): Promise<CacheEntry> {
+    const started = performance.now()
+    let answer: PeerEntry
+    let entry: CacheEntry
+    try {
+      const signal = ctx.abandonSignal
+      answer = await this.#ctx.tracer.fetch(peer, this.name, key, signal === undefined ? coalesceOptions(coalesce) : { signal, coalesce })
+      entry = this.#decoded(answer)
+    } catch (err) {
+      if (ctx.aborted) throw abortReason(ctx.reason)
+      if (isFinalLoadError(err) || err instanceof CodecError) throw this.#loadFailed(key, err as Error)
+      this.#peerFailed(key, peer.url, err)
+      return this.#loadAfterOwner(key, ctx)
+    }
+    this.#counters.peerLoads++
+    this.#recordLoad(key, started, 'peer', peer.url)
+    // The owner's stale answer (flagged) is answered, never cached as fresh.
+    if (entry.stale === true) return entry
+    if (entry.expiresAt !== 0 && entry.expiresAt <= this.#ctx.clock()) return this.#loadAfterOwner(key, ctx) // arrived expired: a miss
+    if (ctx.isCurrent() && this.#admits(key, entry, answer.minuteQps)) this.#caches.populate('hot', key, withoutRate(entry))
+    else if (this.#stale !== undefined && ctx.isCurrent()) this.#refreshHot(key, entry)
+    return entry
+  }
+
+  /** The owner just failed: load here; it is not worth a peek at the owner on the way to the loader. */
+  #loadAfterOwner(key: string, ctx: FlightContext): Promise<CacheEntry> {
+    return this.#loadHere(key, ctx, this.#ctx.picker.pickPeer(key)?.url)
+  }
+
+  /** Runs the loader here, in this process's one flight for the key (`asked`: the owner already asked, not peeked again). */
+  async #loadHere(key: string, ctx: FlightContext, asked: string | undefined): Promise<CacheEntry> {
     try {
       return await this.#localFlights.do(key, (local) => this.#loadLocally(key, local, asked), ctx.abandonSignal)
     } catch (err) {
       // close() aborts this flight with ClosedError: report that, not the AbortError wrapping it.
       if (ctx.aborted) throw abortReason(ctx.reason)
       throw err
-    }
-  }
-
-  /**
-   * Asks the key's owner. Returns undefined when this process owns the key or
-   * the owner could not answer (a peer error, counted): the caller then loads
-   * locally. The owner's final answers (not found, loader failed) are thrown.
-   */
-  async #fetchFromOwner(key: string, ctx: FlightContext, coalesce: boolean): Promise<CacheEntry | undefined> {
-    const peer = this.#ctx.picker.pickPeer(key)
-    if (peer === null) return undefined
-    const started = performance.now()
-    try {
-      const signal = ctx.abandonSignal
-      const answer: PeerEntry = await this.#ctx.tracer.fetch(peer, this.name, key, signal === undefined ? { coalesce } : { signal, coalesce })
-      const entry = this.#decoded(answer)
-      this.#counters.peerLoads++
-      this.#recordLoad(key, started, 'peer', peer.url)
-      // The owner's stale answer (flagged) is answered, never cached as fresh.
-      if (entry.stale === true) return entry
-      if (entry.expiresAt !== 0 && entry.expiresAt <= this.#ctx.clock()) return undefined // arrived expired: a miss
-      if (ctx.isCurrent() && this.#admits(key, entry, answer.minuteQps)) this.#caches.populate('hot', key, withoutRate(entry))
-      else if (this.#stale !== undefined && ctx.isCurrent()) this.#refreshHot(key, entry)
-      return entry
-    } catch (err) {
-      if (ctx.aborted) throw abortReason(ctx.reason)
-      if (isFinalLoadError(err) || err instanceof CodecError) throw this.#loadFailed(key, err as Error)
-      this.#peerFailed(key, peer.url, err)
-      return undefined
     }
   }
 
@@ -805,9 +813,11 @@ export class Group<T = Buffer> {
    */
   #decoded(entry: CacheEntry): CacheEntry {
     if (!this.#keepDecoded) return entry
-    const decoded = decodeValue(this.#codec as Codec<T>, entry.value)
-    if (entry.stale === true) return { value: entry.value, expiresAt: entry.expiresAt, decoded, stale: true }
-    return { value: entry.value, expiresAt: entry.expiresAt, decoded }
+    // Own the bytes before decoding: a codec's decoded value may keep a view of them, and it is cached.
+    const { value } = ownedEntry(entry)
+    const decoded = decodeValue(this.#codec as Codec<T>, value)
+    if (entry.stale === true) return { value, expiresAt: entry.expiresAt, decoded, stale: true }
+    return { value, expiresAt: entry.expiresAt, decoded }
   }
 
   /** The read's output for this group's kind: a Buffer copy, a fresh decode (bytes()), or the kept decoded value. */
@@ -860,6 +870,14 @@ export class Group<T = Buffer> {
   #assertOpen(): void {
     if (this.#closed) throw new ClosedError(`group ${this.name} is closed`)
   }
+}
+
+const COALESCED = { coalesce: true } as const
+const NOT_COALESCED = { coalesce: false } as const
+
+/** coalesceOptions are a peer get's options without a signal: shared, not made per request. */
+function coalesceOptions(coalesce: boolean): { coalesce: boolean } {
+  return coalesce ? COALESCED : NOT_COALESCED
 }
 
 /** withoutRate is the entry hot keeps: the owner's answer without its minute_qps (the shape of main's entries). */

@@ -134,12 +134,13 @@ class Flight<T> implements FlightContext {
     this.#flights = flights
     this.#key = key
     this.#abandonable = abandonable
+    // Invariant: every do() hands this promise to a handler (its caller's,
+    // or abortable's), so a rejection is never unhandled here; a flight
+    // whose every waiter left still settles into abortable's handlers.
     this.promise = new Promise<T>((resolve, reject) => {
       this.#resolve = resolve
       this.#reject = reject
     })
-    // A flight whose every waiter left still settles; nobody awaits it then.
-    this.promise.catch(() => {})
   }
 
   get signal(): AbortSignal {

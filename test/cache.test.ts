@@ -341,3 +341,24 @@ describe('ByteCache', () => {
     expect(cache.stats()).toEqual({ bytes: 13, items: 1, gets: 2, hits: 1, evictions: 1 })
   })
 })
+
+describe('cached values own their bytes', () => {
+  it('a view of a larger buffer (a peer answer) is copied when stored, so later writes to that buffer change nothing', () => {
+    const pair = new CachePair({ cacheBytes: 1 << 20 })
+    const body = Buffer.from('xxhelloyy')
+    const view = new Uint8Array(body.buffer, body.byteOffset + 2, 5)
+    pair.populate('hot', 'k', { value: view, expiresAt: 0 })
+    body.fill(0)
+    const kept = pair.hot.get('k', at(0))!
+    expect(Buffer.from(kept.value).toString()).toBe('hello')
+    expect(kept.value.byteOffset).toBe(0)
+    expect(kept.value.buffer.byteLength).toBe(5)
+  })
+
+  it('an entry that already owns exactly its bytes is stored as it is (no copy)', () => {
+    const pair = new CachePair({ cacheBytes: 1 << 20 })
+    const own = entry(100)
+    pair.populate('main', 'k', own)
+    expect(pair.main.get('k', at(0))).toBe(own)
+  })
+})

@@ -69,18 +69,19 @@ describe('tracing channels', () => {
     const seen = record('traced-miss')
     const cache = standalone('traced-miss', (key) => `v(${key})`)
     expect(await cache.getGroup('traced-miss')!.getString('a')).toBe('v(a)')
+    // The loader starts within the get's synchronous part: its span nests inside.
     expect(steps(seen)).toEqual([
       'get:start',
-      'get:end',
       'load:start',
       'load:end',
+      'get:end',
       'load:asyncStart',
       'load:asyncEnd',
       'get:asyncStart',
       'get:asyncEnd',
     ])
     expect(seen[0]!.context).toEqual({ group: 'traced-miss', key: 'a' })
-    expect(seen[2]!.context).toEqual({ group: 'traced-miss', key: 'a', source: 'local' })
+    expect(seen[1]!.context).toEqual({ group: 'traced-miss', key: 'a', source: 'local' })
     expect(Buffer.from(seen[5]!.context.result as Uint8Array).toString('utf8')).toBe('v(a)') // the loader's value
     expect(seen[7]!.context.result).toBe('v(a)') // what the caller got
   })
@@ -104,9 +105,9 @@ describe('tracing channels', () => {
     await expect(group.get('boom')).rejects.toBeInstanceOf(LoadError)
     expect(steps(seen)).toEqual([
       'get:start',
-      'get:end',
       'load:start',
       'load:end',
+      'get:end',
       'load:error',
       'load:asyncStart',
       'load:asyncEnd',

@@ -127,8 +127,9 @@ async function askAlone(peer: BatchPeer, group: string, keys: readonly string[],
  * when it sent one (Go peers do not).
  */
 export function toEntry(value: Uint8Array, expiresAt: number, stale: true | undefined, minuteQps: number | undefined): PeerEntry {
-  const entry: PeerEntry = stale === true ? { value, expiresAt, stale } : { value, expiresAt }
-  return minuteQps === undefined ? entry : { ...entry, minuteQps }
+  // Literals, not a spread: one allocation per answer, of a shape the JIT knows.
+  if (stale === true) return minuteQps === undefined ? { value, expiresAt, stale } : { value, expiresAt, stale, minuteQps }
+  return minuteQps === undefined ? { value, expiresAt } : { value, expiresAt, minuteQps }
 }
 
 /** entryResult is one entry's outcome, or undefined when the key must be asked alone (413, 421). */

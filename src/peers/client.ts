@@ -27,6 +27,7 @@ import {
 import { MAX_BATCH_KEYS, decodeGetResponse, encodeBatchRequest, encodeSetRequest, type BatchEntryMessage } from '../proto/codec.js'
 import { toAbortError } from '../singleflight.js'
 import { PeerHealth, type HealthOptions } from './health.js'
+import { Deadlines } from './deadlines.js'
 import { fetchBatch, toEntry, type BatchPeer, type OnBatchResult } from './batch.js'
 import { streamBatch, type BatchStreamEnd } from './batch-stream.js'
 import { Batcher } from './batcher.js'
@@ -108,6 +109,8 @@ export class HttpPeer implements Liveness {
   readonly #options: PeerClientOptions
   readonly #listener: HealthListener
   readonly #batcher: Batcher
+  /** The first deadline of every request to this peer, on shared timers (deadlines.ts). */
+  readonly #deadlines = new Deadlines()
   #probeTimer: NodeJS.Timeout | undefined
   #closed = false
   /** Set once the peer answered the peek endpoint with a bare 404 (a Go peer): never peeked again. */
@@ -323,7 +326,7 @@ export class HttpPeer implements Liveness {
       if (auth !== undefined) headers.authorization = auth.sign(method, path, body)
       if (body !== undefined) headers['content-type'] = 'application/x-protobuf'
     }
-    const options: ExchangeOptions = { method, path, headers, body, peer: this.url, timeout, maxResponseBytes, signal }
+    const options: ExchangeOptions = { method, path, headers, body, peer: this.url, timeout, maxResponseBytes, signal, deadlines: this.#deadlines }
     if (mayLoad) {
       options.liveness = this
       options.loadTimeout = this.#options.loadTimeout ?? DEFAULT_LOAD_TIMEOUT

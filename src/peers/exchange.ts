@@ -33,11 +33,13 @@ import type { Dispatcher } from 'undici'
 import { concatChunks } from '../bytes.js'
 import { PeerLoadTimeoutError, PeerTimeoutError, ResponseTooLargeError } from '../errors.js'
 import { toAbortError } from '../singleflight.js'
+import type { Deadline, DeadlineList, Deadlines } from './deadlines.js'
 
 /** PeerResponse is a response read in full (bounded). */
 export interface PeerResponse {
   status: number
   headers: IncomingHttpHeaders
+  /** The whole body; it may be a view of a larger socket buffer: copy what you keep. */
   body: Uint8Array
 }
 
@@ -72,6 +74,8 @@ export interface ExchangeOptions {
   liveness?: Liveness | undefined
   /** Longest wait for a peer known alive, from the start, in ms. @default timeout */
   loadTimeout?: number | undefined
+  /** Where the first deadline (timeout, or half of it with liveness) waits: the peer's shared timers. Else a timer of its own. */
+  deadlines?: Deadlines | undefined
   /** undici's headers timeout when set explicitly (else loadTimeout with liveness, the pool's without). */
   headersTimeout?: number | undefined
   /** undici's body timeout of a streamed answer when set explicitly (else loadTimeout). */
@@ -113,10 +117,18 @@ export function dispatchBounded(dispatcher: Dispatcher, options: ExchangeOptions
  * it settles at most once (`#settled`), and from then on only aborts or
  * ignores what undici still reports. Subclasses say what a body is.
  */
-export abstract class BoundedHandler implements Dispatcher.DispatchHandler {
+export abstract class BoundedHandler implements Dispatcher.DispatchHandler, Deadline {
   protected readonly options: ExchangeOptions
   readonly #reject: (err: unknown) => void
-  #timer: NodeJS.Timeout
+  /** The deadline timer after the first one (the first is in options.deadlines when given). */
+  #timer: NodeJS.Timeout | undefined
+  /** Whether the first deadline is the liveness halfway point (else the transport deadline). */
+  readonly #halfwayFirst: boolean
+  // The links of the first deadline in options.deadlines (Deadline).
+  deadlineDue = 0
+  deadlinePrev: Deadline | undefined = undefined
+  deadlineNext: Deadline | undefined = undefined
+  deadlineList: DeadlineList | undefined = undefined
   #onCallerAbort: (() => void) | undefined
   #controller: Dispatcher.DispatchController | undefined
   /** Why to abort the request as soon as undici starts it (it was still queued). */
@@ -135,8 +147,13 @@ export abstract class BoundedHandler implements Dispatcher.DispatchHandler {
     this.#answersAtStart = options.liveness?.answers ?? 0
     const { liveness, loadTimeout, timeout } = options
     // With liveness, a request still unanswered at half the deadline starts the shared probe, so the probe has a whole transport timeout to answer.
-    this.#timer = liveness !== undefined && loadTimeout !== undefined && loadTimeout > timeout ? setTimeout(() => this.#halfway(), timeout / 2) : setTimeout(() => this.#deadline(), timeout)
-    this.#timer.unref()
+    this.#halfwayFirst = liveness !== undefined && loadTimeout !== undefined && loadTimeout > timeout
+    const firstDelay = this.#halfwayFirst ? timeout / 2 : timeout
+    if (options.deadlines !== undefined) options.deadlines.add(this, firstDelay)
+    else {
+      this.#timer = setTimeout(() => this.expired(), firstDelay)
+      this.#timer.unref()
+    }
     const signal = options.signal
     if (signal !== undefined) {
       if (signal.aborted) {
@@ -146,6 +163,12 @@ export abstract class BoundedHandler implements Dispatcher.DispatchHandler {
       this.#onCallerAbort = () => this.stop(toAbortError(signal.reason))
       signal.addEventListener('abort', this.#onCallerAbort, { once: true })
     }
+  }
+
+  /** expired is the first deadline passing (Deadline): the halfway point, or the transport deadline. */
+  expired(): void {
+    if (this.#halfwayFirst) this.#halfway()
+    else this.#deadline()
   }
 
   /** settled is true once the promise has settled. */
@@ -201,6 +224,7 @@ export abstract class BoundedHandler implements Dispatcher.DispatchHandler {
   protected settle(): boolean {
     if (this.#settled) return false
     this.#settled = true
+    if (this.deadlineList !== undefined) this.deadlineList.remove(this)
     clearTimeout(this.#timer)
     if (this.#onCallerAbort !== undefined) this.options.signal?.removeEventListener('abort', this.#onCallerAbort)
     return true
@@ -274,7 +298,12 @@ class BodyCollector extends BoundedHandler {
 
   protected ended(): void {
     if (!this.settle()) return
-    // One chunk (the common case) is copied into an exact-size array too: undici's chunk is a slice of its socket buffer.
-    this.#resolve({ status: this.#status, headers: this.#headers, body: concatChunks(this.#chunks, this.#total) })
+    // One chunk (the common case) is handed on as it is: a view of undici's
+    // socket read buffer. Invariant: a PeerResponse's reader copies what it
+    // keeps (caches own their bytes: cache.ts), so nothing cached pins
+    // that buffer, and a get copies its value once, for its caller.
+    const chunks = this.#chunks
+    const body = chunks.length === 1 ? (chunks[0] as Uint8Array) : concatChunks(chunks, this.#total)
+    this.#resolve({ status: this.#status, headers: this.#headers, body })
   }
 }

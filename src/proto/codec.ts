@@ -151,10 +151,15 @@ export function encodeGetResponse(msg: { value: Uint8Array; expiresAt?: number; 
  * body without it is not an answer (it must not be cached as an empty
  * value). Throws InvalidArgumentError on undecodable input, a missing value
  * or a negative expire.
+ *
+ * The value is a view of `bytes`, not a copy: most answers are copied once
+ * for the caller and never cached, and an array over 64 bytes costs a
+ * microsecond to allocate. What keeps it copies it (caches own their bytes:
+ * cache.ts).
  */
 export function decodeGetResponse(bytes: Uint8Array): GetResponseMessage {
   const m = decodeWith(TYPES.getResponse, bytes, 'GetResponse')
-  const value = copyBytes(m['value'])
+  const value = viewOf(m['value'])
   if (value === undefined) throw new InvalidArgumentError('GetResponse has no value (field 1)')
   const out: GetResponseMessage = { value, expiresAt: readExpire(m) }
   if (has(m, 'minuteQps')) out.minuteQps = m['minuteQps'] as number
@@ -342,6 +347,11 @@ function checkString(value: string, field: string): string {
 /** has tells whether a decoded message carried `field` on the wire. */
 function has(m: Decoded, field: string): boolean {
   return Object.prototype.hasOwnProperty.call(m, field)
+}
+
+/** viewOf is a decoded bytes field as a plain Uint8Array view of the input (protobufjs gives a Buffer for a Buffer input). */
+function viewOf(value: unknown): Uint8Array | undefined {
+  return value instanceof Uint8Array ? new Uint8Array(value.buffer, value.byteOffset, value.byteLength) : undefined
 }
 
 /** copyBytes copies a decoded bytes field out of the (possibly pooled) input buffer. */
