@@ -1,6 +1,8 @@
 /**
  * child: starts a bench/server-child.ts process and stops it by its PID.
  * Bounded: it must say `URL …` within 20 s, and is killed on stop.
+ * With BENCH_CHILD_CPU_PROF=DIR each server child writes a V8 CPU profile
+ * there (read it with bench/profiles.ts).
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
@@ -17,7 +19,7 @@ export interface ServerChild {
 /** startServerChild runs server-child.ts in `mode` and resolves once it listens. */
 export async function startServerChild(mode: 'raw' | 'peercache', valueBytes = 100): Promise<ServerChild> {
   const script = fileURLToPath(new URL('./server-child.ts', import.meta.url))
-  const child = spawn(process.execPath, [...(process.env.CHILD_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.CHILD_PROF] : []), '--import', 'tsx', script, mode, String(valueBytes)], { stdio: ['pipe', 'pipe', 'inherit'] })
+  const child = spawn(process.execPath, [...cpuProfileArgs(), '--import', 'tsx', script, mode, String(valueBytes)], { stdio: ['pipe', 'pipe', 'inherit'] })
   const url = await readUrl(child)
   return {
     url,
@@ -70,4 +72,10 @@ function askCpu(child: ChildProcess): Promise<number> {
       if (err) reject(err)
     })
   })
+}
+
+/** cpuProfileArgs are node's flags for a CPU profile of the child when BENCH_CHILD_CPU_PROF names a folder. */
+function cpuProfileArgs(): string[] {
+  const dir = process.env['BENCH_CHILD_CPU_PROF']
+  return dir === undefined || dir === '' ? [] : ['--cpu-prof', '--cpu-prof-dir', dir]
 }

@@ -273,7 +273,8 @@ function fromWireEntry(m: Decoded): BatchEntryMessage {
     status: has(m, 'status') ? (m['status'] as number) : 0,
     expiresAt: readExpire(m),
   }
-  const value = copyBytes(m['value'])
+  // A view, as in decodeGetResponse: what keeps it copies it.
+  const value = viewOf(m['value'])
   if (value !== undefined) out.value = value
   if (has(m, 'error')) out.error = m['error'] as string
   if (has(m, 'minuteQps')) out.minuteQps = m['minuteQps'] as number
