@@ -4,6 +4,7 @@
  * hooks, logger and error reporting apply to peer requests too:
  *
  *   await app.register(peercachePlugin, { cache })
+ *   await app.register(peercachePlugin, { cache, prefix: '/cache' }) // peers list http://host/cache
  *
  * What the endpoint answers is serve.ts's, shared with `cache.handler()`;
  * this file only maps fastify's request and reply onto it. The routes live
@@ -13,6 +14,7 @@
  * optional peer dependency: this module is only loaded when imported.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { InvalidArgumentError } from './errors.js'
 import { internals } from './internals.js'
 import type { Peercache } from './peercache.js'
 import { BATCH_BASE_PATH, CLEAR_BASE_PATH, PEEK_BASE_PATH, pathOf } from './peers/paths.js'
@@ -22,6 +24,15 @@ import { admit, answer, errorReply, hasBody, type HandlerContext, type PeerReply
 export interface PeercachePluginOptions {
   /** The Peercache whose peer endpoint the app serves; the plugin closes it when the app closes. */
   cache: Peercache
+  /**
+   * Serves every peer route under this path (`'/cache'`): the other peers
+   * then list this app as `http://host:port/cache`. fastify's own `prefix`
+   * never reaches a plugin that is not encapsulated (as fastify-plugin's are
+   * not), so this plugin applies the one it is given itself. A path that
+   * starts with `/`, without `*`, `:`, `?` or `#`; a trailing `/` is dropped.
+   * @default ''
+   */
+  prefix?: string
 }
 
 /**
@@ -32,11 +43,21 @@ export interface PeercachePluginOptions {
  */
 export async function peercachePlugin(app: FastifyInstance, options: PeercachePluginOptions): Promise<void> {
   const cache = options.cache
+  const prefix = routePrefix(options.prefix)
   const ctx = cache[internals]().endpoint
   app.addHook('onClose', async () => {
     await cache.close()
   })
-  await app.register(async (routes) => peerRoutes(routes, ctx))
+  await app.register(async (routes) => peerRoutes(routes, ctx, prefix))
+}
+
+/** routePrefix checks the `prefix` option and drops its trailing slashes ('' for none). */
+function routePrefix(prefix: unknown): string {
+  if (prefix === undefined || prefix === '' || prefix === '/') return ''
+  if (typeof prefix !== 'string' || !prefix.startsWith('/') || /[*:?#\s]/.test(prefix)) {
+    throw new InvalidArgumentError(`prefix must be a path that starts with "/" and has no "*", ":", "?", "#" or spaces, got ${JSON.stringify(prefix)}`)
+  }
+  return prefix.replace(/\/+$/, '')
 }
 
 // What fastify-plugin would set: no encapsulation, a readable name, the fastify major it supports.
@@ -48,8 +69,8 @@ Object.assign(peercachePlugin, {
 
 export default peercachePlugin
 
-/** peerRoutes fills the encapsulated context: body parser, error replies, routes. */
-function peerRoutes(routes: FastifyInstance, ctx: HandlerContext): void {
+/** peerRoutes fills the encapsulated context: body parser, error replies, routes (each under prefix). */
+function peerRoutes(routes: FastifyInstance, ctx: HandlerContext, prefix: string): void {
   // Peers send protobuf; a body of any other type is read the same way (Go clients may send none).
   routes.removeAllContentTypeParsers()
   const parseOptions = { parseAs: 'buffer' as const, bodyLimit: ctx.maxRequestBytes }
@@ -61,11 +82,11 @@ function peerRoutes(routes: FastifyInstance, ctx: HandlerContext): void {
     if (status >= 500) request.log.error({ err }, 'peer request failed')
     return send(reply, errorReply(status, status >= 500 ? 'internal error' : err.message))
   })
-  route(routes, ctx, `${ctx.basePath}*`, 'key')
-  route(routes, ctx, `${BATCH_BASE_PATH}*`, 'batch')
-  route(routes, ctx, `${PEEK_BASE_PATH}*`, 'peek')
-  route(routes, ctx, `${CLEAR_BASE_PATH}*`, 'clear')
-  if (ctx.metricsPath !== undefined) route(routes, ctx, ctx.metricsPath, 'metrics')
+  route(routes, ctx, prefix, `${ctx.basePath}*`, 'key')
+  route(routes, ctx, prefix, `${BATCH_BASE_PATH}*`, 'batch')
+  route(routes, ctx, prefix, `${PEEK_BASE_PATH}*`, 'peek')
+  route(routes, ctx, prefix, `${CLEAR_BASE_PATH}*`, 'clear')
+  if (ctx.metricsPath !== undefined) route(routes, ctx, prefix, ctx.metricsPath, 'metrics')
 }
 
 /**
@@ -73,14 +94,14 @@ function peerRoutes(routes: FastifyInstance, ctx: HandlerContext): void {
  * 405). `admit` runs in onRequest, before fastify reads the body, so an
  * unsigned write is refused without buffering it.
  */
-function route(routes: FastifyInstance, ctx: HandlerContext, url: string, resource: PeerRoute): void {
-  routes.all(url, {
+function route(routes: FastifyInstance, ctx: HandlerContext, prefix: string, url: string, resource: PeerRoute): void {
+  routes.all(prefix + url, {
     onRequest: async (request, reply) => {
-      const refused = admit(ctx, resource, peerRequest(request))
+      const refused = admit(ctx, resource, peerRequest(request, prefix))
       if (refused !== undefined) return send(reply, refused)
     },
     handler: async (request, reply) => {
-      const req = peerRequest(request)
+      const req = peerRequest(request, prefix)
       const body = hasBody(resource, req.method) && Buffer.isBuffer(request.body) ? request.body : EMPTY
       const result = await answer(ctx, resource, req, body)
       if (result.write === undefined) return send(reply, result)
@@ -94,10 +115,14 @@ function route(routes: FastifyInstance, ctx: HandlerContext, url: string, resour
 
 const EMPTY = new Uint8Array(0)
 
-/** peerRequest is serve.ts's view of a fastify request: the target exactly as it travelled. */
-function peerRequest(request: FastifyRequest): PeerRequest {
+/**
+ * peerRequest is serve.ts's view of a fastify request: the target exactly as
+ * it travelled (what a peer signs), and the path without prefix (what
+ * serve.ts routes by; the route matched, so the path starts with prefix).
+ */
+function peerRequest(request: FastifyRequest, prefix: string): PeerRequest {
   const target = request.raw.url ?? request.url
-  return { method: request.method, target, path: pathOf(target), authorization: request.headers.authorization }
+  return { method: request.method, target, path: pathOf(target).slice(prefix.length), authorization: request.headers.authorization }
 }
 
 /** send writes a PeerReply through fastify's reply (so onSend hooks apply). */

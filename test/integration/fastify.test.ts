@@ -10,7 +10,7 @@ import Fastify, { type FastifyInstance } from 'fastify'
 import { Client } from 'undici'
 import { afterEach, describe, expect, it } from 'vitest'
 import { peercachePlugin } from '../../src/fastify.js'
-import { ClosedError, HashRing, Peercache, serverUrl, type PeercacheOptions } from '../../src/index.js'
+import { ClosedError, HashRing, InvalidArgumentError, Peercache, serverUrl, type PeercacheOptions } from '../../src/index.js'
 import { decodeGetResponse, encodeSetRequest } from '../../src/proto/codec.js'
 import { closeServer, listenLocal, reference } from '../helpers/cluster.js'
 
@@ -55,7 +55,7 @@ interface Mounted {
  * an app-wide onRequest and onSend hook and a capturing logger, and
  * registers the plugin for a Peercache with group `kv`.
  */
-async function mountInFastify(options: (self: string) => PeercacheOptions = () => ({ env: {} })): Promise<Mounted> {
+async function mountInFastify(options: (self: string) => PeercacheOptions = () => ({ env: {} }), prefix?: string): Promise<Mounted> {
   const server = await listenLocal()
   servers.push(server)
   const origin = serverUrl(server)
@@ -66,7 +66,7 @@ async function mountInFastify(options: (self: string) => PeercacheOptions = () =
     serverFactory: (handler) => server.on('request', handler),
   })
   apps.push(app)
-  const cache = new Peercache(options(origin))
+  const cache = new Peercache(options(origin + (prefix ?? '').replace(/\/+$/, '')))
   caches.push(cache)
   const seen: string[] = []
   cache.group({ name: 'kv', cacheBytes: 1 << 20, load: (key) => (seen.push(key), reference(key)) })
@@ -74,7 +74,7 @@ async function mountInFastify(options: (self: string) => PeercacheOptions = () =
   app.addHook('onSend', async (_request, reply) => void reply.header('x-app-hook', 'seen'))
   app.get('/hello', async () => 'world')
   app.post('/echo', async (request) => request.body)
-  await app.register(peercachePlugin, { cache })
+  await app.register(peercachePlugin, prefix === undefined ? { cache } : { cache, prefix })
   await app.ready()
   return { app, origin, cache, seen, logs, hooked }
 }
@@ -221,7 +221,7 @@ describe('peercachePlugin', () => {
 
 describe('a peercache peer talking to a fastify-mounted peer', () => {
   /** pair mounts member A in fastify and runs member B on a plain listen(), both with the given secret. */
-  async function pair(secret?: string): Promise<{ a: Mounted; b: Peercache; bUrl: string; peers: string[]; seenB: string[] }> {
+  async function pair(secret?: string, prefix?: string): Promise<{ a: Mounted; b: Peercache; bUrl: string; peers: string[]; seenB: string[] }> {
     const bServer = await listenLocal()
     servers.push(bServer)
     const bUrl = serverUrl(bServer)
@@ -230,7 +230,7 @@ describe('a peercache peer talking to a fastify-mounted peer', () => {
     const a = await mountInFastify((self) => {
       peers = [self, bUrl]
       return { env: {}, self, peers, hotCacheProbability: 0, ...auth }
-    })
+    }, prefix)
     const b = new Peercache({ env: {}, self: bUrl, peers, hotCacheProbability: 0, ...auth })
     caches.push(b)
     const seenB: string[] = []
@@ -285,6 +285,41 @@ describe('a peercache peer talking to a fastify-mounted peer', () => {
       expect(groupA.stats().peerErrors).toBe(0)
     })
   }
+
+  it('under a prefix: A serves its peer routes at /cache/…, peers list it as origin/cache, signed requests pass both ways', async () => {
+    const { a, b, bUrl, peers, seenB } = await pair('a shared secret of 32 bytes!!!!', '/cache/')
+    const aSelf = `${a.origin}/cache`
+    expect(peers).toEqual([aSelf, bUrl])
+    const groupB = b.getGroup('kv')!
+    const key = keyOwnedBy(peers, aSelf, 'prefixed key/ü')
+    expect(await groupB.getString(key)).toBe(reference(key))
+    expect(a.seen).toEqual([key])
+    expect(a.hooked.some((p) => p.startsWith('/cache/_groupcache/kv/'))).toBe(true)
+    const batchKeys = [1, 2, 3].map((i) => keyOwnedBy(peers, aSelf, 'batch', i))
+    expect([...(await groupB.getMany(batchKeys)).keys()].sort()).toEqual([...batchKeys].sort())
+    expect(a.hooked.filter((p) => p === '/cache/_peercache/batch/kv')).toHaveLength(1)
+    await groupB.set(key, 'under a prefix')
+    expect(Buffer.from(a.cache.getGroup('kv')!.peek(key) as Uint8Array).toString('utf8')).toBe('under a prefix')
+    expect(groupB.stats().peerErrors).toBe(0)
+    // Without the prefix the path is the app's, not the peer endpoint: fastify's own 404.
+    const bare = await send(a.origin, 'GET', `/_groupcache/kv/${encodeURIComponent(key)}`)
+    expect(bare.status).toBe(404)
+    expect(bare.headers['x-peercache-error']).toBeUndefined()
+    // A asks B as before.
+    const keyOfB = keyOwnedBy(peers, bUrl, 'other')
+    expect(await a.cache.getGroup('kv')!.getString(keyOfB)).toBe(reference(keyOfB))
+    expect(seenB).toEqual([keyOfB])
+  })
+
+  it('refuses a prefix it cannot route (no leading slash, a route pattern) with InvalidArgumentError', async () => {
+    for (const prefix of ['cache', '/ca*che', '/:group', '/a b']) {
+      const app = Fastify()
+      apps.push(app)
+      const cache = new Peercache({ env: {} })
+      caches.push(cache)
+      await expect(app.register(peercachePlugin, { cache, prefix }).ready()).rejects.toBeInstanceOf(InvalidArgumentError)
+    }
+  })
 
   it('with a secret, refuses unsigned requests: a write before its body is parsed, a read after', async () => {
     const { a } = await pair('a shared secret of 32 bytes!!!!')
