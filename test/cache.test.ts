@@ -362,3 +362,16 @@ describe('cached values own their bytes', () => {
     expect(pair.main.get('k', at(0))).toBe(own)
   })
 })
+
+describe('small values stay on the V8 heap', () => {
+  it('storing 10,000 values of 16 bytes moves none of them to a store of its own (arrayBuffers does not grow by their size)', () => {
+    const pair = new CachePair({ cacheBytes: 64 << 20 })
+    const values = Array.from({ length: 10_000 }, (_, i) => new Uint8Array(16).fill(i & 0xff))
+    const before = process.memoryUsage().arrayBuffers
+    values.forEach((value, i) => pair.populate('main', `k${i}`, { value, expiresAt: 0 }))
+    const grown = process.memoryUsage().arrayBuffers - before
+    // Reading `.buffer` of each would have added 10,000 × 16 bytes of backing stores (160 KB).
+    expect(grown).toBeLessThan(10_000 * 4)
+    expect(pair.main.get('k7', at(0))!.value).toEqual(new Uint8Array(16).fill(7))
+  })
+})
