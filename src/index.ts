@@ -3,7 +3,9 @@
  * effects, no top-level await.
  */
 export { Peercache, serverUrl, type PeercacheOptions, type ServerTimeouts } from './peercache.js'
-export { Group, type GroupOptions, type TypedGroupOptions, type TypedLoader, type SetValue, type GetOptions, type SetOptions, type WriteReport, type ReadonlyBytes, type Loader, type LoadResult } from './group.js'
+export { Group, type ReadonlyBytes } from './group.js'
+export type { GroupOptions, TypedGroupOptions, TypedLoader, SetValue, GetOptions, SetOptions, Loader, LoadResult } from './group-options.js'
+export type { WriteReport } from './writes.js'
 export {
   PeercacheError,
   InvalidArgumentError,
