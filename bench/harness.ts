@@ -55,6 +55,42 @@ export function measureSync(name: string, fn: (i: number) => unknown, options: M
   return { name, opsPerSec: (ops * 1000) / (now - start) }
 }
 
+/** AsyncCase is an async operation to measure: `concurrency` calls in flight, each worth `opsPerCall` operations. */
+export interface AsyncCase {
+  name: string
+  fn: (i: number) => Promise<unknown>
+  concurrency?: number
+  opsPerCall?: number
+}
+
+/** Slice is what one bounded run of an AsyncCase did: operations completed, in how many ms. */
+interface Slice {
+  ops: number
+  ms: number
+}
+
+/**
+ * runSlice keeps the case's calls in flight for about `ms` and returns what
+ * completed. `next` numbers the calls across slices (keys rotate).
+ */
+async function runSlice(c: AsyncCase, ms: number, next: { i: number }): Promise<Slice> {
+  const { fn, concurrency = 16, opsPerCall = 1 } = c
+  const start = performance.now()
+  const end = start + ms
+  let done = 0
+  // Read the clock every 64 calls only: a clock read costs as much as a cache hit.
+  const worker = async (): Promise<void> => {
+    while (performance.now() < end) {
+      for (let b = 0; b < 64; b++) {
+        await fn(next.i++)
+        done++
+      }
+    }
+  }
+  await Promise.all(Array.from({ length: concurrency }, worker))
+  return { ops: done * opsPerCall, ms: performance.now() - start }
+}
+
 /**
  * measureAsync keeps `concurrency` calls of `fn` in flight for a bounded time
  * and returns completed ops/s. `opsPerCall` counts calls that do several
@@ -65,28 +101,43 @@ export async function measureAsync(
   fn: (i: number) => Promise<unknown>,
   options: MeasureOptions & { concurrency?: number; opsPerCall?: number } = {},
 ): Promise<BenchResult> {
-  const { durationMs = 1000, warmupMs = 200, concurrency = 16, opsPerCall = 1 } = options
-  let i = 0
-  const runFor = async (ms: number): Promise<number> => {
-    const end = performance.now() + ms
-    let done = 0
-    // Read the clock every 64 calls only: a clock read costs as much as a cache hit.
-    const worker = async (): Promise<void> => {
-      while (performance.now() < end) {
-        for (let b = 0; b < 64; b++) {
-          await fn(i++)
-          done++
-        }
-      }
+  const { durationMs = 1000, warmupMs = 200 } = options
+  const c: AsyncCase = { name, fn, ...options }
+  const next = { i: 0 }
+  await runSlice(c, warmupMs, next)
+  const { ops, ms } = await runSlice(c, durationMs, next)
+  return { name, opsPerSec: (ops * 1000) / ms }
+}
+
+/**
+ * interleaved measures a candidate against its baseline in alternating short
+ * slices (baseline first in even rounds, candidate first in odd ones) and
+ * sums each side's slices. On a shared 2-core machine the speed drifts over
+ * seconds: measured in long blocks, a drift lands on one side of the ratio
+ * (the remote rows moved by ±0.15 between runs); in slices of a few hundred
+ * ms it lands on both alike.
+ */
+export async function interleaved(
+  suite: string,
+  baseline: AsyncCase,
+  candidate: AsyncCase,
+  options: { rounds?: number; sliceMs?: number; warmupMs?: number } = {},
+): Promise<BenchRow> {
+  const { rounds = 10, sliceMs = 300, warmupMs = 300 } = options
+  const sides = [baseline, candidate]
+  const totals = sides.map(() => ({ ops: 0, ms: 0 }))
+  const next = { i: 0 }
+  for (const side of sides) await runSlice(side, warmupMs, next)
+  for (let round = 0; round < rounds; round++) {
+    for (const at of round % 2 === 0 ? [0, 1] : [1, 0]) {
+      const slice = await runSlice(sides[at] as AsyncCase, sliceMs, next)
+      const total = totals[at] as Slice
+      total.ops += slice.ops
+      total.ms += slice.ms
     }
-    await Promise.all(Array.from({ length: concurrency }, worker))
-    return done
   }
-  await runFor(warmupMs)
-  const start = performance.now()
-  const calls = await runFor(durationMs)
-  const elapsed = performance.now() - start
-  return { name, opsPerSec: (calls * opsPerCall * 1000) / elapsed }
+  const rate = (at: number): number => ((totals[at] as Slice).ops * 1000) / (totals[at] as Slice).ms
+  return row(suite, { name: candidate.name, opsPerSec: rate(1) }, { name: baseline.name, opsPerSec: rate(0) })
 }
 
 /**

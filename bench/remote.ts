@@ -4,7 +4,8 @@
  *
  *  - remote get: `group.get` on an asker with caching off (every get goes to
  *    the owner, coalescing off) vs raw `Pool.request` to a plain node:http
- *    server returning the same 100 bytes; 64 in flight.
+ *    server returning the same 100 bytes; 64 in flight. Each pair is measured
+ *    in alternating 300 ms slices (harness.ts, `interleaved`).
  *  - peer serving: raw undici requests to a Peercache peer endpoint vs to the
  *    plain server: what the handler costs on the serving side.
  *  - cold vs warm: CPU per remote get (asker + owner) when the owner must
@@ -13,7 +14,7 @@
 import { Pool } from 'undici'
 import { Peercache, serverUrl, type Group } from '../dist/index.js'
 import { startServerChild, type ServerChild } from './child.js'
-import { bracketed, measureAsync, row, type BenchRow } from './harness.js'
+import { interleaved, row, type BenchRow } from './harness.js'
 import { createServer } from 'node:http'
 
 const SUITE = 'remote'
@@ -33,12 +34,16 @@ export async function bench(): Promise<BenchRow[]> {
   const rawPool = new Pool(raw.url, { connections: 16 })
   const peerPool = new Pool(peer.url, { connections: 16 })
   try {
-    const opts = { concurrency: CONCURRENCY, durationMs: 1500, warmupMs: 300 }
     const keyAt = (i: number): string => keys[i % keys.length] as string
-    const rows = await bracketed(SUITE, () => measureAsync('undici Pool.request → node:http (raw)', (i) => fetchRaw(rawPool, `/v/${keyAt(i)}`), opts), [
-      () => measureAsync('group.get → remote owner', (i) => group.get(keyAt(i)), opts),
-      () => measureAsync('undici Pool.request → peercache handler', (i) => fetchRaw(peerPool, `/_groupcache/bench/${encodeURIComponent(keyAt(i))}`), opts),
-    ])
+    const raw = { name: 'undici Pool.request → node:http (raw)', fn: (i: number) => fetchRaw(rawPool, `/v/${keyAt(i)}`), concurrency: CONCURRENCY }
+    const rows = [
+      await interleaved(SUITE, raw, { name: 'group.get → remote owner', fn: (i) => group.get(keyAt(i)), concurrency: CONCURRENCY }),
+      await interleaved(SUITE, raw, {
+        name: 'undici Pool.request → peercache handler',
+        fn: (i) => fetchRaw(peerPool, `/_groupcache/bench/${encodeURIComponent(keyAt(i))}`),
+        concurrency: CONCURRENCY,
+      }),
+    ]
     return [...rows, await coldVsWarm(asker, group, peer)]
   } finally {
     await Promise.all([rawPool.close(), peerPool.close(), asker.close(), raw.stop(), peer.stop()])

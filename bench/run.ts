@@ -125,7 +125,8 @@ How to read it:
 - **remote**: a get served by the owner over HTTP (asker's caching off, coalescing off so that every get is one HTTP
   request, 64 in flight, 100-byte values) vs a raw undici
   \`Pool.request\` to a plain node:http server returning the same bytes; and raw requests to a peercache peer endpoint vs
-  the same plain server (what the serving side costs). **cold vs warm**: CPU of asker + owner per remote get
+  the same plain server (what the serving side costs); each pair in 10 rounds of alternating 300 ms slices, summed
+  (the machine's speed drifts over seconds: measured in long blocks, the ratio moved by ±0.15 between runs). **cold vs warm**: CPU of asker + owner per remote get
   (\`process.cpuUsage\` in both processes; 64 in flight, coalescing off) when the owner must load the key (its loader
   is synchronous, every key new to it) vs when it holds the key, in short alternating rounds; as keys per CPU-second,
   so the ratio is warm CPU / cold CPU (issue #12 asks for a cold get within 1.5× a warm one: ratio ≥ 0.67).
