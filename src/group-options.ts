@@ -31,15 +31,30 @@ export type LoadResult =
  * Throw `NotFoundError` for a key that does not exist; any other throw is a
  * load failure. The signal aborts when nobody waits for this load any more.
  */
-export type Loader = (key: string, context: { signal: AbortSignal }) => LoadResult | Promise<LoadResult>
+export type Loader = (key: string, context: LoaderContext) => LoadResult | Promise<LoadResult>
+
+/** LoaderContext is a loader's second argument: what it may use and say about this one load. */
+export interface LoaderContext {
+  /** Aborts when nobody waits for this load any more (every caller left), or on close(). */
+  readonly signal: AbortSignal
+  /**
+   * setTtl gives the value this load returns a time to live of `ms`
+   * milliseconds (0: it never expires) instead of the group's `ttl`;
+   * `ttlJitter` still applies. A `{ ttl }` or `{ expiresAt }` the loader
+   * returns wins over it. Throws InvalidArgumentError for a ttl that is not
+   * an integer >= 0 or that the wire cannot carry.
+   */
+  setTtl(ms: number): void
+}
 
 /**
  * TypedLoader fetches a typed group's value from the origin; the group's
  * codec turns it into the bytes that are cached and sent. The same contract
  * as Loader (unversioned; throw NotFoundError for a missing key). The value
- * expires after the group's `ttl`.
+ * expires after the group's `ttl`, or after what the loader gave
+ * `context.setTtl`.
  */
-export type TypedLoader<T> = (key: string, context: { signal: AbortSignal }) => T | Promise<T>
+export type TypedLoader<T> = (key: string, context: LoaderContext) => T | Promise<T>
 
 /**
  * SetValue is what `set` takes: bytes or a string in an untyped group (a

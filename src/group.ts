@@ -50,7 +50,8 @@ import { GroupWrites, type WriteReport } from './writes.js'
 import { NotFoundMemory } from './not-found.js'
 import { StalePolicy, markStale } from './stale.js'
 import { checkValue, checkWriteOptions, describeValue, expiryProblem } from './inputs.js'
-import { validateGroupOptions, type GetOptions, type GroupOptions, type LoadResult, type Loader, type SetOptions, type SetValue, type TypedGroupOptions, type TypedLoader } from './group-options.js'
+import { LoadContext } from './loader-context.js'
+import { validateGroupOptions, type GetOptions, type LoaderContext, type GroupOptions, type LoadResult, type Loader, type SetOptions, type SetValue, type TypedGroupOptions, type TypedLoader } from './group-options.js'
 
 /**
  * ReadonlyBytes is a Uint8Array the type system will not let you write to:
@@ -264,7 +265,7 @@ export class Group<T = Buffer> {
     if (this.#codec === undefined) checkValue(value)
     const bytes = this.#codec === undefined ? ownBytes(value as Uint8Array | string) : encodeValue(this.#codec, value as T)
     // Not decoded here: setLocal decodes when this process is the owner.
-    return this.#writes.set(key, { value: bytes, expiresAt: this.#expiryOf(options) }, options.signal)
+    return this.#writes.set(key, { value: bytes, expiresAt: this.#expiryOf(options, this.#ttl) }, options.signal)
   }
 
   /**
@@ -609,8 +610,9 @@ export class Group<T = Buffer> {
     if (peeked !== undefined) return peeked
     const started = performance.now()
     let entry: CacheEntry
+    const context = new LoadContext(ctx, this.#ctx.clock)
     try {
-      entry = this.#toEntry(key, await this.#ctx.tracer.load<{ signal: AbortSignal }, LoadResult | T>(this.name, key, this.#load, loaderContext(ctx)))
+      entry = this.#toEntry(key, await this.#ctx.tracer.load<LoaderContext, LoadResult | T>(this.name, key, this.#load, context), context.ttl ?? this.#ttl)
     } catch (err) {
       this.#counters.localLoadErrs++
       if (ctx.aborted) throw abortReason(ctx.reason)
@@ -658,18 +660,18 @@ export class Group<T = Buffer> {
     throw remembered
   }
 
-  #toEntry(key: string, loaded: unknown): CacheEntry {
-    if (this.#codec !== undefined) return this.#decoded({ value: this.#encodeLoaded(key, loaded as T), expiresAt: this.#expiryFromTtl(this.#ttl) })
+  #toEntry(key: string, loaded: unknown, ttl: number): CacheEntry {
+    if (this.#codec !== undefined) return this.#decoded({ value: this.#encodeLoaded(key, loaded as T), expiresAt: this.#expiryFromTtl(ttl) })
     const result = loaded as LoadResult
     if (typeof result === 'string' || result instanceof Uint8Array) {
-      return { value: ownBytes(result), expiresAt: this.#expiryFromTtl(this.#ttl) }
+      return { value: ownBytes(result), expiresAt: this.#expiryFromTtl(ttl) }
     }
     if (result !== null && typeof result === 'object' && 'value' in result) {
       const value = result.value
       const problem = expiryProblem(result, this.#ctx.clock())
       if (problem !== undefined) throw new LoadError(`loader for key ${quoteKey(key)} returned a bad expiry: ${problem}`)
       if (typeof value === 'string' || value instanceof Uint8Array) {
-        return { value: ownBytes(value), expiresAt: this.#expiryOf(result) }
+        return { value: ownBytes(value), expiresAt: this.#expiryOf(result, ttl) }
       }
     }
     throw new LoadError(`loader for key ${quoteKey(key)} returned ${describeValue(result)}, not a string or Uint8Array`)
@@ -706,12 +708,13 @@ export class Group<T = Buffer> {
     return (entry) => entry.decoded as T
   }
 
-  #expiryOf(result: { ttl?: number; expiresAt?: number }): number {
+  /** The expiry of a `{ value, ttl?, expiresAt? }` result: its own, else `ttl` (setTtl's, or the group's). */
+  #expiryOf(result: { ttl?: number; expiresAt?: number }, ttl: number): number {
     if (result.expiresAt !== undefined) {
       if (!Number.isFinite(result.expiresAt) || result.expiresAt < 0) throw new LoadError('loader returned an invalid expiresAt')
       return Math.floor(result.expiresAt)
     }
-    return this.#expiryFromTtl(result.ttl ?? this.#ttl)
+    return this.#expiryFromTtl(result.ttl ?? ttl)
   }
 
   #expiryFromTtl(ttl: number): number {
@@ -782,15 +785,6 @@ function asLoadError(key: string, err: unknown): PeercacheError {
   if (err instanceof NotFoundError || err instanceof LoadError || err instanceof CodecError) return err
   const message = err instanceof Error ? err.message : String(err)
   return new LoadError(`load of key ${quoteKey(key)} failed: ${message}`, { cause: err })
-}
-
-/** loaderContext is the loader's `{ signal }`, the signal made only if the loader reads it. */
-function loaderContext(ctx: FlightContext): { readonly signal: AbortSignal } {
-  return {
-    get signal() {
-      return ctx.signal
-    },
-  }
 }
 
 function ignore(): void {}

@@ -4,7 +4,7 @@
  */
 export { Peercache, serverUrl, type PeercacheOptions, type ServerTimeouts } from './peercache.js'
 export { Group, type ReadonlyBytes } from './group.js'
-export type { GroupOptions, TypedGroupOptions, TypedLoader, SetValue, GetOptions, SetOptions, Loader, LoadResult } from './group-options.js'
+export type { GroupOptions, TypedGroupOptions, TypedLoader, SetValue, GetOptions, SetOptions, Loader, LoaderContext, LoadResult } from './group-options.js'
 export type { WriteReport } from './writes.js'
 export {
   PeercacheError,

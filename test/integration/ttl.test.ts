@@ -7,7 +7,7 @@
  */
 import { request } from 'undici'
 import { afterEach, describe, expect, it } from 'vitest'
-import type { LoadResult } from '../../src/index.js'
+import { InvalidArgumentError, LoadError, codecs, type Group, type LoadResult } from '../../src/index.js'
 import { decodeGetResponse } from '../../src/proto/codec.js'
 import { startCluster, type Cluster, type MemberOptions } from '../helpers/cluster.js'
 import { KEY_PREFIX, NS_PER_MS, keysOwnedBy, readInt64Field, textOf } from '../helpers/features-cluster.js'
@@ -227,5 +227,92 @@ describe('a value that arrives already expired', () => {
     expect(textOf(asker.peek(key))).toBe(`${key}@${T0}`)
     now = T0 + 1000
     expect(asker.peek(key)).toBeUndefined()
+  })
+})
+
+describe("context.setTtl: the loader's own ttl, for typed groups too", () => {
+  /** startSetTtlCluster runs group `kv` (untyped) and `typed` (codecs.json) whose loaders call context.setTtl by key prefix. */
+  async function startSetTtlCluster(): Promise<Cluster> {
+    const c = await startCluster(
+      2,
+      ({ cache, track }) => {
+        cache.group({
+          name: 'kv',
+          cacheBytes: 1 << 20,
+          ttl: 1000,
+          load: track((key, context) => {
+            if (key.startsWith('set')) context.setTtl(50)
+            if (key.startsWith('never')) context.setTtl(0)
+            if (key.startsWith('bad')) context.setTtl(-1)
+            if (key.startsWith('wins')) {
+              context.setTtl(50)
+              return { value: key, ttl: 300 }
+            }
+            return key
+          }),
+        })
+        cache.group({
+          name: 'typed',
+          cacheBytes: 1 << 20,
+          ttl: 1000,
+          codec: codecs.json<{ id: string }>(),
+          load: async (key, context) => {
+            context.setTtl(70)
+            return { id: key }
+          },
+        })
+      },
+      { options: () => ({ hotCacheProbability: 1, clock: () => now }) },
+    )
+    cluster = c
+    return c
+  }
+
+  it('gives the returned value its expiry, at the owner, on the wire and in the asker’s hot copy; a returned ttl wins', async () => {
+    const c = await startSetTtlCluster()
+    const [set] = keysOwnedBy(c, OWNER, 1, 'set') as [string]
+    const [never] = keysOwnedBy(c, OWNER, 1, 'never') as [string]
+    const [wins] = keysOwnedBy(c, OWNER, 1, 'wins') as [string]
+    const [plain] = keysOwnedBy(c, OWNER, 1, 'plain') as [string]
+    const asker = c.group(ASKER)
+    for (const key of [set, never, wins, plain]) expect(await asker.getString(key)).toBe(key)
+    await expectWireExpiry(c, set, T0 + 50)
+    await expectWireExpiry(c, wins, T0 + 300)
+    await expectWireExpiry(c, plain, T0 + 1000)
+    expect(readInt64Field(await rawGet(c, OWNER, never), 3)).toBeUndefined() // setTtl(0): never expires
+
+    const alive = (t: number): string[] => {
+      now = t
+      return [set, never, wins, plain].filter((key) => asker.peek(key) !== undefined)
+    }
+    expect(alive(T0 + 49)).toEqual([set, never, wins, plain])
+    expect(alive(T0 + 50)).toEqual([never, wins, plain])
+    expect(alive(T0 + 300)).toEqual([never, plain])
+    expect(alive(T0 + 1000)).toEqual([never])
+  })
+
+  it('works in a typed group, whose loader returns the value alone', async () => {
+    const c = await startSetTtlCluster()
+    const [key] = keysOwnedBy(c, OWNER, 1, 'typed') as [string]
+    const typed = c.group(ASKER, 'typed') as unknown as Group<{ id: string }>
+    expect(await typed.get(key)).toEqual({ id: key })
+    now = T0 + 69
+    expect(typed.peek(key)).toBeDefined()
+    expect(c.group(OWNER, 'typed').peek(key)).toBeDefined()
+    now = T0 + 70
+    expect(typed.peek(key)).toBeUndefined()
+    expect(c.group(OWNER, 'typed').peek(key)).toBeUndefined()
+  })
+
+  it('refuses a ttl it cannot keep: the load fails with LoadError, its cause the InvalidArgumentError', async () => {
+    const c = await startSetTtlCluster()
+    const [bad] = keysOwnedBy(c, OWNER, 1, 'bad') as [string]
+    const error = await c.group(OWNER).get(bad).then(
+      () => undefined,
+      (err: unknown) => err,
+    )
+    expect(error).toBeInstanceOf(LoadError)
+    expect((error as LoadError).cause).toBeInstanceOf(InvalidArgumentError)
+    expect(c.group(OWNER).peek(bad)).toBeUndefined()
   })
 })

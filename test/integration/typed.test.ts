@@ -5,7 +5,7 @@
  * PUT its codec cannot decode.
  */
 import { afterEach, describe, expect, it } from 'vitest'
-import { CodecError, codecs, type Group } from '../../src/index.js'
+import { CodecError, codecs, type Group, type LoaderContext } from '../../src/index.js'
 import { startCluster, type Cluster } from '../helpers/cluster.js'
 import { keysOwnedBy } from '../helpers/features-cluster.js'
 
@@ -29,7 +29,7 @@ async function startMixed(): Promise<Cluster> {
       const load = track(json)
       if (index === 2) cache.group({ name: 'products', cacheBytes: 1 << 20, load })
       else {
-        const typedLoad = async (id: string, ctx: { signal: AbortSignal }): Promise<Product> => JSON.parse((await load(id, ctx)) as string) as Product
+        const typedLoad = async (id: string, ctx: LoaderContext): Promise<Product> => JSON.parse((await load(id, ctx)) as string) as Product
         cache.group({ name: 'products', cacheBytes: 1 << 20, codec: codecs.json<Product>(), load: typedLoad })
       }
     },
