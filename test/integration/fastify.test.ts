@@ -5,30 +5,18 @@
  * and logger applied, authentication, the cache closed in onClose — and a
  * peercache peer talking to the fastify-mounted one in both directions.
  */
-import type { Server } from 'node:http'
 import Fastify, { type FastifyInstance } from 'fastify'
 import { Client } from 'undici'
 import { afterEach, describe, expect, it } from 'vitest'
+import { Opened } from '../helpers/opened.js'
 import { peercachePlugin } from '../../src/fastify.js'
 import { ClosedError, HashRing, InvalidArgumentError, Peercache, serverUrl, type PeercacheOptions } from '../../src/index.js'
 import { decodeGetResponse, encodeSetRequest } from '../../src/proto/codec.js'
-import { closeServer, listenLocal, reference } from '../helpers/cluster.js'
+import { listenLocal, reference } from '../helpers/cluster.js'
 
-let apps: FastifyInstance[] = []
-let caches: Peercache[] = []
-let servers: Server[] = []
-let clients: Client[] = []
+const opened = new Opened()
 
-afterEach(async () => {
-  await Promise.all(clients.map((client) => client.close()))
-  await Promise.all(apps.map((app) => app.close()))
-  await Promise.all(caches.map((cache) => cache.close()))
-  await Promise.all(servers.map((server) => closeServer(server)))
-  clients = []
-  apps = []
-  caches = []
-  servers = []
-})
+afterEach(() => opened.closeAll())
 
 interface LogLine {
   level: number
@@ -57,7 +45,7 @@ interface Mounted {
  */
 async function mountInFastify(options: (self: string) => PeercacheOptions = () => ({ env: {} }), prefix?: string): Promise<Mounted> {
   const server = await listenLocal()
-  servers.push(server)
+  opened.track(server)
   const origin = serverUrl(server)
   const logs: LogLine[] = []
   const hooked: string[] = []
@@ -65,9 +53,9 @@ async function mountInFastify(options: (self: string) => PeercacheOptions = () =
     logger: { level: 'info', stream: { write: (line: string) => void logs.push(JSON.parse(line) as LogLine) } },
     serverFactory: (handler) => server.on('request', handler),
   })
-  apps.push(app)
+  opened.track(app)
   const cache = new Peercache(options(origin + (prefix ?? '').replace(/\/+$/, '')))
-  caches.push(cache)
+  opened.track(cache)
   const seen: string[] = []
   cache.group({ name: 'kv', cacheBytes: 1 << 20, load: (key) => (seen.push(key), reference(key)) })
   app.addHook('onRequest', async (request) => void hooked.push(request.url))
@@ -88,7 +76,7 @@ interface RawResponse {
 /** send sends one request with the path verbatim and reads the whole body. */
 async function send(origin: string, method: string, path: string, init: { body?: Uint8Array | string; headers?: Record<string, string> } = {}): Promise<RawResponse> {
   const client = new Client(origin)
-  clients.push(client)
+  opened.track(client)
   const response = await client.request({ method: method as 'GET', path, body: init.body ?? null, headers: init.headers ?? {} })
   return { status: response.statusCode, headers: response.headers, body: Buffer.from(await response.body.arrayBuffer()) }
 }
@@ -223,7 +211,7 @@ describe('a peercache peer talking to a fastify-mounted peer', () => {
   /** pair mounts member A in fastify and runs member B on a plain listen(), both with the given secret. */
   async function pair(secret?: string, prefix?: string): Promise<{ a: Mounted; b: Peercache; bUrl: string; peers: string[]; seenB: string[] }> {
     const bServer = await listenLocal()
-    servers.push(bServer)
+    opened.track(bServer)
     const bUrl = serverUrl(bServer)
     let peers: string[] = []
     const auth = secret === undefined ? {} : { secret }
@@ -232,7 +220,7 @@ describe('a peercache peer talking to a fastify-mounted peer', () => {
       return { env: {}, self, peers, hotCacheProbability: 0, ...auth }
     }, prefix)
     const b = new Peercache({ env: {}, self: bUrl, peers, hotCacheProbability: 0, ...auth })
-    caches.push(b)
+    opened.track(b)
     const seenB: string[] = []
     b.group({ name: 'kv', cacheBytes: 1 << 20, load: (key) => (seenB.push(key), reference(key)) })
     bServer.on('request', b.handler())
@@ -314,9 +302,9 @@ describe('a peercache peer talking to a fastify-mounted peer', () => {
   it('refuses a prefix it cannot route (no leading slash, a route pattern) with InvalidArgumentError', async () => {
     for (const prefix of ['cache', '/ca*che', '/:group', '/a b']) {
       const app = Fastify()
-      apps.push(app)
+      opened.track(app)
       const cache = new Peercache({ env: {} })
-      caches.push(cache)
+      opened.track(cache)
       await expect(app.register(peercachePlugin, { cache, prefix }).ready()).rejects.toBeInstanceOf(InvalidArgumentError)
     }
   })

@@ -10,32 +10,23 @@
  *    (`HttpBindings`) to `cache.handler()` and return RESPONSE_ALREADY_SENT,
  *    so hono's middleware runs on peer requests too.
  */
-import type { IncomingMessage, Server, ServerResponse } from 'node:http'
+import type { IncomingMessage, ServerResponse } from 'node:http'
 import { getRequestListener, type HttpBindings } from '@hono/node-server'
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response'
 import { Hono } from 'hono'
 import { Client } from 'undici'
 import { afterEach, describe, expect, it } from 'vitest'
+import { Opened } from '../helpers/opened.js'
 import { HashRing, Peercache, serverUrl } from '../../src/index.js'
-import { closeServer, listenLocal, reference } from '../helpers/cluster.js'
+import { listenLocal, reference } from '../helpers/cluster.js'
 
-let caches: Peercache[] = []
-let servers: Server[] = []
-let clients: Client[] = []
+const opened = new Opened()
 
-afterEach(async () => {
-  await Promise.all(clients.map((client) => client.close()))
-  await Promise.all(caches.map((cache) => cache.close()))
-  await Promise.all(servers.map((server) => closeServer(server)))
-  clients = []
-  caches = []
-  servers = []
-})
-
+afterEach(() => opened.closeAll())
 /** get sends GET path to origin and reads the body as text. */
 async function get(origin: string, path: string): Promise<{ status: number; text: string }> {
   const client = new Client(origin)
-  clients.push(client)
+  opened.track(client)
   const response = await client.request({ method: 'GET', path })
   return { status: response.statusCode, text: await response.body.text() }
 }
@@ -78,14 +69,16 @@ describe.each([
   it('serves a peer (gets, a batch, set, remove) and leaves the app’s routes to hono', async () => {
     const aServer = await listenLocal()
     const bServer = await listenLocal()
-    servers.push(aServer, bServer)
+    opened.track(aServer)
+    opened.track(bServer)
     const a = serverUrl(aServer)
     const b = serverUrl(bServer)
     const peers = [a, b]
     const seenA: string[] = []
     const cacheA = new Peercache({ env: {}, self: a, peers, hotCacheProbability: 0 })
     const cacheB = new Peercache({ env: {}, self: b, peers, hotCacheProbability: 0 })
-    caches.push(cacheA, cacheB)
+    opened.track(cacheA)
+    opened.track(cacheB)
     cacheA.group({ name: 'kv', cacheBytes: 1 << 20, load: (key) => (seenA.push(key), reference(key)) })
     cacheB.group({ name: 'kv', cacheBytes: 1 << 20, load: (key) => reference(key) })
 

@@ -8,29 +8,18 @@ import { createServer, type RequestListener, type Server } from 'node:http'
 import express from 'express'
 import { Client } from 'undici'
 import { afterEach, describe, expect, it } from 'vitest'
+import { Opened } from '../helpers/opened.js'
 import { HashRing, Peercache, serverUrl } from '../../src/index.js'
 import { decodeGetResponse } from '../../src/proto/codec.js'
-import { closeServer, listenLocal, reference } from '../helpers/cluster.js'
+import { listenLocal, reference } from '../helpers/cluster.js'
 
-let caches: Peercache[] = []
-let servers: Server[] = []
-let clients: Client[] = []
+const opened = new Opened()
 
-afterEach(async () => {
-  await Promise.all(clients.map((client) => client.close()))
-  await Promise.all(caches.map((cache) => cache.close()))
-  await Promise.all(servers.map((server) => closeServer(server)))
-  clients = []
-  caches = []
-  servers = []
-})
+afterEach(() => opened.closeAll())
 
 /** track makes a server, Peercache or client closed in afterEach. */
 function track<T extends Server | Peercache | Client>(thing: T): T {
-  if (thing instanceof Peercache) caches.push(thing)
-  else if (thing instanceof Client) clients.push(thing)
-  else servers.push(thing)
-  return thing
+  return opened.track(thing)
 }
 
 /** listenWith serves a request listener on 127.0.0.1, port 0. */
