@@ -6,11 +6,12 @@
  *    with coalescing off (100 requests);
  *  - the same 100 parallel gets with coalescing on (one batch, automatically)
  *    vs with it off.
+ * Each pair is measured in alternating slices (harness.ts, `interleaved`).
  */
 import { createServer } from 'node:http'
 import { Peercache, serverUrl } from '../dist/index.js'
 import { startServerChild } from './child.js'
-import { bracketed, measureAsync, type BenchRow } from './harness.js'
+import { interleaved, type BenchRow } from './harness.js'
 import { remoteKeys } from './remote.js'
 
 const SUITE = 'batch'
@@ -28,12 +29,13 @@ export async function bench(): Promise<BenchRow[]> {
   const batched = coalesced.group({ name: 'bench', cacheBytes: 0, load: () => 'local' })
   const pool = remoteKeys(perKey, 10 * BATCH)
   const slice = (i: number): string[] => pool.slice((i % 10) * BATCH, (i % 10) * BATCH + BATCH)
-  const opts = { concurrency: 4, durationMs: 1500, warmupMs: 300, opsPerCall: BATCH }
+  const each = { concurrency: 4, opsPerCall: BATCH }
+  const perKeyGets = { name: '100 parallel gets, coalesce off (keys/s)', fn: (i: number) => Promise.all(slice(i).map((k) => plain.get(k))), ...each }
   try {
-    return await bracketed(SUITE, () => measureAsync('100 parallel gets, coalesce off (keys/s)', (i) => Promise.all(slice(i).map((k) => plain.get(k))), opts), [
-      () => measureAsync('getMany(100 keys) (keys/s)', (i) => plain.getMany(slice(i)), opts),
-      () => measureAsync('100 parallel gets, coalesce on (keys/s)', (i) => Promise.all(slice(i).map((k) => batched.get(k))), opts),
-    ])
+    return [
+      await interleaved(SUITE, perKeyGets, { name: 'getMany(100 keys) (keys/s)', fn: (i) => plain.getMany(slice(i)), ...each }),
+      await interleaved(SUITE, perKeyGets, { name: '100 parallel gets, coalesce on (keys/s)', fn: (i) => Promise.all(slice(i).map((k) => batched.get(k))), ...each }),
+    ]
   } finally {
     await Promise.all([perKey.close(), coalesced.close(), peer.stop()])
     local.close()

@@ -143,7 +143,9 @@ export async function interleaved(
 /**
  * bracketed measures the baseline before and after the candidate and keeps
  * their mean, so a change in machine load during the run (a shared 2-core
- * machine) does not land on one side of the ratio only.
+ * machine) does not land on one side of the ratio only. It is for
+ * measurements that each run whole in a process of their own (isolated.ts);
+ * pairs measured in this process are `interleaved`, which spreads drift finer.
  */
 export async function bracketed(
   suite: string,

@@ -130,7 +130,8 @@ How to read it:
   (\`process.cpuUsage\` in both processes; 64 in flight, coalescing off) when the owner must load the key (its loader
   is synchronous, every key new to it) vs when it holds the key, in short alternating rounds; as keys per CPU-second,
   so the ratio is warm CPU / cold CPU (issue #12 asks for a cold get within 1.5× a warm one: ratio ≥ 0.67).
-- **batch**: keys/s of \`getMany\` (one batch request per owner) and of same-tick coalesced gets vs 100 per-key requests.
+- **batch**: keys/s of \`getMany\` (one batch request per owner) and of same-tick coalesced gets vs 100 per-key requests,
+  in alternating slices as the remote rows.
 - **hot cache** (\`npm run bench -- hot\`): a real 3-peer cluster in one process (node:http on 127.0.0.1, undici),
   each peer getting keys drawn from Zipf 0.99 over 10,000 ids (16 in flight per peer, 200-byte values), 60,000 gets of
   warm-up, then the share of the next 60,000 gets for keys another peer owns that the hot cache answered. Frequency
