@@ -7,11 +7,15 @@
  *    values, above the RSS of an empty process (the same group, nothing
  *    stored), as a multiple of cacheBytes — targets ≤ 1.5 and ≤ 2;
  *  - the heap while writing 10× the budget of 1 KiB values: the largest
- *    heap after a full GC at each 1× over the smallest — target: flat.
+ *    heap after a full GC at each 1× over the smallest — target: flat;
+ *  - under churn (bench/churn.ts): RSS per budget byte after writing 10× and
+ *    50× the budget, against the same gets with a 1 MiB budget.
+ * The "fill once" rows stay for information; the churn rows are the targets.
  */
 import { fileURLToPath } from 'node:url'
 import type { BenchRow } from './harness.js'
 import { runResultChild } from './isolated.js'
+import { churnRows } from './churn.js'
 
 const CHILD = fileURLToPath(new URL('./memory-child.ts', import.meta.url))
 const CACHE_BYTES = 64 << 20
@@ -53,6 +57,7 @@ export async function bench(): Promise<BenchRow[]> {
     ratio: Math.max(...settled) / Math.min(...settled),
     format: mib,
   })
+  rows.push(...(await churnRows()))
   return rows
 }
 

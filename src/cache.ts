@@ -10,8 +10,16 @@
  * 1/`hotRatio` of main (groupcache's 1/8), by evicting from whichever is over
  * its share. An entry's size is its key's UTF-8 bytes, its value's bytes and
  * their measured memory overhead (`entrySize`), so the budget bounds memory.
+ *
+ * Values larger than 64 bytes live in the pair's slab arena (slab.ts): a
+ * value evicted frees its chunk for the next value of its size at once, so
+ * the process's memory stays at the budget under churn. Invariant relied on
+ * by every caller: a cached entry's value is valid until the pair next
+ * stores a value (`populate`); an entry that must outlive that — anything
+ * handed to a promise — is `detached` first.
  */
 import { LRUCache } from 'lru-cache'
+import { SlabArena, chunkBytes, type SlabOwner, type SlabPage } from './slab.js'
 
 /** CacheEntry is one cached value and when it stops being servable. */
 export interface CacheEntry {
@@ -51,10 +59,38 @@ export type SizeOf = (entry: CacheEntry, key: string) => number
 /** EvictListener hears about entries pushed out to make room (not removals, not overwrites). */
 export type EvictListener = (cache: CacheName, key: string, entry: CacheEntry) => void
 
+/**
+ * StoredEntry is an entry as a cache holds it: one class (the hit path
+ * reads one shape), and the owner of its value's slab chunk, which it
+ * gives back when it leaves the cache.
+ */
+class StoredEntry implements CacheEntry, SlabOwner {
+  /** The value: a view of a slab chunk once `place`d, else bytes of its own. */
+  value: Uint8Array
+  readonly expiresAt: number
+  readonly decoded: unknown
+  declare readonly stale?: true
+  readonly key: string
+  readonly cache: CacheName
+  page: SlabPage | undefined = undefined
+  chunk = 0
+
+  constructor(cache: CacheName, key: string, entry: CacheEntry, value: Uint8Array) {
+    this.value = value
+    this.expiresAt = entry.expiresAt
+    this.decoded = entry.decoded
+    if (entry.stale === true) this.stale = true
+    this.key = key
+    this.cache = cache
+  }
+}
+
 /** ByteCache is one LRU cache that counts bytes, lookups, hits and evictions. */
 export class ByteCache {
   readonly name: CacheName
   readonly #lru: LRUCache<string, CacheEntry>
+  readonly #arena: SlabArena | undefined
+  readonly #onEvict: EvictListener | undefined
   #gets = 0
   #hits = 0
   #evictions = 0
@@ -62,20 +98,31 @@ export class ByteCache {
   /** Entries are kept (and returned) this many ms past their expiry: a group's stale windows. */
   readonly #grace: number
 
-  /** sizeOf is what an entry counts against maxBytes (`entrySize`; tests inject key + value bytes alone). */
-  constructor(name: CacheName, maxBytes: number, onEvict: EvictListener | undefined, grace = 0, sizeOf: SizeOf = entrySize) {
+  /**
+   * sizeOf is what an entry counts against maxBytes (`entrySize`; tests
+   * inject key + value bytes alone); arena is where values over 64 bytes go
+   * (CachePair's; none: each value keeps bytes of its own).
+   */
+  constructor(name: CacheName, maxBytes: number, onEvict: EvictListener | undefined, grace = 0, sizeOf: SizeOf = entrySize, arena?: SlabArena) {
     this.name = name
     this.#grace = grace
+    this.#arena = arena
+    this.#onEvict = onEvict
     this.#lru = new LRUCache<string, CacheEntry>({
       // lru-cache needs a positive bound; the shared budget is enforced by CachePair.
       maxSize: Math.max(1, maxBytes),
       sizeCalculation: sizeOf,
       dispose: (entry, key, reason) => {
-        if (reason !== 'evict') return
-        this.#evictions++
-        onEvict?.(name, key, entry)
+        // Whatever took the entry out (eviction, removal, overwrite, clear), its chunk is free from now on.
+        arena?.free(entry as StoredEntry)
+        if (reason === 'evict') this.#evicted(key, entry)
       },
     })
+  }
+
+  #evicted(key: string, entry: CacheEntry): void {
+    this.#evictions++
+    this.#onEvict?.(this.name, key, entry)
   }
 
   /** bytes is the sum of the sizes of the entries held. */
@@ -117,9 +164,34 @@ export class ByteCache {
     return this.#lru.size
   }
 
-  /** add stores an entry (an entry larger than the whole cache is not stored). */
-  add(key: string, entry: CacheEntry): void {
-    this.#lru.set(key, ownedEntry(entry))
+  /**
+   * add stores an entry (an entry larger than the whole cache is not
+   * stored). With an arena, it returns the stored entry when its value is
+   * still the caller's bytes: `place` it (after making room) to move them
+   * into the arena; until then nobody reads them.
+   */
+  add(key: string, entry: CacheEntry): StoredEntry | undefined {
+    if (this.#arena === undefined) {
+      this.#lru.set(key, ownedEntry(entry))
+      return undefined
+    }
+    const bytes = entry.value.byteLength
+    const slabbed = bytes > ON_HEAP_MAX_BYTES && this.#arena.holds(bytes)
+    const stored = new StoredEntry(this.name, key, entry, slabbed ? entry.value : ownedEntry(entry).value)
+    this.#lru.set(key, stored)
+    return slabbed ? stored : undefined
+  }
+
+  /** place copies an added entry's value into the arena (a no-op if the entry left the cache since). */
+  place(stored: StoredEntry): void {
+    if (this.#arena !== undefined && this.#lru.peek(stored.key) === stored) stored.value = this.#arena.store(stored.value, stored)
+  }
+
+  /** evict drops owner's entry as an eviction (the arena takes its chunk's page for another size). */
+  evict(owner: StoredEntry): void {
+    if (this.#lru.peek(owner.key) !== owner) return
+    this.#lru.delete(owner.key)
+    this.#evicted(owner.key, owner)
   }
 
   /** remove drops key; true when it was there. */
@@ -167,12 +239,30 @@ export class CachePair {
   readonly hot: ByteCache
   readonly #cacheBytes: number
   readonly #hotRatio: number
+  /** The values of both caches over 64 bytes (pages up to the budget); none when caching is off. */
+  readonly #arena: SlabArena | undefined
 
   constructor(options: CachePairOptions) {
     this.#cacheBytes = options.cacheBytes
     this.#hotRatio = options.hotRatio ?? 8
-    this.main = new ByteCache('main', options.cacheBytes, options.onEvict, options.staleMs, options.sizeOf)
-    this.hot = new ByteCache('hot', options.cacheBytes, options.onEvict, options.staleMs, options.sizeOf)
+    const arena = options.cacheBytes > 0 ? new SlabArena(options.cacheBytes, (owner) => this.#evictOwner(owner as StoredEntry)) : undefined
+    this.#arena = arena
+    this.main = new ByteCache('main', options.cacheBytes, options.onEvict, options.staleMs, options.sizeOf, arena)
+    this.hot = new ByteCache('hot', options.cacheBytes, options.onEvict, options.staleMs, options.sizeOf, arena)
+  }
+
+  /** slabPages is how many pages the arena holds (each `slabPageBytes`), for the memory bench and tests. */
+  get slabPages(): number {
+    return this.#arena?.pages ?? 0
+  }
+
+  /** slabPageBytes is the arena's page size (0 when caching is off). */
+  get slabPageBytes(): number {
+    return this.#arena?.pageBytes ?? 0
+  }
+
+  #evictOwner(owner: StoredEntry): void {
+    this[owner.cache].evict(owner)
   }
 
   /** capacity is the budget, cacheBytes. */
@@ -190,11 +280,17 @@ export class CachePair {
     return this.main.get(key, clock) ?? this.hot.get(key, clock)
   }
 
-  /** populate stores entry in the named cache, then evicts until the budget holds again. */
+  /**
+   * populate stores entry in the named cache, evicts until the budget holds
+   * again, then copies the value into the arena: the chunks the evictions
+   * freed are the first it reuses. Any cached entry's value may now show
+   * other bytes (see the file comment).
+   */
   populate(cache: CacheName, key: string, entry: CacheEntry): void {
     if (!this.enabled) return
-    this[cache].add(key, entry)
+    const stored = this[cache].add(key, entry)
     this.#shrink()
+    if (stored !== undefined) this[cache].place(stored)
   }
 
   /**
@@ -260,10 +356,11 @@ export class CachePair {
 export const ENTRY_OVERHEAD_BYTES = 400
 
 /**
- * OFF_HEAP_OVERHEAD_BYTES is what a value larger than V8's on-heap typed
- * array limit (64 bytes) costs beyond its bytes: the malloc'd backing store's
- * bookkeeping (V8 BackingStore, ArrayBufferExtension, allocator headers) and
- * the fragmentation of freed ones. Measured with ENTRY_OVERHEAD_BYTES.
+ * OFF_HEAP_OVERHEAD_BYTES is what a value too large for a slab chunk (over
+ * 1 MiB) costs beyond its bytes: the malloc'd backing store of its own and
+ * its bookkeeping (V8 BackingStore, ArrayBufferExtension, allocator headers)
+ * and the fragmentation of freed ones. Measured with ENTRY_OVERHEAD_BYTES.
+ * A value of 65 bytes to 1 MiB counts its slab chunk (slab.ts) instead.
  */
 export const OFF_HEAP_OVERHEAD_BYTES = 512
 
@@ -272,14 +369,35 @@ const ON_HEAP_MAX_BYTES = 64
 
 /**
  * entrySize is what one entry costs against the budget: its key's UTF-8
- * bytes, its value's bytes (twice when a decoded value is kept beside them)
- * and their measured memory overhead.
+ * bytes, its value's storage (its bytes on V8's heap up to 64 bytes, else
+ * its slab chunk, else its bytes and their backing store's overhead), its
+ * bytes once more when a decoded value is kept beside them, and the
+ * measured memory overhead of an entry.
  */
 export function entrySize(entry: CacheEntry, key: string): number {
   const valueBytes = entry.value.byteLength
-  const offHeap = valueBytes > ON_HEAP_MAX_BYTES ? OFF_HEAP_OVERHEAD_BYTES : 0
   const decoded = entry.decoded === undefined ? 0 : valueBytes
-  return Buffer.byteLength(key, 'utf8') + valueBytes + decoded + ENTRY_OVERHEAD_BYTES + offHeap
+  return Buffer.byteLength(key, 'utf8') + storedBytes(valueBytes) + decoded + ENTRY_OVERHEAD_BYTES
+}
+
+/** storedBytes is what a value of valueBytes takes where it is kept (see entrySize). */
+function storedBytes(valueBytes: number): number {
+  if (valueBytes <= ON_HEAP_MAX_BYTES) return valueBytes
+  return chunkBytes(valueBytes) ?? valueBytes + OFF_HEAP_OVERHEAD_BYTES
+}
+
+/**
+ * detached is entry with a value of its own. A cached entry's value is a
+ * view of a slab chunk that the cache gives to another value once this one
+ * is evicted, at the next store: an entry that outlives the current
+ * synchronous step (a promise's result, a stale answer kept across a load)
+ * must be detached first.
+ */
+export function detached(entry: CacheEntry): CacheEntry {
+  const copy: { value: Uint8Array; expiresAt: number; decoded?: unknown; stale?: true } = { value: entry.value.slice(), expiresAt: entry.expiresAt }
+  if (entry.decoded !== undefined) copy.decoded = entry.decoded
+  if (entry.stale === true) copy.stale = true
+  return copy
 }
 
 /**

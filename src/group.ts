@@ -24,7 +24,7 @@
  */
 import { performance } from 'node:perf_hooks'
 import { HotAdmission } from './admission.js'
-import { CachePair, ENTRY_OVERHEAD_BYTES, entrySize, ownedEntry, type ByteCache, type CacheEntry, type CacheName } from './cache.js'
+import { CachePair, ENTRY_OVERHEAD_BYTES, detached, entrySize, ownedEntry, type ByteCache, type CacheEntry, type CacheName } from './cache.js'
 import {
   AbortError,
   ClosedError,
@@ -207,6 +207,12 @@ export class Group<T = Buffer> {
    * and writing through a cast would change the cached value for everyone.
    * Use `get` when you need bytes of your own. A peek is not a get: it
    * counts nothing in the group's stats and emits no event.
+   *
+   * The view is valid until this group next stores a value (a load, a `set`
+   * arriving, a hot-cache fill, in this process): a value over 64 bytes lives
+   * in a chunk of the group's slab arena, and a store may evict this key and
+   * give its chunk to another value, whose bytes the view then shows. Read
+   * it (or copy it) before anything else can run — before an `await`.
    */
   peek(key: string): ReadonlyBytes | undefined {
     // Fast path: an entry of main that never expires needs no clock.
@@ -357,7 +363,9 @@ export class Group<T = Buffer> {
    * @internal
    */
   async serve(key: string, signal?: AbortSignal): Promise<CacheEntry> {
-    return this.serveCached(key) ?? this.serveLoad(key, signal)
+    // A promise's result outlives this step: a cached entry goes out with bytes of its own (cache.ts).
+    const cached = this.serveCached(key)
+    return cached !== undefined ? detached(cached) : this.serveLoad(key, signal)
   }
 
   /**
@@ -417,7 +425,10 @@ export class Group<T = Buffer> {
     if (this.#closed) return Promise.reject(new ClosedError(`group ${this.name} is closed`))
     const load = this.#localFlights.do(key, (ctx) => this.#loadLocally(key, ctx), signal)
     if (this.#stale === undefined) return load
-    return load.catch((err: unknown) => this.#staleOnError(key, this.#caches.lookup(key, this.#ctx.clock), err))
+    return load.catch((err: unknown) => {
+      const kept = this.#caches.lookup(key, this.#ctx.clock)
+      return this.#staleOnError(key, kept === undefined ? undefined : detached(kept), err)
+    })
   }
 
   /**
@@ -532,15 +543,19 @@ export class Group<T = Buffer> {
     // of this flight has already stored the value: check again, so two
     // back-to-back flights do not load the key twice.
     const hit = this.#caches.lookup(key, this.#ctx.clock)
+    // Cached entries leave here as promise results or wait out a load: with bytes of their own (cache.ts).
     if (hit !== undefined && (this.#stale === undefined || this.#stale.fresh(hit, this.#ctx.clock()))) {
       this.#counters.cacheHits++
-      return Promise.resolve(hit)
+      return Promise.resolve(detached(hit))
     }
     this.#counters.loadsDeduped++
     const peer = this.#ctx.picker.pickPeer(key)
     const filled = peer === null ? this.#loadHere(key, ctx, undefined) : this.#fetchFromOwner(peer, key, ctx, coalesce)
     // An expired entry kept for the stale windows: the answer if this load fails (stale-if-error).
-    if (hit !== undefined) return filled.catch((err: unknown) => this.#staleOnError(key, hit, err))
+    if (hit !== undefined) {
+      const kept = detached(hit)
+      return filled.catch((err: unknown) => this.#staleOnError(key, kept, err))
+    }
     return filled
   }
 
@@ -603,7 +618,8 @@ export class Group<T = Buffer> {
   /** Runs the user's loader once per local flight and keeps the value in main. */
   async #loadLocally(key: string, ctx: FlightContext, asked?: string): Promise<CacheEntry> {
     const hit = this.#caches.main.get(key, this.#ctx.clock)
-    if (hit !== undefined && (this.#stale === undefined || this.#stale.fresh(hit, this.#ctx.clock()))) return hit
+    // The flight's result outlives this step: bytes of its own (cache.ts).
+    if (hit !== undefined && (this.#stale === undefined || this.#stale.fresh(hit, this.#ctx.clock()))) return detached(hit)
     this.#recallNotFound(key)
     const peeking = this.#peekPrevious(key, ctx, asked)
     const peeked = peeking === undefined ? undefined : await peeking

@@ -50,9 +50,12 @@ describe('entry sizes', () => {
     const key = 'é€𝄞' // 2 + 3 + 4 UTF-8 bytes, 4 UTF-16 units
     expect(key.length).toBe(4)
     expect(entrySize(entry(10), key)).toBe(19 + ENTRY_OVERHEAD_BYTES)
-    // A value over V8's on-heap typed array limit (64 bytes) also pays for its off-heap backing store.
+    // A value over V8's on-heap typed array limit (64 bytes) pays for its slab chunk (80 bytes: the smallest),
+    // one too large for any chunk (over 1 MiB) for its bytes and their own backing store.
     expect(entrySize(entry(64), key)).toBe(9 + 64 + ENTRY_OVERHEAD_BYTES)
-    expect(entrySize(entry(65), key)).toBe(9 + 65 + ENTRY_OVERHEAD_BYTES + OFF_HEAP_OVERHEAD_BYTES)
+    expect(entrySize(entry(65), key)).toBe(9 + 80 + ENTRY_OVERHEAD_BYTES)
+    expect(entrySize(entry(1024), key)).toBe(9 + 1096 + ENTRY_OVERHEAD_BYTES) // 80 × 1.25^n rounded up to 8
+    expect(entrySize(entry((1 << 20) + 1), key)).toBe(9 + (1 << 20) + 1 + ENTRY_OVERHEAD_BYTES + OFF_HEAP_OVERHEAD_BYTES)
     expect(ENTRY_OVERHEAD_BYTES).toBeGreaterThan(0)
 
     const real = new CachePair({ cacheBytes: 100_000 })
@@ -355,11 +358,14 @@ describe('cached values own their bytes', () => {
     expect(kept.value.buffer.byteLength).toBe(5)
   })
 
-  it('an entry that already owns exactly its bytes is stored as it is (no copy)', () => {
+  it('a value over 64 bytes is copied into the slab arena: later writes to the stored array change nothing', () => {
     const pair = new CachePair({ cacheBytes: 1 << 20 })
     const own = entry(100)
     pair.populate('main', 'k', own)
-    expect(pair.main.get('k', at(0))).toBe(own)
+    own.value.fill(0)
+    const kept = pair.main.get('k', at(0))!
+    expect(kept.value).toEqual(new Uint8Array(100).fill(100))
+    expect(kept.value.buffer.byteLength).toBe(pair.slabPageBytes) // a chunk of a page, not a store of its own
   })
 })
 

@@ -4,7 +4,8 @@
  * value; its error is logged and the other listeners still run.
  */
 import { afterEach, describe, expect, it } from 'vitest'
-import { ENTRY_OVERHEAD_BYTES, NotFoundError, OFF_HEAP_OVERHEAD_BYTES, Peercache, type Logger } from '../src/index.js'
+import { ENTRY_OVERHEAD_BYTES, NotFoundError, Peercache, type Logger } from '../src/index.js'
+import { chunkBytes } from '../src/slab.js'
 
 const caches: Peercache[] = []
 
@@ -34,7 +35,7 @@ describe('a listener that throws', () => {
     const cache = new Peercache({ env: {}, logger: recordingLogger(errors) })
     caches.push(cache)
     // 100-byte values in a budget of 6 entries (each counts its overhead too): later gets evict earlier keys.
-    const group = cache.group({ name: 'g', cacheBytes: 6 * (102 + ENTRY_OVERHEAD_BYTES + OFF_HEAP_OVERHEAD_BYTES), load: loader })
+    const group = cache.group({ name: 'g', cacheBytes: 6 * (2 + (chunkBytes(100) as number) + ENTRY_OVERHEAD_BYTES), load: loader })
     const seen: string[] = []
     for (const type of ['hit', 'miss', 'load', 'load-error', 'evict'] as const) {
       cache.events.on(type, () => {

@@ -4,7 +4,6 @@ import {
   ClosedError,
   ENTRY_OVERHEAD_BYTES,
   InvalidArgumentError,
-  OFF_HEAP_OVERHEAD_BYTES,
   LoadError,
   NotFoundError,
   Peercache,
@@ -16,11 +15,14 @@ import {
   type PeercacheEvents,
   type PeercacheOptions,
 } from '../src/index.js'
+import { chunkBytes } from '../src/slab.js'
 import { bytesOf, deferred, flushTasks, settle, whenAborted } from './helpers/core-helpers.js'
 
 const MiB = 1024 * 1024
 /** OVERHEAD is what each entry counts against the budget beyond its key and value bytes (a value up to 64 bytes). */
 const OVERHEAD = ENTRY_OVERHEAD_BYTES
+/** CHUNK_100 is what a 100-byte value counts: its slab chunk (src/slab.ts). */
+const CHUNK_100 = chunkBytes(100) as number
 const open: Peercache[] = []
 
 /** newCache makes a peer-less Peercache (env ignored) that is closed after the test. */
@@ -225,7 +227,7 @@ describe('per-caller abort', () => {
 
 describe('byte budget', () => {
   it('flooding distinct keys keeps main + hot within cacheBytes; an evicted key reloads exactly once', async () => {
-    const perEntry = 108 + OVERHEAD + OFF_HEAP_OVERHEAD_BYTES // 8-byte key + 100-byte value, held off V8's heap
+    const perEntry = 8 + CHUNK_100 + OVERHEAD // 8-byte key + 100-byte value, held in a slab chunk
     const cacheBytes = 10 * perEntry + 50
     const loader = counting(() => new Uint8Array(100).fill(7))
     const { group } = newGroup({ cacheBytes, load: loader.load })
@@ -618,7 +620,7 @@ describe('events', () => {
   it('emits hit, miss, load, load-error and evict with their payloads; "*" sees them all', async () => {
     const { cache, group } = newGroup({
       name: 'ev',
-      cacheBytes: 2 * (101 + OVERHEAD + OFF_HEAP_OVERHEAD_BYTES) + 50, // two 1-byte keys with 100-byte values fit, not three
+      cacheBytes: 2 * (1 + CHUNK_100 + OVERHEAD) + 50, // two 1-byte keys with 100-byte values fit, not three
       load: (key) => {
         if (key === 'bad') throw new Error('broken origin')
         return new Uint8Array(100)
