@@ -77,6 +77,12 @@ const TARGETS: ReadonlyArray<{ name: string; min?: number; max?: number; on?: 'v
   { name: 'RSS above an empty process, group full of 1024-byte values', max: 1.5, issue: '#13', note: '' },
   { name: 'RSS above an empty process, group full of 16-byte values', max: 2, issue: '#13', note: '' },
   ...[3, 10, 30].map((n) => ({ name: `HashRing.pick balanced (${n} peers)`, min: 0.5, issue: '#12', note: '' })),
+  ...(['1 KiB values, 64.0 MiB', 'mixed 100 B–64 KiB values (log-uniform), 64.0 MiB'] as const).flatMap((what) =>
+    [10, 50].map((times) => ({ name: `RSS per budget byte under churn, ${what} budget, after ${times}× the budget`, max: 1.25, issue: 'As cheap as a Map', note: 'Redis (jemalloc, maxmemory): 1.05' })),
+  ),
+  ...(['8.0 MiB', '32.0 MiB'] as const).flatMap((budget) =>
+    [10, 50].map((times) => ({ name: `RSS per budget byte under churn, 16-byte values, ${budget} budget, after ${times}× the budget`, max: 1.5, issue: 'As cheap as a Map', note: '' })),
+  ),
 ]
 
 function targets(rows: readonly BenchRow[]): string {

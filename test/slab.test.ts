@@ -80,6 +80,41 @@ describe('slab arena', () => {
     expect(pair.main.bytes + pair.hot.bytes).toBeLessThanOrEqual(cacheBytes)
   })
 
+  it('keeps every value intact under random overwrites, removals and clears of a fixed key set, within the pages of the budget', () => {
+    const cacheBytes = 2 << 20
+    const pair = new CachePair({ cacheBytes })
+    const random = mulberry32(4)
+    const sizes = logUniform(65, 32 * 1024)
+    const model = new Map<string, number>() // key → the size of its latest value (the pair may have evicted it)
+    for (let step = 0; step < 6000; step++) {
+      const index = Math.floor(random() * 400)
+      const key = `key-${index}`
+      const roll = random()
+      if (roll < 0.1) {
+        pair.remove(key)
+        model.delete(key)
+      } else if (roll < 0.1005) {
+        pair.clear()
+        model.clear()
+      } else {
+        const n = sizes(random)
+        // A new version of the key's value: its size and pattern (from key + size) differ from the last one's.
+        // Each key lives in one cache (lookup reads main first: a hot copy under a main one would be shadowed).
+        pair.populate(index % 5 === 0 ? 'hot' : 'main', key, { value: valueFor(`${key}/${n}`, n), expiresAt: 0 })
+        model.set(key, n)
+      }
+    }
+    let held = 0
+    for (const [key, n] of model) {
+      const entry = pair.lookup(key, at(0))
+      if (entry === undefined) continue
+      held++
+      if (Buffer.compare(entry.value, valueFor(`${key}/${n}`, n)) !== 0) throw new Error(`${key} does not read back as its latest value`)
+    }
+    expect(held).toBeGreaterThan(50)
+    expect(pair.slabPages).toBeLessThanOrEqual(Math.floor(cacheBytes / pair.slabPageBytes))
+  })
+
   it('counts an entry evicted because its page went to another size as an eviction, and tells onEvict', () => {
     const evicted: Array<{ cache: CacheName; key: string; entry: CacheEntry }> = []
     const cacheBytes = 2 * SLAB_MIN_PAGE // two pages of 64 KiB
