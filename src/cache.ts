@@ -60,9 +60,9 @@ export type SizeOf = (entry: CacheEntry, key: string) => number
 export type EvictListener = (cache: CacheName, key: string, entry: CacheEntry) => void
 
 /**
- * StoredEntry is an entry as a cache holds it: one class (the hit path
- * reads one shape), and the owner of its value's slab chunk, which it
- * gives back when it leaves the cache.
+ * StoredEntry is an entry whose value is in the slab arena, as a cache holds
+ * it: the owner of the value's chunk, which it gives back when it leaves the
+ * cache. Other entries are kept as plain objects (smaller).
  */
 class StoredEntry implements CacheEntry, SlabOwner {
   /** The value: a view of a slab chunk once `place`d, else bytes of its own. */
@@ -114,7 +114,7 @@ export class ByteCache {
       sizeCalculation: sizeOf,
       dispose: (entry, key, reason) => {
         // Whatever took the entry out (eviction, removal, overwrite, clear), its chunk is free from now on.
-        arena?.free(entry as StoredEntry)
+        if (entry instanceof StoredEntry) arena?.free(entry)
         if (reason === 'evict') this.#evicted(key, entry)
       },
     })
@@ -171,15 +171,15 @@ export class ByteCache {
    * into the arena; until then nobody reads them.
    */
   add(key: string, entry: CacheEntry): StoredEntry | undefined {
-    if (this.#arena === undefined) {
+    const bytes = entry.value.byteLength
+    if (this.#arena === undefined || bytes <= ON_HEAP_MAX_BYTES || !this.#arena.holds(bytes)) {
+      // Not in the arena: the plain entry, smaller on the heap than a StoredEntry (16-byte values: ~50 B of ~450).
       this.#lru.set(key, ownedEntry(entry))
       return undefined
     }
-    const bytes = entry.value.byteLength
-    const slabbed = bytes > ON_HEAP_MAX_BYTES && this.#arena.holds(bytes)
-    const stored = new StoredEntry(this.name, key, entry, slabbed ? entry.value : ownedEntry(entry).value)
+    const stored = new StoredEntry(this.name, key, entry, entry.value)
     this.#lru.set(key, stored)
-    return slabbed ? stored : undefined
+    return stored
   }
 
   /** place copies an added entry's value into the arena (a no-op if the entry left the cache since). */
