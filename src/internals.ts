@@ -5,7 +5,7 @@
  * public API (users reach Peercache through its documented methods only).
  */
 import type { MetricsSnapshot } from './metrics.js'
-import type { HandlerContext } from './peers/handler.js'
+import type { HandlerContext } from './endpoint/handler.js'
 
 /** internals is the key of Peercache's adapter-only method. */
 export const internals: unique symbol = Symbol('peercache.internals')

@@ -9,7 +9,7 @@ import { createServer } from 'node:http'
 import { Peercache } from 'peercache'
 
 const port = Number(process.env.PORT ?? 8080)
-const cache = new Peercache({ drainMs: Number(process.env.DRAIN_MS ?? 10000) })
+const cache = new Peercache({ deploy: { drainMs: Number(process.env.DRAIN_MS ?? 10000) } })
 const products = cache.group({
   name: 'products',
   cacheBytes: 64 << 20,

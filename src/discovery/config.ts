@@ -5,7 +5,7 @@
  */
 import { ConfigError } from '../errors.js'
 import { normalizePeerUrl } from '../config.js'
-import { checkInteger } from '../group-options.js'
+import { checkInteger } from '../inputs.js'
 import { dnsLookup } from './dns.js'
 import { discoveryFromEnv, isPort } from './env.js'
 import { DEFAULT_INTERVAL_MS, DEFAULT_TIMEOUT_MS, isDnsDiscovery, type DiscoveryOption, type PeerLookup } from './options.js'

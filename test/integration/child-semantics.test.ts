@@ -51,7 +51,7 @@ function childKeys(n: number, prefix: string): Array<{ key: string; owner: Child
   const found: Array<{ key: string; owner: ChildPeer }> = []
   for (let i = 0; found.length < n; i++) {
     const key = `${prefix}-${i}`
-    const owner = children.find((child) => child.url === parent!.picker.pickPeer(key)?.url)
+    const owner = children.find((child) => child.url === parent!.ownerOf(key))
     if (owner !== undefined) found.push({ key, owner })
   }
   return found

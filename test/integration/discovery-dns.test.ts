@@ -85,13 +85,7 @@ describe('discovery through DNS (dnsmasq)', () => {
     await dns.setHosts({ [NAME]: three })
     await startChildren(three)
     const urls3 = await setDns(three)
-    client = new Peercache({
-      env: {},
-      self: 'http://127.0.0.1:1',
-      discovery: { dns: NAME, port, servers: [dns.server], intervalMs: 100 },
-      hotCacheProbability: 0,
-      timeout: 10_000,
-    })
+    client = new Peercache({ env: {}, self: 'http://127.0.0.1:1', discovery: { dns: NAME, port, servers: [dns.server], intervalMs: 100 }, hotCacheProbability: 0, transport: { timeoutMs: 10_000 } })
     const group = client.group({ name: 'kv', cacheBytes: 1 << 20, load: (key) => Promise.reject(new Error(`the client owns nothing, yet loaded ${key}`)) })
     await waitForPeers(client, urls3)
 

@@ -183,7 +183,7 @@ describe('peercachePlugin', () => {
   })
 
   it('bounds request bodies by the cache’s maxRequestBytes (413, text/plain)', async () => {
-    const { origin } = await mountInFastify(() => ({ env: {}, maxRequestBytes: 1024 }))
+    const { origin } = await mountInFastify(() => ({ env: {}, server: { maxRequestBytes: 1024 } }))
     const body = encodeSetRequest({ group: 'kv', key: 'big', value: Buffer.alloc(4096, 1), expiresAt: 0 })
     const tooLarge = await send(origin, 'PUT', '/_groupcache/kv/big', { body, headers: { 'content-type': 'application/x-protobuf' } })
     expect(tooLarge.status).toBe(413)

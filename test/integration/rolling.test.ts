@@ -62,7 +62,7 @@ describe('rolling restart under load', () => {
     await dns.setHosts({ [NAME]: ADDRESSES })
     await Promise.all(ADDRESSES.map(start))
     const clientLoads: string[] = []
-    client = new Peercache({ env: {}, self: 'http://127.0.0.1:1', hotCacheProbability: 0, timeout: 10_000, discovery: { dns: NAME, port, servers: [dns.server], intervalMs: 100 } })
+    client = new Peercache({ env: {}, self: 'http://127.0.0.1:1', hotCacheProbability: 0, discovery: { dns: NAME, port, servers: [dns.server], intervalMs: 100 }, transport: { timeoutMs: 10_000 } })
     const group = client.group({ name: 'kv', cacheBytes: 1 << 20, load: (key) => (clientLoads.push(key), `client:${key}`) })
     await announce(ADDRESSES)
 

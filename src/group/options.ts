@@ -3,9 +3,11 @@
  * contract, a get's and a set's options — and the checks that refuse a bad
  * option where it is given (InvalidArgumentError), before a group exists.
  */
-import type { Codec } from './codecs.js'
-import { InvalidArgumentError } from './errors.js'
-import { checkTtl } from './inputs.js'
+import type { Codec } from '../codecs.js'
+import { InvalidArgumentError } from '../errors.js'
+import { checkInteger, checkProbability, checkTtl } from '../inputs.js'
+import { checkOptionNames } from '../option-names.js'
+import { GROUP_SCHEMA } from '../options.js'
 
 const MAX_GROUP_NAME_BYTES = 255
 
@@ -154,8 +156,10 @@ export function validateGroupName(name: unknown): asserts name is string {
   }
 }
 
+/** validateGroupOptions refuses unknown names and bad values (InvalidArgumentError) before a group exists. */
 export function validateGroupOptions(options: GroupOptions | TypedGroupOptions<unknown>, now: number): void {
   if (options === null || typeof options !== 'object') throw new InvalidArgumentError('group options must be an object')
+  checkOptionNames(options, GROUP_SCHEMA, 'group options')
   validateGroupName(options.name)
   if (typeof options.load !== 'function') throw new InvalidArgumentError('group option load must be a function')
   checkInteger('cacheBytes', options.cacheBytes, 0)
@@ -171,19 +175,5 @@ export function validateGroupOptions(options: GroupOptions | TypedGroupOptions<u
   const codec = options.codec as Partial<Codec<unknown>> | undefined
   if (codec !== undefined && (typeof codec?.encode !== 'function' || typeof codec.decode !== 'function')) {
     throw new InvalidArgumentError('group option codec must have encode and decode functions')
-  }
-}
-
-/** checkInteger throws InvalidArgumentError unless value is a safe integer >= min. */
-export function checkInteger(name: string, value: unknown, min: number): void {
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min) {
-    throw new InvalidArgumentError(`${name} must be an integer >= ${min}, got ${String(value)}`)
-  }
-}
-
-/** checkProbability throws InvalidArgumentError unless value is a number in [0, 1]. */
-export function checkProbability(name: string, value: unknown): void {
-  if (typeof value !== 'number' || !(value >= 0 && value <= 1)) {
-    throw new InvalidArgumentError(`${name} must be a number from 0 to 1, got ${String(value)}`)
   }
 }

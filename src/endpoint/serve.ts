@@ -9,23 +9,22 @@
  * on 404s, authentication, and bounds on every input.
  *
  * Requests that reach it come from peers, so it never forwards: it answers
- * from the caches or loads locally (Group.serveCached / serveLoad), which is
+ * from the caches or loads locally (ServedGroup, group/owner.ts), which is
  * what keeps two processes with different peer lists from looping.
  */
 import type { ServerResponse } from 'node:http'
 import type { PeerAuth } from '../auth.js'
-import type { CacheEntry } from '../cache.js'
 import { AuthError, ClosedError, NotFoundError, PeercacheError } from '../errors.js'
-import { Group } from '../group.js'
+import type { ServedEntry, ServedGroup } from '../group/owner.js'
 import type { Logger } from '../logger.js'
 import { decodeBatchRequest, decodeSetRequest, encodeGetResponse } from '../proto/codec.js'
 import { writeBatch } from './batch-answer.js'
-import { BATCH_BASE_PATH, CLEAR_BASE_PATH, ERROR_HEADER, PEEK_BASE_PATH, errorHeaderValue, parsePeerPath } from './paths.js'
+import { BATCH_BASE_PATH, CLEAR_BASE_PATH, ERROR_HEADER, PEEK_BASE_PATH, errorHeaderValue, parsePeerPath } from '../peers/paths.js'
 
 /** HandlerContext is what the peer endpoint needs from its Peercache. */
 export interface HandlerContext {
   basePath: string
-  group(name: string): Group<unknown> | undefined
+  group(name: string): ServedGroup | undefined
   /** Longest key any group accepts, in UTF-8 bytes: bounds the path before decoding. */
   maxKeyBytes(): number
   auth: PeerAuth | undefined
@@ -137,8 +136,8 @@ function answerPeek(ctx: HandlerContext, req: PeerRequest): PeerReply {
   if (!parsed.ok) return errorReply(parsed.status, parsed.message)
   const group = ctx.group(parsed.group)
   if (group === undefined) return errorReply(404, `no such group: ${parsed.group}`, errorHeaderValue.noSuchGroup)
-  const entry = group.peekEntry(parsed.key)
-  return entry === undefined ? errorReply(404, 'not cached', errorHeaderValue.notCached) : valueReply(entry, group.minuteQps(parsed.key), false)
+  const entry = group.peek(parsed.key)
+  return entry === undefined ? errorReply(404, 'not cached', errorHeaderValue.notCached) : valueReply(entry, false)
 }
 
 /** Answers {basePath}{group}/{key}: GET/HEAD a value, PUT a value (SetRequest), DELETE it. */
@@ -155,14 +154,14 @@ function answerKey(ctx: HandlerContext, req: PeerRequest, body: Uint8Array): Pee
     return OK
   }
   const headOnly = req.method === 'HEAD'
-  const entry = group.serveCached(key)
-  return entry !== undefined ? valueReply(entry, group.minuteQps(key), headOnly) : loadKey(group, key, headOnly)
+  const served = group.serve(key)
+  return served instanceof Promise ? loadKey(served, headOnly) : valueReply(served, headOnly)
 }
 
 /** Answers POST /_peercache/batch/{group}: a BatchRequest in, a BatchResponse streamed out (batch-answer.ts). */
 function answerBatch(ctx: HandlerContext, req: PeerRequest, body: Uint8Array): PeerReply {
   const group = groupAt(ctx, req.path, BATCH_BASE_PATH)
-  if (!(group instanceof Group)) return group
+  if (isReply(group)) return group
   let keys: string[]
   try {
     keys = decodeBatchRequest(body)
@@ -176,19 +175,19 @@ function answerBatch(ctx: HandlerContext, req: PeerRequest, body: Uint8Array): P
 /** Answers POST /_peercache/clear/{group} (peercache-only, signed like every request): drops every entry of the group here. */
 function answerClear(ctx: HandlerContext, req: PeerRequest): PeerReply {
   const group = groupAt(ctx, req.path, CLEAR_BASE_PATH)
-  if (!(group instanceof Group)) return group
+  if (isReply(group)) return group
   group.clearLocal()
   return OK
 }
 
 /** groupAt finds the group named by the segment after prefix in path (peercache's own endpoints), or the refusal. */
-function groupAt(ctx: HandlerContext, path: string, prefix: string): Group<unknown> | PeerReply {
+function groupAt(ctx: HandlerContext, path: string, prefix: string): ServedGroup | PeerReply {
   const name = decodeSegment(path.slice(prefix.length))
   if (name === undefined || name === '' || name.includes('/')) return errorReply(400, 'bad request')
   return ctx.group(name) ?? errorReply(404, `no such group: ${name}`, errorHeaderValue.noSuchGroup)
 }
 
-function applySet(group: Group<unknown>, key: string, body: Uint8Array): PeerReply {
+function applySet(group: ServedGroup, key: string, body: Uint8Array): PeerReply {
   try {
     const message = decodeSetRequest(body)
     if (message.group !== group.name || message.key !== key) return errorReply(400, 'bad request: body names another group or key')
@@ -200,19 +199,18 @@ function applySet(group: Group<unknown>, key: string, body: Uint8Array): PeerRep
   return OK
 }
 
-/**
- * Loads one key serveCached did not have. No signal on purpose: nobody
- * aborts this wait. A client that hangs up only makes the answer go
- * unread, and the load goes on and lands in the cache either way (as in Go
- * groupcache), so a miss costs no AbortController, listener or
- * DOMException (issue 12: a cold get within 1.5× the CPU of a warm one).
- */
-async function loadKey(group: Group<unknown>, key: string, headOnly: boolean): Promise<PeerReply> {
+/** Answers a key that had to be loaded (serve's promise): its value, or the load's failure as mailgun's codes. */
+async function loadKey(served: Promise<ServedEntry>, headOnly: boolean): Promise<PeerReply> {
   try {
-    return valueReply(await group.serveLoad(key), group.minuteQps(key), headOnly)
+    return valueReply(await served, headOnly)
   } catch (err) {
     return loadErrorReply(err)
   }
+}
+
+/** isReply tells a refusal from the group groupAt found. */
+function isReply(found: ServedGroup | PeerReply): found is PeerReply {
+  return 'status' in found
 }
 
 function decodeSegment(segment: string): string | undefined {
@@ -243,9 +241,8 @@ function loadErrorReply(err: unknown): PeerReply {
 }
 
 /** valueReply answers a value, with the key's request rate here as minute_qps (askers weigh it for their hot caches). */
-function valueReply(entry: CacheEntry, minuteQps: number, headOnly: boolean): PeerReply {
-  const stale = entry.stale === true ? true : undefined
-  return bytesReply(200, 'application/x-protobuf', encodeGetResponse({ value: entry.value, expiresAt: entry.expiresAt, minuteQps, stale }), headOnly)
+function valueReply(entry: ServedEntry, headOnly: boolean): PeerReply {
+  return bytesReply(200, 'application/x-protobuf', encodeGetResponse(entry), headOnly)
 }
 
 function bytesReply(status: number, contentType: string, body: Uint8Array, headOnly = false): PeerReply {

@@ -11,7 +11,7 @@
  * the group's local operations.
  */
 import { LRUCache } from 'lru-cache'
-import { NotFoundError } from './errors.js'
+import { NotFoundError } from '../errors.js'
 
 /** ENTRY_OVERHEAD estimates what one remembered key costs beside its UTF-8 bytes (the record, the LRU's slots). */
 export const ENTRY_OVERHEAD = 64

@@ -23,7 +23,7 @@
  *
  * With `hotCacheProbability` set, admission is groupcache's coin instead.
  */
-import type { CachePair } from './cache.js'
+import type { CachePair } from '../cache.js'
 import { FrequencySketch, hashKey } from './sketch.js'
 
 /** HotAdmissionOptions configure a group's admission policy. */

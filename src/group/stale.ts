@@ -14,7 +14,7 @@
  * the caches for the longer window (CachePair's `staleMs`), so the group sees
  * them and asks this policy what to do.
  */
-import type { CacheEntry } from './cache.js'
+import type { CacheEntry } from '../cache.js'
 
 /** StalePolicy is a group's two windows, in ms after an entry's expiry. */
 export class StalePolicy {

@@ -6,9 +6,9 @@
  * of its own, as bentocache's `ctx.setTtl` and lru-cache's `fetchMethod`
  * `options.ttl` do. One is made per load; its signal only when read.
  */
-import type { LoaderContext } from './group-options.js'
-import { checkTtl } from './inputs.js'
-import type { FlightContext } from './singleflight.js'
+import type { LoaderContext } from './options.js'
+import { checkTtl } from '../inputs.js'
+import type { FlightContext } from '../singleflight.js'
 
 /** LoadContext implements LoaderContext for one run of a loader. */
 export class LoadContext implements LoaderContext {

@@ -18,9 +18,9 @@
 import type { ServerResponse } from 'node:http'
 import type { CacheEntry } from '../cache.js'
 import { ClosedError, NotFoundError } from '../errors.js'
-import type { Group } from '../group.js'
+import type { ServedEntry, ServedGroup } from '../group/owner.js'
 import { encodeBatchResponse, type BatchEntryMessage } from '../proto/codec.js'
-import { batchStatus } from './paths.js'
+import { batchStatus } from '../peers/paths.js'
 
 /** BATCH_CONCURRENCY bounds the loads one batch runs at once. */
 const BATCH_CONCURRENCY = 64
@@ -29,13 +29,13 @@ const BATCH_CONCURRENCY = 64
 export const BATCH_ANSWER_BUDGET = 16 * 1024 * 1024
 
 /** writeBatch answers `keys` (deduplicated here) of group on res; `closing` tells when to stop serving. */
-export async function writeBatch(group: Group<unknown>, keys: readonly string[], res: ServerResponse, closing: () => boolean): Promise<void> {
+export async function writeBatch(group: ServedGroup, keys: readonly string[], res: ServerResponse, closing: () => boolean): Promise<void> {
   const writer = new BatchWriter(res)
   const misses: string[] = []
   for (const key of new Set(keys)) {
     const entry = group.serveCached(key)
     if (entry === undefined) misses.push(key)
-    else writer.add(found(key, entry, group.minuteQps(key)), entry.value.byteLength)
+    else writer.add(found(key, entry), entry.value.byteLength)
   }
   if (misses.length === 0) return writer.endWhole()
   writer.start()
@@ -57,10 +57,10 @@ export async function writeBatch(group: Group<unknown>, keys: readonly string[],
 }
 
 /** loadEntry loads one missed key (no signal: the load lands in the cache whoever waits) and maps its outcome to an entry. */
-async function loadEntry(group: Group<unknown>, key: string): Promise<BatchEntryMessage> {
+async function loadEntry(group: ServedGroup, key: string): Promise<BatchEntryMessage> {
   try {
     const entry = await group.serveLoad(key)
-    return found(key, entry, group.minuteQps(key))
+    return found(key, entry)
   } catch (err) {
     if (err instanceof NotFoundError) return failed(key, batchStatus.notFound, err)
     // A closed group could not serve the key: not the loader's answer.
@@ -73,8 +73,8 @@ async function loadEntry(group: Group<unknown>, key: string): Promise<BatchEntry
  * found is a batch's answer for a key served (flagged when stale: the
  * owner's stale windows), with the key's request rate here as minute_qps.
  */
-function found(key: string, entry: CacheEntry, minuteQps: number): BatchEntryMessage {
-  const message: BatchEntryMessage = { key, status: batchStatus.ok, value: entry.value, expiresAt: entry.expiresAt, minuteQps }
+function found(key: string, entry: ServedEntry): BatchEntryMessage {
+  const message: BatchEntryMessage = { key, status: batchStatus.ok, value: entry.value, expiresAt: entry.expiresAt, minuteQps: entry.minuteQps }
   if (entry.stale === true) message.stale = true
   return message
 }

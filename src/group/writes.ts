@@ -11,8 +11,8 @@
  * because a get here may have fetched the old value while the request
  * travelled.
  */
-import type { CacheEntry } from './cache.js'
-import type { Peer, PeerPicker } from './peer.js'
+import type { CacheEntry } from '../cache.js'
+import type { Peer, PeerPicker } from '../peer.js'
 
 /** WriteReport tells which peers a set or remove could not reach (they may still serve the old value until it expires or is evicted). */
 export interface WriteReport {
