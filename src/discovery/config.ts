@@ -6,6 +6,7 @@
 import { ConfigError } from '../errors.js'
 import { normalizePeerUrl } from '../config.js'
 import { checkInteger } from '../group-options.js'
+import type { Logger } from '../logger.js'
 import { dnsLookup } from './dns.js'
 import { discoveryFromEnv, isPort } from './env.js'
 import { DEFAULT_INTERVAL_MS, DEFAULT_TIMEOUT_MS, isDnsDiscovery, type DiscoveryOption, type PeerLookup } from './options.js'
@@ -17,6 +18,8 @@ export interface DiscoveryInput {
   self?: string | undefined
   peers?: readonly string[] | undefined
   env?: Record<string, string | undefined>
+  /** Hears what a lookup leaves out (SRV targets without an address). */
+  logger?: Logger | undefined
 }
 
 /** ResolvedDiscovery is a discovery ready to run. */
@@ -43,7 +46,7 @@ export function resolveDiscovery(input: DiscoveryInput): ResolvedDiscovery | und
   }
   checkDns(option.dns, option.port)
   const self = selfOf(input, env, option.port, option.protocol ?? 'http')
-  return withTiming(dnsLookup(option), option, option.dns, self)
+  return withTiming(dnsLookup(option, input.logger), option, option.dns, self)
 }
 
 function withTiming(lookup: PeerLookup, timing: { intervalMs?: number; timeoutMs?: number }, source: string, self: string): ResolvedDiscovery {

@@ -172,6 +172,22 @@ describe('DNS answers and failures', () => {
     await waitForPeers(c, ['http://127.0.0.3:7002'])
   })
 
+  it('SRV targets without an address are left out, warned once; the others are the peers, and a target that resolves again joins', async () => {
+    const name = '_peercache._tcp.part.test'
+    await server.setHosts({ 'p1.part.test': ['127.0.0.2'], 'p2.part.test': ['127.0.0.3'] })
+    await server.setSrv(name, [{ target: 'p1.part.test', port: 7001 }, { target: 'p2.part.test', port: 7002 }, { target: 'p3.part.test', port: 7003 }])
+    const { warns, infos, logger } = recordingLogger()
+    const c = watch({ dns: name, srv: true }, logger)
+    await waitForPeers(c, ['http://127.0.0.2:7001', 'http://127.0.0.3:7002'])
+    await server.waitForQueries('p3.part.test', 3)
+    expect(c.peers).toEqual(['http://127.0.0.2:7001', 'http://127.0.0.3:7002'])
+    expect(warns.filter((m) => m.includes('discovery failed'))).toEqual([])
+    expect(warns.filter((m) => m.includes('SRV target'))).toHaveLength(1)
+    await server.setHosts({ 'p1.part.test': ['127.0.0.2'], 'p2.part.test': ['127.0.0.3'], 'p3.part.test': ['127.0.0.4'] })
+    await waitForPeers(c, ['http://127.0.0.2:7001', 'http://127.0.0.3:7002', 'http://127.0.0.4:7003'])
+    expect(infos.filter((m) => m.includes('SRV target'))).toHaveLength(1)
+  })
+
   it('a failed lookup, an empty answer or a dead server keeps the last good list, logged once per streak', async () => {
     await server.setHosts({ 'flaky.test': ['127.0.0.2', '127.0.0.3'] })
     const { warns, infos, logger } = recordingLogger()
