@@ -6,9 +6,11 @@
 import { ConfigError } from '../errors.js'
 import { normalizePeerUrl } from '../config.js'
 import { checkInteger } from '../inputs.js'
+import type { Logger } from '../logger.js'
+import { DEFAULTS } from '../options.js'
 import { dnsLookup } from './dns.js'
 import { discoveryFromEnv, isPort } from './env.js'
-import { DEFAULT_INTERVAL_MS, DEFAULT_TIMEOUT_MS, isDnsDiscovery, type DiscoveryOption, type PeerLookup } from './options.js'
+import { isDnsDiscovery, type DiscoveryOption, type PeerLookup } from './options.js'
 import { deriveSelf } from './self.js'
 
 /** DiscoveryInput is the part of the Peercache options discovery reads. */
@@ -17,6 +19,8 @@ export interface DiscoveryInput {
   self?: string | undefined
   peers?: readonly string[] | undefined
   env?: Record<string, string | undefined>
+  /** Hears what a lookup leaves out (SRV targets without an address). */
+  logger?: Logger | undefined
 }
 
 /** ResolvedDiscovery is a discovery ready to run. */
@@ -43,12 +47,12 @@ export function resolveDiscovery(input: DiscoveryInput): ResolvedDiscovery | und
   }
   checkDns(option.dns, option.port)
   const self = selfOf(input, env, option.port, option.protocol ?? 'http')
-  return withTiming(dnsLookup(option), option, option.dns, self)
+  return withTiming(dnsLookup(option, input.logger), option, option.dns, self)
 }
 
 function withTiming(lookup: PeerLookup, timing: { intervalMs?: number; timeoutMs?: number }, source: string, self: string): ResolvedDiscovery {
-  const intervalMs = timing.intervalMs ?? DEFAULT_INTERVAL_MS
-  const timeoutMs = timing.timeoutMs ?? DEFAULT_TIMEOUT_MS
+  const intervalMs = timing.intervalMs ?? DEFAULTS.discovery.intervalMs
+  const timeoutMs = timing.timeoutMs ?? DEFAULTS.discovery.timeoutMs
   checkInteger('discovery.intervalMs', intervalMs, 1)
   checkInteger('discovery.timeoutMs', timeoutMs, 1)
   return { self, lookup, intervalMs, timeoutMs, source }
