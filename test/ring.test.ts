@@ -5,6 +5,7 @@ import { InvalidArgumentError } from '../src/errors.js'
 import { HashRing, type HashFn, type RingOptions } from '../src/ring.js'
 import { measureBalance, randomPeers } from '../bench/ring-balance.js'
 import { mulberry32 } from './helpers/core-helpers.js'
+import { slotProbeKeys, slotsDigest, walkOf, type BalancedFixture } from './fixtures/ring-balanced-golden.js'
 
 /** One golden vector, computed with Go's github.com/golang/groupcache/consistenthash. */
 interface RingVector {
@@ -20,15 +21,16 @@ interface RingVector {
 const VECTORS_URL = new URL('./fixtures/ring-golang.json', import.meta.url)
 const VECTOR_COUNT = 271
 
-function loadVectors(): RingVector[] {
+/** loadJson reads a golden vector file; a missing or broken one fails every test that reads it, by name. */
+function loadJson<T>(url: URL): T {
   try {
-    return JSON.parse(readFileSync(VECTORS_URL, 'utf8')) as RingVector[]
+    return JSON.parse(readFileSync(url, 'utf8')) as T
   } catch (err) {
-    throw new Error(`cannot load golden ring vectors from ${fileURLToPath(VECTORS_URL)}`, { cause: err })
+    throw new Error(`cannot load golden ring vectors from ${fileURLToPath(url)}`, { cause: err })
   }
 }
 
-const vectors = loadVectors()
+const vectors = loadJson<RingVector[]>(VECTORS_URL)
 const vectorSets = groupBySet(vectors)
 
 /** Groups vectors by set, in first-seen order (Map.groupBy is not in Node 20). */
@@ -358,5 +360,49 @@ describe('HashRing balanced (the default)', () => {
     expect(() => new HashRing(['a'], { hash: decimalHash })).toThrow(/groupcache/)
     expect(() => new HashRing(['a'], { ring: 'balanced', hash: decimalHash })).toThrow(InvalidArgumentError)
     expect(() => new HashRing(['a'], { ring: 'maglev' as 'balanced' })).toThrow(InvalidArgumentError)
+  })
+})
+
+/**
+ * The default ring's placement is a contract between processes of different
+ * versions (a rolling upgrade runs both): ring-balanced.json recorded it once
+ * (test/fixtures/make-ring-balanced.ts) and is never regenerated to make
+ * these pass; a placement change is a new ring name.
+ */
+describe('HashRing balanced golden vectors (ring-balanced.json)', () => {
+  const golden = loadJson<BalancedFixture>(new URL('./fixtures/ring-balanced.json', import.meta.url))
+  const keys = golden.keys.map((k) => k.key)
+  /** One key per slot, found with the balanced key hash (which the first test pins). */
+  const probes = slotProbeKeys(new HashRing(['a']))
+  const build = (peers: readonly string[], replicas: number | null): HashRing => new HashRing(peers, replicas === null ? {} : { replicas })
+
+  it('holds 16 peer lists of 1 to 2,000 peers and 200 keys', () => {
+    expect(golden.sets).toHaveLength(16)
+    expect(golden.keys).toHaveLength(200)
+    expect(golden.sets.map((s) => new Set(s.peers).size)).toEqual([1, 3, 10, 11, 9, 5, 5, 5, 5, 12, 100, 254, 255, 300, 500, 2000])
+    for (const set of golden.sets) expect(set.walks).toHaveLength(golden.keys.length)
+  })
+
+  it('every key is at its recorded position (the key hash is part of the placement)', () => {
+    const ring = new HashRing(['a'])
+    for (const k of golden.keys) {
+      // The key as JSON-decoded must be the exact bytes recorded (guards Unicode normalization).
+      expect(Buffer.from(k.key, 'utf8').toString('hex')).toBe(k.keyHex)
+      expect(ring.hashOf(k.key)).toBe(k.keyHash)
+    }
+  })
+
+  describe.each(golden.sets.map((set) => [set.set, set] as const))('set %s', (_name, set) => {
+    const ring = build(set.peers, set.replicas)
+
+    it('every key has its recorded owner and failover order', () => {
+      expect(keys.map((key) => ring.pick(key))).toEqual(set.walks.map((walk) => walk[0]))
+      expect(keys.map((key) => walkOf(ring, key))).toEqual(set.walks)
+    })
+
+    it('every one of the 65,536 slots has its recorded owner, whatever the peer order', () => {
+      expect(slotsDigest(ring, probes)).toBe(set.slotsDigest)
+      expect(slotsDigest(build([...set.peers].reverse(), set.replicas), probes)).toBe(set.slotsDigest)
+    })
   })
 })
