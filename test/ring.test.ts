@@ -1,8 +1,10 @@
 import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
+import { crc32 } from 'node:zlib'
 import { describe, it, expect } from 'vitest'
 import { InvalidArgumentError } from '../src/errors.js'
 import { HashRing, type HashFn, type RingOptions } from '../src/ring.js'
+import { bigEndianWords } from '../src/placement.js'
 import { measureBalance, randomPeers } from '../bench/ring-balance.js'
 import { mulberry32 } from './helpers/core-helpers.js'
 import { slotProbeKeys, slotsDigest, walkOf, type BalancedFixture } from './fixtures/ring-balanced-golden.js'
@@ -404,5 +406,75 @@ describe('HashRing balanced golden vectors (ring-balanced.json)', () => {
       expect(slotsDigest(ring, probes)).toBe(set.slotsDigest)
       expect(slotsDigest(build([...set.peers].reverse(), set.replicas), probes)).toBe(set.slotsDigest)
     })
+  })
+})
+
+/**
+ * naiveRing is Go groupcache's ring written the plain way (every point in a
+ * sorted list, the greater peer keeping a shared point, a search per key),
+ * the reference the bucketed ring (src/ring-points.ts) must always agree with.
+ */
+function naiveRing(peers: readonly string[], replicas: number, hash: HashFn): { pick(key: string): string; walk(key: string): string[] } {
+  const sorted = [...new Set(peers)].sort()
+  const ownerOf = new Map<number, number>()
+  sorted.forEach((peer, index) => {
+    for (let i = 0; i < replicas; i++) ownerOf.set(hash(String(i) + peer) >>> 0, index)
+  })
+  const points = [...ownerOf.keys()].sort((a, b) => a - b)
+  const firstAt = (key: string): number => {
+    const index = points.findIndex((point) => point >= hash(key) >>> 0)
+    return index === -1 ? 0 : index
+  }
+  const walk = (key: string): string[] => {
+    const order: string[] = []
+    const start = firstAt(key)
+    for (let step = 0; step < points.length && order.length < sorted.length; step++) {
+      const peer = sorted[ownerOf.get(points[(start + step) % points.length]!)!]!
+      if (!order.includes(peer)) order.push(peer)
+    }
+    return order
+  }
+  return { pick: (key) => sorted[ownerOf.get(points[firstAt(key)]!)!]!, walk }
+}
+
+describe('HashRing agrees with a naive ring under skewed hashes (collisions, crowded buckets)', () => {
+  const crc: HashFn = (s) => crc32(s) >>> 0
+  const hashes: Array<[string, HashFn]> = [
+    ['14 bits: every point in one bucket, many shared', (s) => crc(s) & 0x3fff],
+    ['20 bits: 16 crowded buckets, some shared', (s) => crc(s) & 0xfffff],
+    ['top 16 bits only: points on bucket starts', (s) => (crc(s) & 0xffff0000) >>> 0],
+    ["every point on its bucket's last position", (s) => (crc(s) | 0xffff) >>> 0],
+    ['256 values spread over the circle', (s) => Math.imul(crc(s) & 0xff, 0x1010101) >>> 0],
+  ]
+  const peers = Array.from({ length: 30 }, (_, i) => `http://10.0.0.${i}:8080`)
+  const keys = sampleKeys.slice(0, 300)
+
+  it.each(hashes)('%s: pick and the whole failover order', (_name, hash) => {
+    const ring = new HashRing(shuffled(peers, prng(3)), { ...GO, replicas: 100, hash })
+    const naive = naiveRing(peers, 100, hash)
+    for (const key of keys) {
+      expect(ring.pick(key)).toBe(naive.pick(key))
+      const order: string[] = []
+      expect(ring.pickWhere(key, (peer) => (order.push(peer), false))).toBeUndefined()
+      expect(order).toEqual(naive.walk(key))
+    }
+  })
+})
+
+describe('bigEndianWords (the balanced ring reads its points with it)', () => {
+  const bytes = Buffer.from(Array.from({ length: 64 }, (_, i) => (i * 37 + 11) & 0xff))
+  const expected = Array.from({ length: 16 }, (_, i) => bytes.readUInt32BE(4 * i))
+
+  it('reads an aligned buffer and one that starts off a 4-byte boundary the same way, as big-endian words', () => {
+    expect([...bigEndianWords(Buffer.from(bytes))]).toEqual(expected)
+    const offset = Buffer.alloc(65)
+    bytes.copy(offset, 1)
+    const misaligned = offset.subarray(1)
+    expect(misaligned.byteOffset % 4).toBe(1)
+    expect([...bigEndianWords(misaligned)]).toEqual(expected)
+  })
+
+  it('refuses a length that is not whole words', () => {
+    expect(() => bigEndianWords(Buffer.alloc(6))).toThrow(RangeError)
   })
 })
