@@ -30,8 +30,6 @@ export const MAX_PEERS = 0xfffe
 export const BUCKET_BITS = 16
 const BUCKETS = 2 ** BUCKET_BITS
 const LOW_MASK = BUCKETS - 1
-/** EMPTY is the #minLow of a bucket without points: above every low half. */
-const EMPTY = BUCKETS
 /** A bucket up to this size is sorted by insertion; a larger one (a skewed hash) natively, so the worst case stays n·log n. */
 const INSERTION_MAX = 32
 
@@ -55,8 +53,8 @@ export class RingPoints {
   #words: Uint32Array | undefined
   /** #sorted[b] is 1 once bucket b's words are in ascending order. */
   readonly #sorted: Uint8Array
-  /** #minLow[b] is the low half of bucket b's least point, or EMPTY. */
-  readonly #minLow: Uint32Array
+  /** #splits[b] is 1 when a point of bucket b lies before its last position (see splits). */
+  readonly #splits: Uint8Array
   /** #firstOwner[b] is the owner of the first point at or after b's start (b << 16), wrapping past the top. */
   readonly #firstOwner: Uint16Array
 
@@ -67,7 +65,7 @@ export class RingPoints {
     const least = new Uint32Array(BUCKETS).fill(0xffffffff)
     // Each peer's points are counted as they are made, while they are in cache.
     this.#perPeer = peers.map((peer, owner) => countBuckets(placement.points(peer, replicas), owner, counts, least))
-    this.#minLow = new Uint32Array(BUCKETS)
+    this.#splits = new Uint8Array(BUCKETS)
     this.#firstOwner = new Uint16Array(BUCKETS)
     this.#fillFirstOwners(counts, least)
     for (let b = 0; b < BUCKETS; b++) counts[b + 1]! += counts[b]!
@@ -86,7 +84,7 @@ export class RingPoints {
    * position, so that its positions do not all share one first point.
    */
   splits(bucket: number): boolean {
-    return this.#minLow[bucket]! < LOW_MASK
+    return this.#splits[bucket] === 1
   }
 
   /** ownerAt returns the owner of the first point at or after `position`, wrapping. Requires count > 0. */
@@ -155,22 +153,23 @@ export class RingPoints {
   }
 
   /**
-   * #fillFirstOwners records each bucket's least point and, carrying owners
-   * down from the top, the owner of the first point at or after each
+   * #fillFirstOwners records which buckets a point splits and, carrying
+   * owners down from the top, the owner of the first point at or after each
    * bucket's start: an empty bucket's is the next bucket's. `counts[b + 1]`
    * is bucket b's size, `least[b]` its least key (countBuckets).
    */
   #fillFirstOwners(counts: Uint32Array, least: Uint32Array): void {
     const ownerOf = (b: number): number => (least[b]! & LOW_MASK) ^ LOW_MASK
+    const empty = (b: number): boolean => counts[b + 1] === 0
     let first = -1
     for (let b = 0; b < BUCKETS; b++) {
-      this.#minLow[b] = counts[b + 1] === 0 ? EMPTY : least[b]! >>> BUCKET_BITS
-      if (first === -1 && counts[b + 1] !== 0) first = b
+      if (!empty(b) && least[b]! >>> BUCKET_BITS < LOW_MASK) this.#splits[b] = 1
+      if (first === -1 && !empty(b)) first = b
     }
     if (first === -1) return
     let following = ownerOf(first)
     for (let b = BUCKETS - 1; b >= 0; b--) {
-      if (this.#minLow[b] !== EMPTY) following = ownerOf(b)
+      if (!empty(b)) following = ownerOf(b)
       this.#firstOwner[b] = following
     }
   }
