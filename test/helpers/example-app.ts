@@ -1,7 +1,9 @@
 /**
  * example-app: runs the files of examples/app as real child processes, the
  * way a container runs them (`node server.mjs`, configured by environment),
- * with 'peercache' resolved to this repository's src/ (peercache-from-src.mjs).
+ * with 'peercache' resolved to this repository's src/ (peercache-from-src.mjs);
+ * and any other node script that announces itself the same way (the README's
+ * recipe, from the packed tarball).
  * Readiness is the process's `listening on PORT` line, awaited with a
  * deadline; processes are stopped by their own PID (stopChild).
  */
@@ -19,13 +21,18 @@ export interface ExampleProcess extends ChildPeer {
 }
 
 /** startExample spawns examples/app/<script> with env (no inherited PEERCACHE_*) and resolves once it listens. */
-export async function startExample(script: string, tag: string, env: Record<string, string>): Promise<ExampleProcess> {
+export function startExample(script: string, tag: string, env: Record<string, string>): Promise<ExampleProcess> {
+  return startListening(['--import', 'tsx', '--import', HOOK, `examples/app/${script}`], { cwd: ROOT, tag, env })
+}
+
+/**
+ * startListening spawns node with args in cwd, with env over this process's
+ * environment less any PEERCACHE_* variable, and resolves once the process
+ * prints `listening on PORT` (env.PORT); a process that does not is killed.
+ */
+export async function startListening(args: readonly string[], { cwd, tag, env }: { cwd: string; tag: string; env: Record<string, string> }): Promise<ExampleProcess> {
   const inherited = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('PEERCACHE_')))
-  const child = spawn(process.execPath, ['--import', 'tsx', '--import', HOOK, `examples/app/${script}`], {
-    cwd: ROOT,
-    env: { ...inherited, ...env },
-    stdio: ['pipe', 'pipe', 'pipe'],
-  })
+  const child = spawn(process.execPath, args, { cwd, env: { ...inherited, ...env }, stdio: ['pipe', 'pipe', 'pipe'] })
   let output = ''
   child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')))
   child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')))
