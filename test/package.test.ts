@@ -4,15 +4,19 @@
  * this repository's sources, and use it there from ESM, from CommonJS
  * (`require(esm)`), and from strict TypeScript under every module resolution
  * users pick. Nothing but the tarball's own files (and its declared
- * dependencies, from the registry or npm's cache) may be needed.
+ * dependencies, from the registry or npm's cache) may be needed. The README's
+ * 3-process recipe runs there as written: its app.js, three processes.
  */
 import { execFileSync } from 'node:child_process'
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
+import { reservePorts, stopChild } from './helpers/child-procs.js'
+import { section } from './helpers/docs.js'
+import { startListening, type ExampleProcess } from './helpers/example-app.js'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
 const require = createRequire(import.meta.url)
@@ -92,6 +96,20 @@ export async function use(): Promise<number> {
   return bytes.byteLength + text.length + json.a + stats.cacheHits
 }
 `
+
+/** fencedBlocks lists the bodies of the ```lang blocks of a markdown text, in order. */
+function fencedBlocks(text: string, lang: string): string[] {
+  return [...text.matchAll(new RegExp('^```' + lang + '\\n([\\s\\S]*?)^```$', 'gm'))].map((m) => m[1]!)
+}
+
+/** recipe is the README's 3-process recipe: its setup commands, app.js, and the commands that start the cluster. */
+function recipe(): { setup: string; app: string; run: string } {
+  const text = section('README.md', 'A cluster of three processes')
+  const [setup, run] = fencedBlocks(text, 'sh')
+  const [app] = fencedBlocks(text, 'js')
+  if (setup === undefined || run === undefined || app === undefined) throw new Error('the README recipe lost a code block')
+  return { setup, app, run }
+}
 
 /** The module settings a strict consumer may use, each checked against the installed package. */
 const TS_SETUPS = [
@@ -203,4 +221,38 @@ describe('the packed tarball', () => {
       run(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', folder], project())
     }, 180_000)
   }
+
+  it("runs the README's 3-process recipe as written: each process answers, the key's owner alone loads it", async () => {
+    const { setup, app, run: commands } = recipe()
+    // The recipe's project is an ES module package with the tarball installed, as this one is.
+    expect(setup).toContain('npm pkg set type=module')
+    expect(setup).toContain(`npm install ../peercache/${tarball.split(/[\\/]/).pop()}`)
+    expect(JSON.parse(readFileSync(join(project(), 'package.json'), 'utf8'))).toMatchObject({ type: 'module' })
+    const starts = [...commands.matchAll(/^PORT=(\d+) PEERCACHE_SELF=(\S+) node app\.js &$/gm)]
+    expect(starts.map((m) => m[2])).toEqual(commands.match(/PEERCACHE_PEERS=(\S+)/)![1]!.split(','))
+    mkdirSync(join(project(), 'recipe'), { recursive: true })
+    writeFileSync(join(project(), 'recipe', 'app.js'), app)
+    // The same commands on ports free here: PEERCACHE_PEERS, then PORT and PEERCACHE_SELF per process.
+    const urls = await reservePorts(starts.length)
+    const apps: ExampleProcess[] = []
+    try {
+      for (const url of urls) {
+        const env = { PEERCACHE_PEERS: urls.join(','), PORT: new URL(url).port, PEERCACHE_SELF: url }
+        apps.push(await startListening(['app.js'], { cwd: join(project(), 'recipe'), tag: url, env }))
+      }
+      for (const { url } of apps) {
+        const response = await fetch(`${url}/square/12`, { signal: AbortSignal.timeout(10_000) })
+        expect(await response.text()).toBe('144\n')
+      }
+      const missing = await fetch(`${apps[0]!.url}/square/twelve`, { signal: AbortSignal.timeout(10_000) })
+      expect(missing.status).toBe(404)
+      await missing.text()
+      const computed = (): string[] => apps.flatMap((a) => a.output().split('\n')).filter((line) => / computes 12²$/.test(line))
+      // Log lines travel through pipes, independently of the HTTP answers.
+      await vi.waitFor(() => expect(computed().length).toBeGreaterThan(0), { timeout: 5_000 })
+      expect(computed()).toHaveLength(1)
+    } finally {
+      await Promise.all(apps.map((a) => stopChild(a)))
+    }
+  }, 120_000)
 })

@@ -28,7 +28,7 @@
  *   less than a gross 512 MB (see RSS_BOUND);
  * - the sentinel key's cached value is unchanged and was loaded once.
  *
- * A summary line (count, statuses, duration) is printed for the README.
+ * A summary line (count, statuses, duration) is printed for docs/security.md (Fuzzing).
  * FUZZ_SEED replays a run.
  */
 import type { Server } from 'node:http'
