@@ -8,31 +8,26 @@
  *
  * Answers are sorted into the owner's final answers (404 marked not-found,
  * 503 loader failed) and transport failures (PeerError), which feed the
- * peer's health and make the caller load locally.
+ * peer's health (liveness.ts) and make the caller load locally. Batch gets
+ * go through the peer's batch channel (batch-channel.ts), which reaches the
+ * peer through the narrow BatchPeer view this client gives it.
  */
-import { Pool, errors as undiciErrors, type Dispatcher } from 'undici'
+import { Pool, type Dispatcher } from 'undici'
 import type { PeerAuth } from '../auth.js'
-import { textDecoder } from '../bytes.js'
 import type { CacheEntry } from '../cache.js'
-import {
-  LoadError,
-  NotFoundError,
-  PeerError,
-  PeerLoadTimeoutError,
-  PeerResponseError,
-  PeerTimeoutError,
-  PeerUnavailableError,
-  ResponseTooLargeError,
-} from '../errors.js'
-import { MAX_BATCH_KEYS, decodeGetResponse, encodeBatchRequest, encodeSetRequest, type BatchEntryMessage } from '../proto/codec.js'
+import { LoadError, NotFoundError, PeerError, PeerResponseError } from '../errors.js'
+import { encodeBatchRequest, encodeSetRequest, type BatchEntryMessage } from '../proto/codec.js'
+import { ERROR_HEADER, batchPath, clearPath, errorHeaderValue, peekPath, peerPath } from '../proto/paths.js'
 import { toAbortError } from '../singleflight.js'
-import { PeerHealth, type HealthOptions } from './health.js'
-import { Deadlines } from './deadlines.js'
-import { fetchBatch, toEntry, type BatchPeer, type OnBatchResult } from './batch.js'
+import { REQUEST_REFUSALS, classifyFailure, decodeValue, errorMessage, heldAgainstPeer } from './answers.js'
+import { BatchChannel, type OnBatchResult } from './batch-channel.js'
 import { streamBatch, type BatchStreamEnd } from './batch-stream.js'
-import { Batcher } from './batcher.js'
-import { exchange, type ExchangeOptions, type Liveness, type PeerResponse } from './exchange.js'
-import { ERROR_HEADER, batchPath, clearPath, errorHeaderValue, peekPath, peerPath } from './paths.js'
+import { Deadlines } from './deadlines.js'
+import { exchange, type ExchangeOptions, type PeerResponse } from './exchange.js'
+import type { HealthOptions, PeerHealth } from './health.js'
+import { PeerLiveness, type HealthListener } from './liveness.js'
+
+export type { HealthListener } from './liveness.js'
 
 /** PeerClientOptions configure how this process talks to its peers. */
 export interface PeerClientOptions {
@@ -75,65 +70,43 @@ export interface PeerTlsOptions {
   servername?: string
 }
 
-/** HealthListener hears a peer going down or coming back. */
-export interface HealthListener {
-  down(peer: string, error: Error): void
-  up(peer: string): void
-}
-
-const MAX_ERROR_MESSAGE_BYTES = 1024
-
-/**
- * REQUEST_REFUSALS are the statuses that refuse one request for what it is
- * (malformed, a method the peer lacks, a body or key over the peer's
- * limits: 413, 414, 431), not the peer's state. They fail that request
- * only and never mark the peer down. 401 (secrets differ) and a bare 404
- * (wrong base path) are not here: every request would get them.
- */
-const REQUEST_REFUSALS: ReadonlySet<number> = new Set([400, 405, 413, 414, 431])
-
 /** DEFAULT_LOAD_TIMEOUT is how long an asker waits for an owner that is alive but loading, in ms. */
 export const DEFAULT_LOAD_TIMEOUT = 30_000
 
 /** HttpPeer is one remote peer reached over HTTP. */
-export class HttpPeer implements Liveness {
+export class HttpPeer {
   readonly url: string
   readonly health: PeerHealth
-  /** answers counts the responses this peer started (Liveness). */
-  answers = 0
   readonly #pool: Pool
-  /** One connection of its own for liveness probes: the pool's may all be busy with slow loads. */
+  /** One connection of its own for liveness checks: the pool's may all be busy with slow loads. */
   #probePool: Pool | undefined
-  #liveCheck: Promise<boolean> | undefined
   readonly #prefix: string
   readonly #options: PeerClientOptions
-  readonly #listener: HealthListener
-  readonly #batcher: Batcher
+  readonly #liveness: PeerLiveness
+  readonly #batches: BatchChannel
   /** The first deadline of every request to this peer, on shared timers (deadlines.ts). */
   readonly #deadlines = new Deadlines()
-  #probeTimer: NodeJS.Timeout | undefined
   #closed = false
   /** Set once the peer answered the peek endpoint with a bare 404 (a Go peer): never peeked again. */
   #peekUnsupported = false
-  /** Set once the peer showed it cannot serve batches (batch.ts): per-key gets from then on. */
-  #batchUnsupported = false
 
   constructor(url: string, options: PeerClientOptions, listener: HealthListener, random: () => number) {
     this.url = url
     this.#options = options
-    this.#listener = listener
-    this.health = new PeerHealth(options.health ?? {}, random)
     const parsed = new URL(url)
     // A base URL may carry a path (http://host/cache): it prefixes basePath.
     this.#prefix = parsed.pathname.replace(/\/+$/, '')
     this.#pool = new Pool(parsed.origin, poolOptions(options))
-    this.#batcher = new Batcher(
-      {
-        sendOne: (group, key, signal) => this.#getOne(group, key, signal),
-        sendMany: (group, keys, signal, onResult) => fetchBatch(this.#batchLink, group, keys, signal, onResult),
-      },
-      MAX_BATCH_KEYS,
-    )
+    this.#liveness = new PeerLiveness(url, options.health ?? {}, listener, random, (own) => this.#sendProbe(own))
+    this.health = this.#liveness.health
+    this.#batches = new BatchChannel({
+      url,
+      getOne: (group, key, signal) => this.#getOne(group, key, signal),
+      stream: (group, keys, signal, onEntry) => this.#streamBatch(group, keys, signal, onEntry),
+      classify: (err) => classifyFailure(url, err),
+      succeeded: () => this.#liveness.succeeded(),
+      failed: (error) => this.#liveness.failed(error),
+    })
   }
 
   /**
@@ -141,7 +114,7 @@ export class HttpPeer implements Liveness {
    * error classes). With `coalesce`, gets of the same tick share one batch.
    */
   get(group: string, key: string, options: { signal?: AbortSignal; coalesce?: boolean }): Promise<CacheEntry> {
-    if (options.coalesce === true && !this.#batchUnsupported) return this.#batcher.get(group, key, options.signal)
+    if (options.coalesce === true) return this.#batches.get(group, key, options.signal)
     return this.#getOne(group, key, options.signal)
   }
 
@@ -149,14 +122,14 @@ export class HttpPeer implements Liveness {
    * getMany fetches several keys in one batch request. The map holds each
    * key's own outcome: its entry, its final error (NotFoundError,
    * LoadError) or a PeerError; `onResult` hears each one as it arrives.
-   * A batch is never a unit of failure (batch.ts says how).
+   * A batch is never a unit of failure (batch-channel.ts says how).
    */
   getMany(
     group: string,
     keys: readonly string[],
     options: { signal?: AbortSignal | undefined; onResult?: OnBatchResult | undefined },
   ): Promise<Map<string, CacheEntry | Error>> {
-    return fetchBatch(this.#batchLink, group, keys, options.signal, options.onResult)
+    return this.#batches.getMany(group, keys, options.signal, options.onResult)
   }
 
   /** set stores key's entry at this peer (PUT with a SetRequest body, mailgun-compatible). */
@@ -164,14 +137,14 @@ export class HttpPeer implements Liveness {
     const body = encodeSetRequest({ group, key, value: entry.value, expiresAt: entry.expiresAt })
     const response = await this.request('PUT', this.#prefix + peerPath(this.#options.basePath, group, key), body, options.signal)
     if (response.status !== 200) throw this.#unexpected(response)
-    this.#succeeded()
+    this.#liveness.succeeded()
   }
 
   /** remove drops key from this peer's caches (DELETE, mailgun-compatible). */
   async remove(group: string, key: string, options: { signal?: AbortSignal }): Promise<void> {
     const response = await this.request('DELETE', this.#prefix + peerPath(this.#options.basePath, group, key), undefined, options.signal)
     if (response.status !== 200) throw this.#unexpected(response)
-    this.#succeeded()
+    this.#liveness.succeeded()
   }
 
   /**
@@ -182,12 +155,12 @@ export class HttpPeer implements Liveness {
     if (this.#peekUnsupported) return undefined
     // A peek never loads: the transport `timeout` bounds it (no load deadline).
     const response = await this.request('GET', this.#prefix + peekPath(group, key), undefined, options.signal)
-    const marker = response.headers['x-peercache-error']
+    const marker = response.headers[ERROR_HEADER]
     if (response.status === 404 && marker === undefined) this.#peekUnsupported = true
     if (response.status === 404 && marker !== errorHeaderValue.noSuchGroup) return undefined
     if (response.status !== 200) throw this.#unexpected(response)
     const entry = this.#decodeValue(response)
-    this.#succeeded()
+    this.#liveness.succeeded()
     return entry
   }
 
@@ -200,62 +173,11 @@ export class HttpPeer implements Liveness {
   async clear(group: string, options: { signal?: AbortSignal }): Promise<void> {
     const response = await this.request('POST', this.#prefix + clearPath(group), EMPTY_BODY, options.signal)
     if (response.status === 404 && response.headers[ERROR_HEADER] === undefined) {
-      this.#succeeded()
+      this.#liveness.succeeded()
       throw new PeerResponseError(this.url, 'has no clear endpoint (a Go groupcache peer?): its entries were not cleared', { status: 404 })
     }
     if (response.status !== 200) throw this.#unexpected(response)
-    this.#succeeded()
-  }
-
-  async #getOne(group: string, key: string, signal: AbortSignal | undefined): Promise<CacheEntry> {
-    const path = this.#prefix + peerPath(this.#options.basePath, group, key)
-    const response = await this.request('GET', path, undefined, signal, true)
-    return this.#readGetResponse(response)
-  }
-
-  /** The view of this peer that batch.ts works through (made once per peer). */
-  readonly #batchLink: BatchPeer = this.#makeBatchLink()
-
-  #makeBatchLink(): BatchPeer {
-    // eslint-disable-next-line @typescript-eslint/no-this-alias
-    const peer = this
-    return {
-      get url() {
-        return peer.url
-      },
-      get up() {
-        return peer.health.up
-      },
-      get batchUnsupported() {
-        return peer.#batchUnsupported
-      },
-      set batchUnsupported(value: boolean) {
-        peer.#batchUnsupported = value
-      },
-      stream: (group, keys, signal, onEntry) => this.#streamBatch(group, keys, signal, onEntry),
-      getOne: (group, key, signal) => this.#getOne(group, key, signal),
-      classify: (err) => this.#classify(err),
-      succeeded: () => this.#succeeded(),
-      failed: (error) => this.#failed(error),
-    }
-  }
-
-  #streamBatch(group: string, keys: readonly string[], signal: AbortSignal | undefined, onEntry: (entry: BatchEntryMessage) => void): Promise<BatchStreamEnd> {
-    const path = this.#prefix + batchPath(group)
-    return streamBatch(this.#pool, { ...this.#exchangeOptions('POST', path, encodeBatchRequest(keys), signal, true), streaming: true }, onEntry)
-  }
-
-  /**
-   * A status the verb does not expect: the peer cannot do what we asked (a
-   * transport-level problem). It counts against the peer's health unless it
-   * refuses only this request (see REQUEST_REFUSALS): the peer answered,
-   * and its other keys are still worth asking for.
-   */
-  #unexpected(response: PeerResponse): PeerResponseError {
-    const error = new PeerResponseError(this.url, `answered ${response.status}: ${errorMessage(response.body)}`, { status: response.status })
-    if (REQUEST_REFUSALS.has(response.status)) this.#succeeded()
-    else this.#failed(error)
-    return error
+    this.#liveness.succeeded()
   }
 
   /**
@@ -270,8 +192,8 @@ export class HttpPeer implements Liveness {
       return await exchange(this.#pool, this.#exchangeOptions(method, path, body, signal, mayLoad))
     } catch (err) {
       if (signal?.aborted) throw toAbortError(signal.reason)
-      const peerError = this.#classify(err)
-      if (heldAgainstPeer(peerError)) this.#failed(peerError)
+      const peerError = classifyFailure(this.url, err)
+      if (heldAgainstPeer(peerError)) this.#liveness.failed(peerError)
       throw peerError
     }
   }
@@ -280,37 +202,39 @@ export class HttpPeer implements Liveness {
   async close(): Promise<void> {
     if (this.#closed) return
     this.#closed = true
-    clearTimeout(this.#probeTimer)
+    this.#liveness.close()
     await Promise.all([this.#pool.destroy().catch(() => {}), this.#probePool?.destroy().catch(() => {})])
   }
 
-  /** answered records that one of this peer's responses started (Liveness). */
-  answered(): void {
-    this.answers++
+  async #getOne(group: string, key: string, signal: AbortSignal | undefined): Promise<CacheEntry> {
+    const path = this.#prefix + peerPath(this.#options.basePath, group, key)
+    const response = await this.request('GET', path, undefined, signal, true)
+    return this.#readGetResponse(response)
+  }
+
+  #streamBatch(group: string, keys: readonly string[], signal: AbortSignal | undefined, onEntry: (entry: BatchEntryMessage) => void): Promise<BatchStreamEnd> {
+    const path = this.#prefix + batchPath(group)
+    return streamBatch(this.#pool, { ...this.#exchangeOptions('POST', path, encodeBatchRequest(keys), signal, true), streaming: true }, onEntry)
+  }
+
+  /** One probe (liveness.ts): a GET of the base path, on the probe connection or the pool, bounded by the transport timeout. */
+  #sendProbe(ownConnection: boolean): Promise<PeerResponse> {
+    let dispatcher = this.#pool
+    if (ownConnection) dispatcher = this.#probePool ??= new Pool(new URL(this.url).origin, { ...poolOptions(this.#options), connections: 1 })
+    return exchange(dispatcher, this.#exchangeOptions('GET', this.#prefix + this.#options.basePath, undefined, undefined, false))
   }
 
   /**
-   * check resolves to whether this peer answers at all (Liveness): one probe
-   * at a time, shared by every request that asks, on a connection of its
-   * own, bounded by the transport timeout.
+   * A status the verb does not expect: the peer cannot do what we asked (a
+   * transport-level problem). It counts against the peer's health unless it
+   * refuses only this request (see REQUEST_REFUSALS): the peer answered,
+   * and its other keys are still worth asking for.
    */
-  check(): Promise<boolean> {
-    this.#liveCheck ??= this.#checkAlive().finally(() => {
-      this.#liveCheck = undefined
-    })
-    return this.#liveCheck
-  }
-
-  async #checkAlive(): Promise<boolean> {
-    if (this.#closed) return false
-    this.#probePool ??= new Pool(new URL(this.url).origin, { ...poolOptions(this.#options), connections: 1 })
-    const options = this.#exchangeOptions('GET', this.#prefix + this.#options.basePath, undefined, undefined, false)
-    try {
-      await exchange(this.#probePool, options)
-      return true
-    } catch {
-      return false
-    }
+  #unexpected(response: PeerResponse): PeerResponseError {
+    const error = new PeerResponseError(this.url, `answered ${response.status}: ${errorMessage(response.body)}`, { status: response.status })
+    if (REQUEST_REFUSALS.has(response.status)) this.#liveness.succeeded()
+    else this.#liveness.failed(error)
+    return error
   }
 
   /**
@@ -328,7 +252,7 @@ export class HttpPeer implements Liveness {
     }
     const options: ExchangeOptions = { method, path, headers, body, peer: this.url, timeout, maxResponseBytes, signal, deadlines: this.#deadlines }
     if (mayLoad) {
-      options.liveness = this
+      options.liveness = this.#liveness
       options.loadTimeout = this.#options.loadTimeout ?? DEFAULT_LOAD_TIMEOUT
       options.headersTimeout = this.#options.headersTimeout
       options.bodyTimeout = this.#options.bodyTimeout
@@ -339,111 +263,36 @@ export class HttpPeer implements Liveness {
   #readGetResponse(response: PeerResponse): CacheEntry {
     if (response.status === 200) {
       const entry = this.#decodeValue(response)
-      this.#succeeded()
+      this.#liveness.succeeded()
       return entry
     }
     const message = errorMessage(response.body)
-    const marker = response.headers['x-peercache-error']
+    const marker = response.headers[ERROR_HEADER]
     // The owner's final answers prove it alive.
     if (response.status === 404 && marker === errorHeaderValue.notFound) {
-      this.#succeeded()
+      this.#liveness.succeeded()
       throw new NotFoundError(message)
     }
     if (response.status === 503 && marker !== errorHeaderValue.closing) {
-      this.#succeeded()
+      this.#liveness.succeeded()
       throw new LoadError(`owner ${this.url} failed to load: ${message}`)
     }
     // Anything else (a bare 404, 400, 500, 401...) is a peer that cannot answer: a transport problem.
     throw this.#unexpected(response)
   }
 
+  /** The entry of a 200 answer; a bad one is held against the peer (answers.ts). */
   #decodeValue(response: PeerResponse): CacheEntry {
-    const type = response.headers['content-type']
-    // Go's client accepts a missing Content-Type; so do we. Anything else is not a groupcache answer.
-    if (type !== undefined && !String(type).startsWith('application/x-protobuf')) {
-      const error = new PeerResponseError(this.url, `answered 200 with content type ${String(type)}`, { status: 200 })
-      this.#failed(error)
-      throw error
-    }
     try {
-      const message = decodeGetResponse(response.body)
-      return toEntry(message.value, message.expiresAt, message.stale, message.minuteQps)
+      return decodeValue(this.url, response)
     } catch (err) {
-      const error = new PeerResponseError(this.url, 'answered a body that is not a GetResponse', { status: 200, cause: err })
-      this.#failed(error)
-      throw error
+      this.#liveness.failed(err as PeerError)
+      throw err
     }
   }
-
-  #classify(err: unknown): PeerError {
-    if (err instanceof PeerError) return err
-    const code = (err as { code?: unknown } | null)?.code
-    if (
-      err instanceof undiciErrors.ConnectTimeoutError ||
-      err instanceof undiciErrors.HeadersTimeoutError ||
-      err instanceof undiciErrors.BodyTimeoutError
-    ) {
-      return new PeerTimeoutError(this.url, (err as Error).message, { cause: err })
-    }
-    const why = err instanceof Error ? err.message : String(err)
-    return new PeerUnavailableError(this.url, typeof code === 'string' ? `${code}: ${why}` : why, { cause: err })
-  }
-
-  #succeeded(): void {
-    if (this.health.succeeded()) this.#listener.up(this.url)
-  }
-
-  #failed(error: PeerError): void {
-    if (!this.health.failed(error instanceof PeerTimeoutError)) return
-    this.#listener.down(this.url, error)
-    this.#scheduleProbe()
-  }
-
-  /**
-   * While down, probe with backoff. Any HTTP answer means the peer is back,
-   * except those of a peer that is up but cannot serve us: a 401 (secrets
-   * differ) and a 503 `closing` (its cache is closed while its server still
-   * answers). Marking those up would only make them flap.
-   */
-  #scheduleProbe(): void {
-    if (this.#closed) return
-    clearTimeout(this.#probeTimer)
-    this.#probeTimer = setTimeout(() => void this.#probe(), this.health.nextProbeDelay())
-    this.#probeTimer.unref()
-  }
-
-  async #probe(): Promise<void> {
-    if (this.#closed || this.health.up) return
-    try {
-      const response = await exchange(this.#pool, this.#exchangeOptions('GET', this.#prefix + this.#options.basePath, undefined, undefined, false))
-      if (!servesUs(response)) throw new PeerResponseError(this.url, `probe answered ${response.status}`, { status: response.status })
-      this.#succeeded()
-    } catch {
-      this.#scheduleProbe()
-    }
-  }
-}
-
-/**
- * heldAgainstPeer is false for failures that say nothing about the peer:
- * an owner still loading past loadTimeout (busy, not dead) and a value over
- * maxResponseBytes (that key's size, not the peer's state).
- */
-function heldAgainstPeer(error: PeerError): boolean {
-  return !(error instanceof PeerLoadTimeoutError || error instanceof ResponseTooLargeError)
-}
-
-/** servesUs is false for a probe answer from a peer that is up but cannot serve us (see #scheduleProbe). */
-function servesUs(response: PeerResponse): boolean {
-  if (response.status === 401) return false
-  return !(response.status === 503 && response.headers[ERROR_HEADER] === errorHeaderValue.closing)
 }
 
 const EMPTY_BODY = new Uint8Array(0)
-
-function errorMessage(body: Uint8Array): string {
-  return textDecoder.decode(body.subarray(0, MAX_ERROR_MESSAGE_BYTES)).trimEnd()
-}
 
 function poolOptions(options: PeerClientOptions): Pool.Options {
   const tls = options.tls ?? {}
