@@ -8,7 +8,17 @@
  *
  * Answers are sorted into the owner's final answers (404 marked not-found,
  * 503 loader failed) and transport failures (PeerError), which feed the
- * peer's health (liveness.ts) and make the caller load locally. Batch gets
+ * peer's health (liveness.ts) and make the caller load locally.
+ *
+ * Busy is not dead, for every request kind (the rule is kept in
+ * exchange.ts): health counts only evidence that the peer cannot answer —
+ * a refused or broken connection, a bad answer, a failed liveness probe —
+ * never slowness and never a 4xx refusal of one request. A request silent
+ * past the transport timeout (the owner loading, or the request queued
+ * behind its loads) waits for a peer the probe shows alive, up to its
+ * Patience: loadTimeout for gets, batches, writes and clears (then a
+ * PeerLoadTimeoutError, not held against the peer); a peek gives up at the
+ * timeout. Only a failed probe marks the peer down. Batch gets
  * go through the peer's batch channel (batch-channel.ts), which reaches the
  * peer through the narrow BatchPeer view this client gives it.
  */
@@ -39,7 +49,11 @@ export interface PeerClientOptions {
    * @default 2000
    */
   timeout: number
-  /** Longest wait for an owner that is alive but still loading the key, in ms. @default 30000 */
+  /**
+   * Longest wait for a peer that is alive but busy (loading the key, or every
+   * connection taken by loads), in ms: for gets, batches, writes and clears.
+   * @default 30000
+   */
   loadTimeout?: number
   /** TCP (and TLS) connect timeout, in ms. @default the request timeout */
   connectTimeout?: number
@@ -70,7 +84,7 @@ export interface PeerTlsOptions {
   servername?: string
 }
 
-/** DEFAULT_LOAD_TIMEOUT is how long an asker waits for an owner that is alive but loading, in ms. */
+/** DEFAULT_LOAD_TIMEOUT is how long a request waits for a peer that is alive but busy, in ms. */
 export const DEFAULT_LOAD_TIMEOUT = 30_000
 
 /** HttpPeer is one remote peer reached over HTTP. */
@@ -135,14 +149,14 @@ export class HttpPeer {
   /** set stores key's entry at this peer (PUT with a SetRequest body, mailgun-compatible). */
   async set(group: string, key: string, entry: CacheEntry, options: { signal?: AbortSignal }): Promise<void> {
     const body = encodeSetRequest({ group, key, value: entry.value, expiresAt: entry.expiresAt })
-    const response = await this.request('PUT', this.#prefix + peerPath(this.#options.basePath, group, key), body, options.signal)
+    const response = await this.#request('PUT', this.#prefix + peerPath(this.#options.basePath, group, key), body, options.signal, 'load')
     if (response.status !== 200) throw this.#unexpected(response)
     this.#liveness.succeeded()
   }
 
   /** remove drops key from this peer's caches (DELETE, mailgun-compatible). */
   async remove(group: string, key: string, options: { signal?: AbortSignal }): Promise<void> {
-    const response = await this.request('DELETE', this.#prefix + peerPath(this.#options.basePath, group, key), undefined, options.signal)
+    const response = await this.#request('DELETE', this.#prefix + peerPath(this.#options.basePath, group, key), undefined, options.signal, 'load')
     if (response.status !== 200) throw this.#unexpected(response)
     this.#liveness.succeeded()
   }
@@ -153,8 +167,7 @@ export class HttpPeer {
    */
   async peek(group: string, key: string, options: { signal?: AbortSignal }): Promise<CacheEntry | undefined> {
     if (this.#peekUnsupported) return undefined
-    // A peek never loads: the transport `timeout` bounds it (no load deadline).
-    const response = await this.request('GET', this.#prefix + peekPath(group, key), undefined, options.signal)
+    const response = await this.#request('GET', this.#prefix + peekPath(group, key), undefined, options.signal, 'transport')
     const marker = response.headers[ERROR_HEADER]
     if (response.status === 404 && marker === undefined) this.#peekUnsupported = true
     if (response.status === 404 && marker !== errorHeaderValue.noSuchGroup) return undefined
@@ -171,7 +184,7 @@ export class HttpPeer {
    * count against the peer's health (it answered).
    */
   async clear(group: string, options: { signal?: AbortSignal }): Promise<void> {
-    const response = await this.request('POST', this.#prefix + clearPath(group), EMPTY_BODY, options.signal)
+    const response = await this.#request('POST', this.#prefix + clearPath(group), EMPTY_BODY, options.signal, 'load')
     if (response.status === 404 && response.headers[ERROR_HEADER] === undefined) {
       this.#liveness.succeeded()
       throw new PeerResponseError(this.url, 'has no clear endpoint (a Go groupcache peer?): its entries were not cleared', { status: 404 })
@@ -181,15 +194,15 @@ export class HttpPeer {
   }
 
   /**
-   * request sends one bounded request and reads the whole (capped) body. It
-   * records transport failures against this peer's health and rethrows them
-   * as PeerErrors; a caller's abort becomes an AbortError and counts nothing.
+   * Sends one bounded request and reads the whole (capped) body. It records
+   * transport failures against this peer's health and rethrows them as
+   * PeerErrors; a caller's abort becomes an AbortError and counts nothing.
    */
-  async request(method: Dispatcher.HttpMethod, path: string, body: Uint8Array | undefined, signal?: AbortSignal, mayLoad = false): Promise<PeerResponse> {
+  async #request(method: Dispatcher.HttpMethod, path: string, body: Uint8Array | undefined, signal: AbortSignal | undefined, patience: Patience): Promise<PeerResponse> {
     try {
       // Success is recorded by the caller once it accepted the answer: a
       // 200 with an undecodable body is a failure, not a success.
-      return await exchange(this.#pool, this.#exchangeOptions(method, path, body, signal, mayLoad))
+      return await exchange(this.#pool, this.#exchangeOptions(method, path, body, signal, patience))
     } catch (err) {
       if (signal?.aborted) throw toAbortError(signal.reason)
       const peerError = classifyFailure(this.url, err)
@@ -208,20 +221,20 @@ export class HttpPeer {
 
   async #getOne(group: string, key: string, signal: AbortSignal | undefined): Promise<CacheEntry> {
     const path = this.#prefix + peerPath(this.#options.basePath, group, key)
-    const response = await this.request('GET', path, undefined, signal, true)
+    const response = await this.#request('GET', path, undefined, signal, 'load')
     return this.#readGetResponse(response)
   }
 
   #streamBatch(group: string, keys: readonly string[], signal: AbortSignal | undefined, onEntry: (entry: BatchEntryMessage) => void): Promise<BatchStreamEnd> {
     const path = this.#prefix + batchPath(group)
-    return streamBatch(this.#pool, { ...this.#exchangeOptions('POST', path, encodeBatchRequest(keys), signal, true), streaming: true }, onEntry)
+    return streamBatch(this.#pool, { ...this.#exchangeOptions('POST', path, encodeBatchRequest(keys), signal, 'load'), streaming: true }, onEntry)
   }
 
   /** One probe (liveness.ts): a GET of the base path, on the probe connection or the pool, bounded by the transport timeout. */
   #sendProbe(ownConnection: boolean): Promise<PeerResponse> {
     let dispatcher = this.#pool
     if (ownConnection) dispatcher = this.#probePool ??= new Pool(new URL(this.url).origin, { ...poolOptions(this.#options), connections: 1 })
-    return exchange(dispatcher, this.#exchangeOptions('GET', this.#prefix + this.#options.basePath, undefined, undefined, false))
+    return exchange(dispatcher, this.#exchangeOptions('GET', this.#prefix + this.#options.basePath, undefined, undefined, 'probe'))
   }
 
   /**
@@ -237,12 +250,8 @@ export class HttpPeer {
     return error
   }
 
-  /**
-   * The bounds of one request. A request that may wait for the owner's
-   * loader (a get, a batch) tells busy from dead (exchange.ts): past the
-   * transport timeout it waits for a live owner up to loadTimeout.
-   */
-  #exchangeOptions(method: Dispatcher.HttpMethod, path: string, body: Uint8Array | undefined, signal: AbortSignal | undefined, mayLoad: boolean): ExchangeOptions {
+  /** The bounds of one request: the transport's, and how long it waits for this peer while it is alive (Patience). */
+  #exchangeOptions(method: Dispatcher.HttpMethod, path: string, body: Uint8Array | undefined, signal: AbortSignal | undefined, patience: Patience): ExchangeOptions {
     const { timeout, maxResponseBytes, auth } = this.#options
     let headers: Record<string, string> | undefined
     if (auth !== undefined || body !== undefined) {
@@ -251,8 +260,8 @@ export class HttpPeer {
       if (body !== undefined) headers['content-type'] = 'application/x-protobuf'
     }
     const options: ExchangeOptions = { method, path, headers, body, peer: this.url, timeout, maxResponseBytes, signal, deadlines: this.#deadlines }
-    if (mayLoad) {
-      options.liveness = this.#liveness
+    if (patience !== 'probe') options.liveness = this.#liveness
+    if (patience === 'load') {
       options.loadTimeout = this.#options.loadTimeout ?? DEFAULT_LOAD_TIMEOUT
       options.headersTimeout = this.#options.headersTimeout
       options.bodyTimeout = this.#options.bodyTimeout
@@ -291,6 +300,15 @@ export class HttpPeer {
     }
   }
 }
+
+/**
+ * Patience is how long a request waits for this peer while it is silent but
+ * alive (the rule: exchange.ts): `load` up to loadTimeout (a get, a batch, a
+ * set, a remove, a clear: each is worth the wait, and a live peer busy with
+ * loads is not dead); `transport` not past the transport timeout (a peek:
+ * it only saves a load); `probe` no liveness check at all (a probe is one).
+ */
+type Patience = 'load' | 'transport' | 'probe'
 
 const EMPTY_BODY = new Uint8Array(0)
 
