@@ -18,9 +18,10 @@
  * behind its loads) waits for a peer the probe shows alive, up to its
  * Patience: loadTimeout for gets, batches, writes and clears (then a
  * PeerLoadTimeoutError, not held against the peer); a peek gives up at the
- * timeout. Only a failed probe marks the peer down. Batch gets
- * go through the peer's batch channel (batch-channel.ts), which reaches the
- * peer through the narrow BatchPeer view this client gives it.
+ * timeout. Only a failed probe marks the peer down.
+ *
+ * Batch gets go through the peer's batch channel (batch-channel.ts), which
+ * reaches the peer through the narrow BatchPeer view this client gives it.
  */
 import { Pool, type Dispatcher } from 'undici'
 import type { PeerAuth } from '../auth.js'
@@ -260,12 +261,11 @@ export class HttpPeer {
       if (body !== undefined) headers['content-type'] = 'application/x-protobuf'
     }
     const options: ExchangeOptions = { method, path, headers, body, peer: this.url, timeout, maxResponseBytes, signal, deadlines: this.#deadlines }
-    if (patience !== 'probe') options.liveness = this.#liveness
-    if (patience === 'load') {
-      options.loadTimeout = this.#options.loadTimeout ?? DEFAULT_LOAD_TIMEOUT
-      options.headersTimeout = this.#options.headersTimeout
-      options.bodyTimeout = this.#options.bodyTimeout
-    }
+    if (patience === 'probe') return options
+    options.liveness = this.#liveness
+    options.headersTimeout = this.#options.headersTimeout
+    options.bodyTimeout = this.#options.bodyTimeout
+    if (patience === 'load') options.loadTimeout = this.#options.loadTimeout ?? DEFAULT_LOAD_TIMEOUT
     return options
   }
 

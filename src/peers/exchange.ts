@@ -95,9 +95,9 @@ export interface ExchangeOptions {
   loadTimeout?: number | undefined
   /** Where the first deadline (timeout, or half of it with liveness) waits: the peer's shared timers. Else a timer of its own. */
   deadlines?: Deadlines | undefined
-  /** undici's headers timeout when set explicitly (else loadTimeout with liveness, the pool's without). */
+  /** undici's headers timeout when set explicitly (else, with liveness, loadTimeout or 2 × timeout if longer; the pool's without). */
   headersTimeout?: number | undefined
-  /** undici's body timeout of a streamed answer when set explicitly (else loadTimeout). */
+  /** undici's body timeout of a streamed answer when set explicitly (else as headersTimeout). */
   bodyTimeout?: number | undefined
   /**
    * A streamed answer (a batch): once it started, its parts may come as far
@@ -117,12 +117,15 @@ export function exchange(dispatcher: Dispatcher, options: ExchangeOptions): Prom
 export function dispatchBounded(dispatcher: Dispatcher, options: ExchangeOptions, handler: BoundedHandler): void {
   if (handler.settled) return
   try {
-    const { method, path, headers, body, loadTimeout } = options
+    const { method, path, headers, body, loadTimeout, timeout } = options
     const dispatchOptions: Dispatcher.DispatchOptions = { method, path, headers: headers ?? null, body: body ?? null }
-    // undici must not end a request the deadline logic above keeps alive.
-    if (options.liveness !== undefined && loadTimeout !== undefined) {
-      dispatchOptions.headersTimeout = options.headersTimeout ?? loadTimeout
-      if (options.streaming === true) dispatchOptions.bodyTimeout = options.bodyTimeout ?? loadTimeout
+    // undici must not end a request the deadline logic above keeps alive: a
+    // peer's silence is judged by the liveness probe, whose verdict may come
+    // up to 1.5 × timeout after the start (a peek waits for it too).
+    if (options.liveness !== undefined) {
+      const patience = Math.max(loadTimeout ?? timeout, 2 * timeout)
+      dispatchOptions.headersTimeout = options.headersTimeout ?? patience
+      if (options.streaming === true) dispatchOptions.bodyTimeout = options.bodyTimeout ?? patience
     }
     dispatcher.dispatch(dispatchOptions, handler)
   } catch (err) {
