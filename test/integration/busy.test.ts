@@ -58,6 +58,8 @@ const KINDS: Kind[] = [
   { name: 'remove', send: (peer, key) => peer.remove('kv', key, {}) },
   { name: 'clear', send: (peer) => peer.clear('kv', {}) },
 ]
+/** The kinds that had no liveness check before (a silent get or batch: health.test.ts, batch-faults.test.ts). */
+const WRITES = KINDS.filter((kind) => kind.name !== 'get' && kind.name !== 'batch')
 const PEEK: Kind = { name: 'peek', send: (peer, key) => peer.peek('kv', key, {}) }
 
 /**
@@ -140,7 +142,7 @@ describe('a request queued behind a busy peer’s slow answers', () => {
 })
 
 describe('a request the peer is silent on while it answers the liveness probe', () => {
-  it.each(KINDS.filter((kind) => kind.name !== 'get' && kind.name !== 'batch'))(
+  it.each(WRITES)(
     '$name: past loadTimeout it fails with PeerLoadTimeoutError; the peer is never marked down',
     async ({ send }) => {
       const slow = await startSlowPeer((req) => !isKeyGet(req) && req.url !== '/_groupcache/')
@@ -152,7 +154,7 @@ describe('a request the peer is silent on while it answers the liveness probe', 
     },
   )
 
-  it.each(KINDS.filter((kind) => kind.name !== 'get' && kind.name !== 'batch'))('$name: within loadTimeout it gets the answer', async ({ send }) => {
+  it.each(WRITES)('$name: within loadTimeout it gets the answer', async ({ send }) => {
     const slow = await startSlowPeer((req) => !isKeyGet(req) && req.url !== '/_groupcache/')
     const { peer, downs } = client(slow.url)
     expect(await settle(send(peer, 'silent'))).toMatchObject({ ok: true })
