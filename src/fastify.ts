@@ -17,7 +17,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { InvalidArgumentError } from './errors.js'
 import { internals } from './internals.js'
 import type { Peercache } from './peercache.js'
-import { BATCH_BASE_PATH, CLEAR_BASE_PATH, PEEK_BASE_PATH, pathOf } from './peers/paths.js'
+import { BATCH_BASE_PATH, CLEAR_BASE_PATH, PEEK_BASE_PATH, pathOf } from './proto/paths.js'
 import { admit, answer, errorReply, hasBody, type HandlerContext, type PeerReply, type PeerRequest, type PeerRoute } from './endpoint/serve.js'
 
 /** PeercachePluginOptions configure the fastify plugin. */
