@@ -37,6 +37,7 @@ import { Deadlines } from './deadlines.js'
 import { exchange, type ExchangeOptions, type PeerResponse } from './exchange.js'
 import type { HealthOptions, PeerHealth } from './health.js'
 import { PeerLiveness, type HealthListener } from './liveness.js'
+import { DEFAULTS } from '../options.js'
 
 export type { HealthListener } from './liveness.js'
 
@@ -85,8 +86,6 @@ export interface PeerTlsOptions {
   servername?: string
 }
 
-/** DEFAULT_LOAD_TIMEOUT is how long a request waits for a peer that is alive but busy, in ms. */
-export const DEFAULT_LOAD_TIMEOUT = 30_000
 
 /** HttpPeer is one remote peer reached over HTTP. */
 export class HttpPeer {
@@ -265,7 +264,7 @@ export class HttpPeer {
     options.liveness = this.#liveness
     options.headersTimeout = this.#options.headersTimeout
     options.bodyTimeout = this.#options.bodyTimeout
-    if (patience === 'load') options.loadTimeout = this.#options.loadTimeout ?? DEFAULT_LOAD_TIMEOUT
+    if (patience === 'load') options.loadTimeout = this.#options.loadTimeout ?? DEFAULTS.transport.loadTimeoutMs
     return options
   }
 
@@ -315,8 +314,8 @@ const EMPTY_BODY = new Uint8Array(0)
 function poolOptions(options: PeerClientOptions): Pool.Options {
   const tls = options.tls ?? {}
   return {
-    connections: options.connections ?? 16,
-    pipelining: options.pipelining ?? 1,
+    connections: options.connections ?? DEFAULTS.transport.connections,
+    pipelining: options.pipelining ?? DEFAULTS.transport.pipelining,
     headersTimeout: options.headersTimeout ?? options.timeout,
     bodyTimeout: options.bodyTimeout ?? options.timeout,
     keepAliveTimeout: 4_000,

@@ -38,8 +38,6 @@ export const batchStatus = {
 /** ERROR_HEADER is the response header carrying errorHeaderValue. */
 export const ERROR_HEADER = 'x-peercache-error'
 
-/** DEFAULT_BASE_PATH is groupcache's default peer endpoint prefix. */
-export const DEFAULT_BASE_PATH = '/_groupcache/'
 
 /** BATCH_BASE_PATH is where peercache's batch endpoint lives: outside basePath, so a Go peer answers it 404. */
 export const BATCH_BASE_PATH = '/_peercache/batch/'
