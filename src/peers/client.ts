@@ -7,7 +7,8 @@
  * the request aborted (an unread body would pin its connection).
  *
  * Answers are sorted into the owner's final answers (404 marked not-found,
- * 503 loader failed) and transport failures (PeerError), which feed the
+ * 503 marked load-failed) and transport failures (PeerError, every other
+ * status, an unmarked 503 included), which feed the
  * peer's health and make the caller load locally.
  */
 import { Pool, errors as undiciErrors, type Dispatcher } from 'undici'
@@ -349,11 +350,14 @@ export class HttpPeer implements Liveness {
       this.#succeeded()
       throw new NotFoundError(message)
     }
-    if (response.status === 503 && marker !== errorHeaderValue.closing) {
+    // Rule: a get never fails because a peer is closing. Only our handler's
+    // marked 503 is the loader's answer; an unmarked 5xx is the server
+    // layer's (fastify answers its own 503 while it closes): a transport failure.
+    if (response.status === 503 && marker === errorHeaderValue.loadFailed) {
       this.#succeeded()
       throw new LoadError(`owner ${this.url} failed to load: ${message}`)
     }
-    // Anything else (a bare 404, 400, 500, 401...) is a peer that cannot answer: a transport problem.
+    // Anything else (a bare 404 or 503, 400, 500, 401...) is a peer that cannot answer: a transport problem.
     throw this.#unexpected(response)
   }
 
