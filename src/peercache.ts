@@ -172,6 +172,7 @@ export class Peercache {
   /** Set by close(): no new groups or peer lists; peers are still served until the drain ends. */
   #draining = false
   #closed: Promise<void> | undefined
+  #drained: Promise<void> | undefined
 
   constructor(options: PeercacheOptions = {}) {
     validateOptions(options)
@@ -274,7 +275,7 @@ export class Peercache {
    * @internal
    */
   [internals](): PeercacheInternals {
-    return { endpoint: this.#endpoint(), metricsSnapshot: () => this.#metricsSnapshot() }
+    return { endpoint: this.#endpoint(), metricsSnapshot: () => this.#metricsSnapshot(), drain: () => this.#drain() }
   }
 
   #endpoint(): HandlerContext {
@@ -371,11 +372,23 @@ export class Peercache {
     return this.#closed
   }
 
+  /**
+   * #drain is close()'s first step, once: stop taking peer lists and groups,
+   * and keep serving peers for drainMs. The fastify plugin runs it while
+   * fastify still routes requests (fastify.ts), then close() skips it.
+   */
+  #drain(): Promise<void> {
+    this.#drained ??= (async () => {
+      this.#refresher?.close()
+      this.#draining = true
+      const drainMs = this.#options.drainMs ?? 0
+      if (drainMs > 0) await delay(drainMs)
+    })()
+    return this.#drained
+  }
+
   async #close(): Promise<void> {
-    this.#refresher?.close()
-    this.#draining = true
-    const drainMs = this.#options.drainMs ?? 0
-    if (drainMs > 0) await delay(drainMs)
+    await this.#drain()
     this.#closing = true
     const timeout = this.#options.closeTimeout ?? 5000
     await Promise.all([...this.#groups.values()].map((group) => group.close(timeout)))

@@ -90,4 +90,30 @@ describe('a fastify-mounted peer that is closing', () => {
     expect(a.loads).toEqual([])
     expect(b.cache.getGroup('kv')!.stats().peerErrors).toBe(keys.length)
   })
+
+  it('drainMs: it keeps serving its peers while fastify still routes, so its keys move to the others without origin loads', async () => {
+    const [aServer, bServer, cServer] = await servers(3)
+    const peers = [aServer!, bServer!, cServer!].map((server) => serverUrl(server))
+    const a = await fastifyMember(aServer!, peers, { drainMs: 1500 }, () => {})
+    const b = plainMember(bServer!, peers)
+    const c = plainMember(cServer!, peers)
+    const keys = keysOwnedBy(peers, a.url, 30, 'leaving')
+    const groupB = b.cache.getGroup('kv')!
+    expect(await Promise.all(keys.map((key) => groupB.getString(key)))).toEqual(keys.map(reference))
+    expect(a.loads).toHaveLength(keys.length)
+
+    // A leaves: its app closes with drainMs, and its peers drop it from their lists.
+    const closing = a.app.close()
+    const survivors = peers.slice(1)
+    b.cache.setPeers(survivors)
+    c.cache.setPeers(survivors)
+    // The keys' new owners (B, C) peek A, their previous owner, which still serves while it drains.
+    expect(await Promise.all(keys.map((key) => groupB.getString(key)))).toEqual(keys.map(reference))
+    const originLoads = [...b.loads, ...c.loads].filter((key) => keys.includes(key))
+    expect(originLoads).toEqual([])
+    expect(groupB.stats().peerErrors).toBe(0)
+    await closing
+    // The drain done, the cache is closed after fastify stopped routing.
+    await expect(a.cache.getGroup('kv')!.getString(keys[0]!)).rejects.toThrow(/closed/)
+  })
 })
