@@ -346,6 +346,9 @@ export class Peercache {
     const added = after.filter((peer) => !before.has(peer))
     const removed = [...before].filter((peer) => !after.includes(peer))
     if (added.length === 0 && removed.length === 0) return
+    // A peer that left loses its per-peer series at once (metrics.ts).
+    const listed = new Set(after)
+    for (const group of this.#groups.values()) group.observations.forgetPeersBut(listed)
     this.logger.info({ added, removed }, 'peer list changed')
     if (this.#notify.wants('peers-changed')) this.#notify.emit('peers-changed', { added, removed, peers: after })
   }
