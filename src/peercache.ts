@@ -173,6 +173,8 @@ export class Peercache {
   #draining = false
   #closed: Promise<void> | undefined
   #drained: Promise<void> | undefined
+  /** Set once the drain is over (at once when drainMs is 0). */
+  #drainDone = false
 
   constructor(options: PeercacheOptions = {}) {
     validateOptions(options)
@@ -381,17 +383,22 @@ export class Peercache {
    * fastify still routes requests (fastify.ts), then close() skips it.
    */
   #drain(): Promise<void> {
-    this.#drained ??= (async () => {
-      this.#refresher?.close()
-      this.#draining = true
-      const drainMs = this.#options.drainMs ?? 0
-      if (drainMs > 0) await delay(drainMs)
-    })()
+    this.#drained ??= this.#startDrain()
     return this.#drained
   }
 
+  async #startDrain(): Promise<void> {
+    this.#refresher?.close()
+    this.#draining = true
+    const drainMs = this.#options.drainMs ?? 0
+    if (drainMs > 0) await delay(drainMs)
+    this.#drainDone = true
+  }
+
   async #close(): Promise<void> {
-    await this.#drain()
+    const drained = this.#drain()
+    // Invariant: without a drain to wait for, close() stops the groups synchronously, so a get made right after close() is refused.
+    if (!this.#drainDone) await drained
     this.#closing = true
     const timeout = this.#options.closeTimeout ?? 5000
     await Promise.all([...this.#groups.values()].map((group) => group.close(timeout)))
