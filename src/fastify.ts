@@ -37,18 +37,36 @@ export interface PeercachePluginOptions {
 
 /**
  * peercachePlugin registers the peer endpoint's routes (basePath, the batch
- * path, and `metricsPath` when set) and closes the cache in `onClose`. Like
- * a fastify-plugin plugin it is not encapsulated itself (so the `onClose`
- * hook is the app's), without depending on fastify-plugin.
+ * path, and `metricsPath` when set), drains the cache (`drainMs`) while
+ * fastify still routes requests, and closes it in `onClose`. Like a
+ * fastify-plugin plugin it is not encapsulated itself (so its hooks are the
+ * app's), without depending on fastify-plugin.
  */
 export async function peercachePlugin(app: FastifyInstance, options: PeercachePluginOptions): Promise<void> {
   const cache = options.cache
   const prefix = routePrefix(options.prefix)
-  const ctx = cache[internals]().endpoint
+  const { endpoint: ctx, drain } = cache[internals]()
+  // Rule: drainMs serves peers while fastify still routes. app.close() marks
+  // fastify closing (its own 503 to every request) before `preClose`, and
+  // `onClose` hooks run after its server closed; only an onClose hook added
+  // once the app is ready runs before fastify's own (they run last added,
+  // first run). The cache is closed after fastify stopped routing, as before.
+  app.addHook('onReady', async function (this: FastifyInstance) {
+    // avvio's onClose, which fastify exposes untyped; addHook refuses hooks once the app started.
+    const closer = this as unknown as AvvioCloser
+    closer.onClose(async () => {
+      await drain()
+    })
+  })
   app.addHook('onClose', async () => {
     await cache.close()
   })
   await app.register(async (routes) => peerRoutes(routes, ctx, prefix))
+}
+
+/** AvvioCloser is the avvio method every fastify instance has: onClose hooks, run last added, first run. */
+interface AvvioCloser {
+  onClose(hook: () => Promise<void>): void
 }
 
 /** routePrefix checks the `prefix` option and drops its trailing slashes ('' for none). */

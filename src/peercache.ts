@@ -55,6 +55,9 @@ export class Peercache {
   /** Set by close(): no new groups or peer lists; peers are still served until the drain ends. */
   #draining = false
   #closed: Promise<void> | undefined
+  #drained: Promise<void> | undefined
+  /** Set once the drain is over (at once when drainMs is 0). */
+  #drainDone = false
 
   constructor(options: PeercacheOptions = {}) {
     const resolved = resolveOptions(options)
@@ -160,7 +163,7 @@ export class Peercache {
 
   /** For peercache's own adapters (peercache/fastify, peercache/prom-client), behind a symbol that is not exported. */
   [internals](): PeercacheInternals {
-    return { endpoint: this.#endpoint(), metricsSnapshot: () => this.#metricsSnapshot() }
+    return { endpoint: this.#endpoint(), metricsSnapshot: () => this.#metricsSnapshot(), drain: () => this.#drain() }
   }
 
   #endpoint(): HandlerContext {
@@ -231,6 +234,9 @@ export class Peercache {
     const added = after.filter((peer) => !before.has(peer))
     const removed = [...before].filter((peer) => !after.includes(peer))
     if (added.length === 0 && removed.length === 0) return
+    // A peer that left loses its per-peer series at once (metrics.ts).
+    const listed = new Set(after)
+    for (const { internals } of this.#groups.values()) internals.observations.forgetPeersBut(listed)
     this.logger.info({ added, removed }, 'peer list changed')
     if (this.#notify.wants('peers-changed')) this.#notify.emit('peers-changed', { added, removed, peers: after })
   }
@@ -257,12 +263,30 @@ export class Peercache {
     return this.#closed
   }
 
-  async #close(): Promise<void> {
+  /**
+   * #drain is close()'s first step, once: stop taking peer lists and groups,
+   * and keep serving peers for drainMs. The fastify plugin runs it while
+   * fastify still routes requests (fastify.ts), then close() skips it.
+   */
+  #drain(): Promise<void> {
+    this.#drained ??= this.#startDrain()
+    return this.#drained
+  }
+
+  async #startDrain(): Promise<void> {
     this.#refresher?.close()
     this.#draining = true
-    const { drainMs, closeTimeoutMs } = this.#options.deploy
+    const { drainMs } = this.#options.deploy
     if (drainMs > 0) await delay(drainMs)
+    this.#drainDone = true
+  }
+
+  async #close(): Promise<void> {
+    const drained = this.#drain()
+    // Invariant: without a drain to wait for, close() stops the groups synchronously, so a get made right after close() is refused.
+    if (!this.#drainDone) await drained
     this.#closing = true
+    const { closeTimeoutMs } = this.#options.deploy
     await Promise.all([...this.#groups.values()].map(({ internals: g }) => g.close(closeTimeoutMs)))
     await this.#pool?.close()
     // Invariant: once #closing is set no listen() adds a server, so after the bindings settle #servers is complete.

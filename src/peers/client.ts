@@ -7,8 +7,9 @@
  * the request aborted (an unread body would pin its connection).
  *
  * Answers are sorted into the owner's final answers (404 marked not-found,
- * 503 loader failed) and transport failures (PeerError), which feed the
- * peer's health (liveness.ts) and make the caller load locally.
+ * 503 marked load-failed) and transport failures (PeerError, every other
+ * status, an unmarked 503 included: a closing fastify answers its own), which
+ * feed the peer's health (liveness.ts) and make the caller load locally.
  *
  * Busy is not dead, for every request kind (the rule is kept in
  * exchange.ts): health counts only evidence that the peer cannot answer —
@@ -281,11 +282,14 @@ export class HttpPeer {
       this.#liveness.succeeded()
       throw new NotFoundError(message)
     }
-    if (response.status === 503 && marker !== errorHeaderValue.closing) {
+    // Rule: a get never fails because a peer is closing. Only our handler's
+    // marked 503 is the loader's answer; an unmarked 5xx is the server
+    // layer's (fastify answers its own 503 while it closes): a transport failure.
+    if (response.status === 503 && marker === errorHeaderValue.loadFailed) {
       this.#liveness.succeeded()
       throw new LoadError(`owner ${this.url} failed to load: ${message}`)
     }
-    // Anything else (a bare 404, 400, 500, 401...) is a peer that cannot answer: a transport problem.
+    // Anything else (a bare 404 or 503, 400, 500, 401...) is a peer that cannot answer: a transport problem.
     throw this.#unexpected(response)
   }
 
