@@ -9,6 +9,7 @@ import type { BenchRow } from './harness.js'
 import type { Mode } from './cluster-caches.js'
 import type { HotShare, ModeResult } from './cluster-mode.js'
 import { median } from './cluster-ratios.js'
+import { ms, pct, us, whole } from './format.js'
 
 const LABELS: Record<Mode, string> = {
   peercache: 'peercache (3 apps, one cluster, defaults)',
@@ -142,20 +143,4 @@ export function benchRows(results: readonly ModeResult[]): BenchRow[] {
   add('peercache', 'map')
   add('redis', 'map')
   return rows
-}
-
-function whole(value: number): string {
-  return Number.isFinite(value) ? Math.round(value).toLocaleString('en-US') : '—'
-}
-
-function ms(value: number): string {
-  return Number.isFinite(value) ? `${value.toFixed(1)} ms` : '—'
-}
-
-function us(value: number): string {
-  return Number.isFinite(value) ? `${value.toFixed(0)} µs` : '—'
-}
-
-function pct(share: number): string {
-  return Number.isFinite(share) ? `${(share * 100).toFixed(1)}%` : '—'
 }

@@ -29,6 +29,7 @@ const SUITES: Record<string, () => Promise<Suite>> = {
   batch: () => import('./batch.js'),
   hot: () => import('./hot.js'),
   memory: () => import('./memory.js'),
+  serving: () => import('./serving.js'),
   cluster: () => import('./cluster.js'),
 }
 /** ONLY_WHEN_NAMED are the suites a plain `npm run bench` skips: they take minutes. */
@@ -70,6 +71,7 @@ const TARGETS: ReadonlyArray<{ name: string; min?: number; max?: number; on?: 'v
   { name: 'group.peek (sync, read-only view)', min: 0.8, issue: '#2', note: 'one lookup plus an expiry check on top of the raw get' },
   { name: 'group.get → remote owner', min: 0.8, issue: '#3', note: 'client and server share 2 cores; each get also runs a flight and a protobuf decode, and copies the value for its caller' },
   { name: 'undici Pool.request → peercache handler', min: 0.9, issue: '#3', note: 'the handler parses the path, looks up the group and encodes a GetResponse' },
+  { name: 'wrk → peercache peer endpoint, cached key', min: 0.9, issue: 'As cheap as a Map', note: 'server-bound: what the endpoint costs per request over node:http answering the same bytes (routing, admission, the lookup, a GetResponse encoded per request)' },
   { name: 'cold remote get, owner loads sync (keys per CPU-s, asker + owner)', min: 1 / 1.5, issue: '#12', note: 'the owner runs a flight, the loader and a cache insert on top of the warm path' },
   { name: 'getMany(100 keys) (keys/s)', min: 2, issue: '#6', note: '' },
   { name: '100 parallel gets, coalesce on (keys/s)', min: 2, issue: '#6', note: '' },
