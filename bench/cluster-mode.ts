@@ -132,7 +132,7 @@ export async function runMode(mode: Mode, options: ModeOptions, processes: Proce
     await sleep(options.secs * 1000, undefined, { signal: stop })
     const after = await sampleAll(loadgen, apps, redis)
     const window = after.load as LoadSample
-    if (options.cpuProfDir !== undefined) await stopProfiles(apps, join(options.cpuProfDir, mode), window)
+    if (options.cpuProfDir !== undefined) await stopProfiles(apps, join(options.cpuProfDir, mode), window, after.apps)
     await loadgen.stop() // first, so that no app is closed with requests of the load in flight
     return { ...result(mode, before, after, remote, options), ...warmup }
   } catch (err) {
@@ -158,10 +158,11 @@ async function askAll(apps: App[], type: string): Promise<void> {
   await Promise.all(apps.map(([app]) => app.ask(type)))
 }
 
-/** stopProfiles has the apps write their profiles, and writes the window's request count beside them (bench/profiles.ts reads it). */
-async function stopProfiles(apps: App[], dir: string, window: LoadSample): Promise<void> {
+/** stopProfiles has the apps write their profiles, and writes the window's request count and the apps' CPU time in it beside them (bench/profiles.ts reads them). */
+async function stopProfiles(apps: App[], dir: string, window: LoadSample, samples: readonly AppSample[]): Promise<void> {
   await askAll(apps, 'profileStop')
-  writeFileSync(join(dir, 'window.json'), JSON.stringify({ requests: window.requests, windowMs: window.windowMs }))
+  const cpuMicros = samples.reduce((sum, app) => sum + app.cpuMicros, 0)
+  writeFileSync(join(dir, 'window.json'), JSON.stringify({ requests: window.requests, windowMs: window.windowMs, cpuMicros }))
 }
 
 async function startRedis(options: ModeOptions): Promise<RedisServer> {
