@@ -17,7 +17,7 @@
  * the peercache apps their peers, so each is a cluster of itself: the
  * embedded path's own cost, with no peer fetch or hot cache.
  */
-import { writeFileSync } from 'node:fs'
+import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -158,11 +158,22 @@ async function askAll(apps: App[], type: string): Promise<void> {
   await Promise.all(apps.map(([app]) => app.ask(type)))
 }
 
+/** ProfiledWindow is window.json: the profiled windows' requests, length and the apps' CPU time in them. */
+interface ProfiledWindow {
+  requests: number
+  windowMs: number
+  cpuMicros: number
+}
+
 /** stopProfiles has the apps write their profiles, and writes the window's request count and the apps' CPU time in it beside them (bench/profiles.ts reads them). */
 async function stopProfiles(apps: App[], dir: string, window: LoadSample, samples: readonly AppSample[]): Promise<void> {
   await askAll(apps, 'profileStop')
+  const file = join(dir, 'window.json')
+  // With --rounds, a mode's folder holds every round's profiles: the windows add up.
+  const earlier = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as ProfiledWindow) : { requests: 0, windowMs: 0, cpuMicros: 0 }
   const cpuMicros = samples.reduce((sum, app) => sum + app.cpuMicros, 0)
-  writeFileSync(join(dir, 'window.json'), JSON.stringify({ requests: window.requests, windowMs: window.windowMs, cpuMicros }))
+  const summed: ProfiledWindow = { requests: earlier.requests + window.requests, windowMs: earlier.windowMs + window.windowMs, cpuMicros: earlier.cpuMicros + cpuMicros }
+  writeFileSync(file, JSON.stringify(summed))
 }
 
 async function startRedis(options: ModeOptions): Promise<RedisServer> {

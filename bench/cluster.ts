@@ -24,7 +24,7 @@
  * `--cold` measures from the first request with empty caches; `--alone`
  * compares each peercache app alone (no peers) with the same app on a Map.
  */
-import { mkdirSync } from 'node:fs'
+import { mkdirSync, readdirSync } from 'node:fs'
 import { resolve } from 'node:path'
 import type { BenchRow } from './harness.js'
 import type { Mode } from './cluster-caches.js'
@@ -51,7 +51,7 @@ export async function bench(argv: readonly string[] = []): Promise<BenchRow[]> {
   const redisServer = flags.modes.includes('redis') ? ensureRedisServer() : undefined
   if (flags.modes.includes('redis') && redisServer === undefined) console.error(INSTALL_HINT)
   const modes = flags.modes.filter((mode) => mode !== 'redis' || redisServer !== undefined)
-  if (flags.cpuProfDir !== undefined) for (const mode of modes) mkdirSync(resolve(flags.cpuProfDir, mode), { recursive: true })
+  if (flags.cpuProfDir !== undefined) for (const mode of modes) profileFolder(resolve(flags.cpuProfDir, mode))
   const { secs, warmupSecs, warmupRequests, cold, alone, maxInFlight } = flags
   const closedLoop: ModeOptions = { ...SETUP, secs, warmupSecs, warmupRequests, redisServer, ticksPerSecond: clockTicksPerSecond(), cpuProfDir: undefined, rate: undefined, maxInFlight, cold: false, alone: false }
   const options: ModeOptions = { ...closedLoop, cpuProfDir: flags.cpuProfDir, cold, alone, rate: await offeredRate(flags, closedLoop) }
@@ -84,6 +84,12 @@ async function offeredRate(flags: Flags, closedLoop: ModeOptions): Promise<numbe
   const rate = Math.round(map.reqPerSec * AUTO_RATE_SHARE)
   process.stderr.write(`cluster: Map closed loop ${Math.round(map.reqPerSec)} req/s; offered rate ${rate} req/s (${AUTO_RATE_SHARE * 100}%)\n`)
   return rate
+}
+
+/** profileFolder makes a mode's profile folder; one holding an earlier run's profiles is refused (its windows would add up with this run's). */
+function profileFolder(dir: string): void {
+  mkdirSync(dir, { recursive: true })
+  if (readdirSync(dir).some((name) => name.endsWith('.cpuprofile') || name === 'window.json')) throw new Error(`--cpu-prof: ${dir} holds profiles of an earlier run; give an empty or new folder`)
 }
 
 function section(variant: ReturnType<typeof variantName>, report: string, flags: Flags, options: ModeOptions): string {
