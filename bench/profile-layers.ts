@@ -37,7 +37,7 @@ const RULES: readonly Rule[] = [
   { layer: 'group (group, flights, stats, admission, caches) + lru-cache', test: url('dist/', 'node_modules/lru-cache/') },
   { layer: 'app + bench harness (serve, Map, IPC)', test: url('/bench/', '/demo/') },
   { layer: 'node:http', test: url('node:_http', 'node:http') },
-  { layer: 'net + streams', test: url('node:net', 'node:stream', 'node:internal/stream', 'node:internal/streams/', 'node:internal/net') },
+  { layer: 'net + streams (socket writes and reads: answers, peer traffic)', test: url('node:net', 'node:stream', 'node:internal/stream', 'node:internal/streams/', 'node:internal/net') },
   { layer: 'timers + microtask queue', test: url('node:internal/process/task_queues', 'node:internal/timers', 'node:timers') },
 ]
 
@@ -56,26 +56,28 @@ export function layerOf(stack: Iterable<Frame>): string {
 export type LayerTotals = Map<string, number>
 
 /** layerTable compares µs per request by layer: this run, the other run ("against"), and the difference. */
-export function layerTable(mine: { layers: LayerTotals; requests: number; cpuMicros: number }, against?: { layers: LayerTotals; requests: number; cpuMicros: number }, names = ['this', 'against']): string {
+export function layerTable(mine: { layers: LayerTotals; requests: number }, against?: { layers: LayerTotals; requests: number }, names = ['this', 'against']): string {
   const perReq = (run: { layers: LayerTotals; requests: number }, layer: string): number => (run.layers.get(layer) ?? 0) / run.requests
   const layers = [...new Set([...mine.layers.keys(), ...(against?.layers.keys() ?? [])])]
   const sortKey = (layer: string): number => perReq(mine, layer) - (against === undefined ? 0 : perReq(against, layer))
   layers.sort((a, b) => sortKey(b) - sortKey(a))
   const busy = (run: { layers: LayerTotals }): number => [...run.layers.values()].reduce((sum, v) => sum + v, 0)
-  // Sampled µs are wall-clock while the thread ran or was preempted; scaled to the processes' own CPU time (cpuUsage) when known.
-  const scale = (run: { layers: LayerTotals; cpuMicros: number }): number => (Number.isFinite(run.cpuMicros) && run.cpuMicros > 0 ? run.cpuMicros / busy(run) : Number.NaN)
-  const head = against === undefined ? ['layer', `${names[0]} µs/req (sampled)`, 'scaled to cpuUsage'] : ['layer', `${names[0]} µs/req`, `${names[1]} µs/req`, `${names[0]} − ${names[1]} (sampled)`, `difference scaled to cpuUsage`]
+  // Sampled µs are the main thread's; cpuUsage also counts V8's and libuv's other threads and the profilers'
+  // own work, and on a loaded machine the sampler misses ticks: trust the shares more than the µs.
+  const head = against === undefined ? ['layer', `${names[0]} µs/req (sampled)`, 'share of busy'] : ['layer', `${names[0]} µs/req`, `${names[1]} µs/req`, `${names[0]} − ${names[1]}`, 'share of the difference']
   const lines = [`| ${head.join(' | ')} |`, `|---|${head.slice(1).map(() => '---:').join('|')}|`]
   const fmt = (n: number): string => (Number.isFinite(n) ? n.toFixed(1) : '—')
-  const rows = [...layers, 'total (busy samples)']
-  for (const layer of rows) {
-    const m = layer === rows[rows.length - 1] ? busy(mine) / mine.requests : perReq(mine, layer)
+  const pct = (n: number): string => (Number.isFinite(n) ? `${(n * 100).toFixed(0)}%` : '—')
+  const total = 'total (busy samples)'
+  const figure = (run: { layers: LayerTotals; requests: number }, layer: string): number => (layer === total ? busy(run) / run.requests : perReq(run, layer))
+  for (const layer of [...layers, total]) {
+    const m = figure(mine, layer)
     if (against === undefined) {
-      lines.push(`| ${layer} | ${fmt(m)} | ${fmt(m * scale(mine))} |`)
+      lines.push(`| ${layer} | ${fmt(m)} | ${pct(m / figure(mine, total))} |`)
       continue
     }
-    const a = layer === rows[rows.length - 1] ? busy(against) / against.requests : perReq(against, layer)
-    lines.push(`| ${layer} | ${fmt(m)} | ${fmt(a)} | ${fmt(m - a)} | ${fmt(m * scale(mine) - a * scale(against))} |`)
+    const a = figure(against, layer)
+    lines.push(`| ${layer} | ${fmt(m)} | ${fmt(a)} | ${fmt(m - a)} | ${pct((m - a) / (figure(mine, total) - figure(against, total)))} |`)
   }
   return lines.join('\n')
 }

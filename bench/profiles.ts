@@ -79,8 +79,14 @@ class CpuSummary {
     this.#match = match
   }
 
-  /** add sums one profile; a sample's time is the delta to the next sample. */
+  /**
+   * add sums one profile; a sample's time is the delta to the next sample.
+   * The layers count each sample as one sampling interval (the profile's
+   * median delta) instead: on a loaded machine a delta also holds the time
+   * the process waited for a core, charged to whatever it was doing.
+   */
   add(profile: CpuProfile): void {
+    const tick = medianDelta(profile.timeDeltas)
     const byId = new Map(profile.nodes.map((node) => [node.id, node]))
     const parent = new Map<number, number>()
     for (const node of profile.nodes) for (const child of node.children ?? []) parent.set(child, node.id)
@@ -106,9 +112,15 @@ class CpuSummary {
         seen.add(name)
         add(this.totalByFunction, name, micros)
       }
-      add(this.layers, layerOf(stack), micros)
+      add(this.layers, layerOf(stack), tick)
     }
   }
+}
+
+/** medianDelta is a profile's sampling interval in µs: the median time between samples. */
+function medianDelta(deltas: readonly number[]): number {
+  const sorted = deltas.filter((d) => d > 0).sort((a, b) => a - b)
+  return sorted[sorted.length >> 1] ?? 0
 }
 
 /** AllocationSummary sums sampling heap profiles. */
@@ -185,16 +197,16 @@ function main(): void {
 
 /** printLayers prints busy time by layer per request, beside `againstDir`'s when given. */
 function printLayers(run: Run, dir: string, againstDir: string | undefined, match: string): void {
-  const mine = { layers: run.cpu.layers, requests: run.requests, cpuMicros: run.cpuMicros }
+  const mine = { layers: run.cpu.layers, requests: run.requests }
   const measured = (r: Run): string => (Number.isFinite(r.cpuMicros) ? `${(r.cpuMicros / r.requests).toFixed(1)} µs/req measured by cpuUsage` : 'no cpuUsage in window.json')
   if (againstDir === undefined) {
-    console.log(`CPU by layer (${measured(run)}; a sample is its nearest layer-naming frame's)\n${layerTable(mine)}\n`)
+    console.log(`CPU by layer (${measured(run)}; a sample is one sampling interval, and its nearest layer-naming frame's)\n${layerTable(mine)}\n`)
     return
   }
   const other = summarize(againstDir, match)
   const names = [basename(dir), basename(againstDir)]
   console.log(`CPU by layer, ${names[0]} (${measured(run)}) against ${names[1]} (${measured(other)})\n`)
-  console.log(`${layerTable(mine, { layers: other.cpu.layers, requests: other.requests, cpuMicros: other.cpuMicros }, names)}\n`)
+  console.log(`${layerTable(mine, { layers: other.cpu.layers, requests: other.requests }, names)}\n`)
 }
 
 main()
