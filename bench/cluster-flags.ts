@@ -67,16 +67,17 @@ export function parseFlags(argv: readonly string[]): Flags {
 }
 
 /**
- * withRateValue lets `--rate` stand without a value (`--rate --secs 5`, or
- * last): parseArgs would take the next flag as its value, or fail; it then
- * means `--rate auto`.
+ * withRateValue lets `--rate` stand without a value (`--rate --secs 5`,
+ * `--rate cluster`, or last): parseArgs would take the next argument as its
+ * value, or fail; it then means `--rate auto`.
  */
 function withRateValue(argv: readonly string[]): string[] {
   const args = [...argv]
   for (let i = 0; i < args.length; i++) {
     if (args[i] !== '--rate') continue
     const next = args[i + 1]
-    if (next === undefined || !/^(auto|[0-9.]+)$/.test(next)) args.splice(i + 1, 0, 'auto')
+    // A suite name (a lowercase word) or a flag after it is not its value; anything else is, and is checked.
+    if (next === undefined || next.startsWith('-') || (next !== 'auto' && /^[a-z]+$/.test(next))) args.splice(i + 1, 0, 'auto')
   }
   return args
 }
