@@ -51,6 +51,10 @@ export async function bench(argv: readonly string[] = []): Promise<BenchRow[]> {
   const redisServer = flags.modes.includes('redis') ? ensureRedisServer() : undefined
   if (flags.modes.includes('redis') && redisServer === undefined) console.error(INSTALL_HINT)
   const modes = flags.modes.filter((mode) => mode !== 'redis' || redisServer !== undefined)
+  if (modes.length === 0) {
+    console.error('cluster: no mode left to run (redis-server is missing, see above)')
+    return []
+  }
   if (flags.cpuProfDir !== undefined) for (const mode of modes) profileFolder(resolve(flags.cpuProfDir, mode))
   const { secs, warmupSecs, warmupRequests, cold, alone, maxInFlight } = flags
   const closedLoop: ModeOptions = { ...SETUP, secs, warmupSecs, warmupRequests, redisServer, ticksPerSecond: clockTicksPerSecond(), cpuProfDir: undefined, rate: undefined, maxInFlight, cold: false, alone: false }
