@@ -55,6 +55,7 @@ export class Peercache {
   /** Set by close(): no new groups or peer lists; peers are still served until the drain ends. */
   #draining = false
   #closed: Promise<void> | undefined
+  #longestKey: number = GROUP_DEFAULTS.maxKeyBytes
   #drained: Promise<void> | undefined
   /** Set once the drain is over (at once when drainMs is 0). */
   #drainDone = false
@@ -120,6 +121,7 @@ export class Peercache {
     if (typeof name === 'string' && this.#groups.has(name)) throw new InvalidArgumentError(`duplicate group name ${JSON.stringify(name)}`)
     const created = createGroup<T>(options, this.#context)
     this.#groups.set(created.internals.name, created as { group: Group<unknown>; internals: GroupInternals })
+    this.#longestKey = Math.max(this.#longestKey, created.internals.served.maxKeyBytes)
     return created.group
   }
 
@@ -294,10 +296,9 @@ export class Peercache {
     await Promise.all([...this.#servers].map((server) => closeServer(server, closeTimeoutMs)))
   }
 
+  /** The longest key any group accepts: kept as groups are made, since every peer request checks its path against it. */
   #maxKeyBytes(): number {
-    let max: number = GROUP_DEFAULTS.maxKeyBytes
-    for (const { internals: g } of this.#groups.values()) max = Math.max(max, g.served.maxKeyBytes)
-    return max
+    return this.#longestKey
   }
 
   #makePool(self: string, ring: RingOptions): PeerPool {
