@@ -144,6 +144,8 @@ export const DEFAULTS = {
   auth: { windowMs: 30_000 },
   deploy: { drainMs: 0, closeTimeoutMs: 5000, peekWindowMs: 60_000 },
   discovery: { intervalMs: 5000, timeoutMs: 2000 },
+  /** forkPeerWorkers' restart backoff (cluster/backoff.ts). */
+  restartBackoff: { minMs: 1000, maxMs: 30_000, stableMs: 10_000 },
 } as const
 
 /** GROUP_DEFAULTS is every group option's default (the options themselves: group/options.ts). */

@@ -6,6 +6,7 @@
  * cap, so a slot that cannot start costs a few forks a minute, not dozens a
  * second. The clock is injected: tests advance it instead of sleeping.
  */
+import { DEFAULTS } from '../options.js'
 
 /** RestartClock is the time source and timer the restarts use (the real ones by default). */
 export interface RestartClock {
@@ -40,9 +41,9 @@ export class RestartBackoff {
   #streak = 0
 
   constructor(options: RestartBackoffOptions = {}) {
-    this.#minMs = options.minMs ?? 1000
-    this.#maxMs = Math.max(this.#minMs, options.maxMs ?? 30_000)
-    this.#stableMs = options.stableMs ?? 10_000
+    this.#minMs = options.minMs ?? DEFAULTS.restartBackoff.minMs
+    this.#maxMs = Math.max(this.#minMs, options.maxMs ?? DEFAULTS.restartBackoff.maxMs)
+    this.#stableMs = options.stableMs ?? DEFAULTS.restartBackoff.stableMs
   }
 
   /** exited records that the slot's worker exited after running ranMs, and returns the delay before its replacement. */
