@@ -109,10 +109,18 @@ export interface FakePeer {
   close(): Promise<void>
 }
 
-/** startFakePeer starts a plain node:http server on 127.0.0.1 port 0 answering with `handle`. */
+/**
+ * startFakePeer starts a plain node:http server on 127.0.0.1 port 0 answering
+ * with `handle`, but the handshake's hello (HELLO_PATH), which it answers as
+ * a Go peer does (a bare 404) without `handle` seeing it.
+ */
 export async function startFakePeer(handle: (req: IncomingMessage, res: ServerResponse) => void): Promise<FakePeer> {
   const server = await listenLocal()
-  server.on('request', handle)
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    if (req.url !== HELLO_PATH) return handle(req, res)
+    res.statusCode = 404
+    res.end('404 page not found\n')
+  })
   return {
     server,
     url: serverUrl(server),

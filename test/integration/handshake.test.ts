@@ -7,7 +7,11 @@
  */
 import { createServer } from 'node:http'
 import { afterEach, describe, expect, it } from 'vitest'
+import Fastify from 'fastify'
+import { PeerAuth } from '../../src/auth.js'
+import { peercachePlugin } from '../../src/fastify.js'
 import { Peercache, serverUrl, type Logger } from '../../src/index.js'
+import { peersHash } from '../../src/proto/hello.js'
 import { closeServer, kvGroup, listenLocal, startCluster, type Cluster, type MemberOptions } from '../helpers/cluster.js'
 import { command, reservePorts, startChild, stopChild, type ChildPeer } from '../helpers/child-procs.js'
 
@@ -112,6 +116,48 @@ describe('the handshake', () => {
     } finally {
       await cache.close()
       await Promise.all([closeServer(go), closeServer(own)])
+    }
+  })
+})
+
+describe('when the handshake runs, and who answers it', () => {
+  it('runs after a probe: a peer down at first, back with another ring, is named once it answers a probe', async () => {
+    const [own, later] = [await listenLocal(), await listenLocal()]
+    const laterUrl = serverUrl(later)
+    await closeServer(later) // its port now refuses connections: the peer is down
+    const { logger, lines } = recorder()
+    const urls = [serverUrl(own), laterUrl]
+    const cache = new Peercache({ env: {}, self: urls[0]!, peers: urls, logger, health: { probeMinMs: 20, probeMaxMs: 40 } })
+    own.on('request', cache.handler())
+    const other = new Peercache({ env: {}, self: laterUrl, peers: urls, ring: 'groupcache', logger: false })
+    let server: import('node:http').Server | undefined
+    try {
+      cache.group({ name: 'kv', cacheBytes: 1 << 20, load: (key) => key })
+      const keys = Array.from({ length: 400 }, (_, i) => `key-${i}`).filter((k) => cache.ownerOf(k) === laterUrl).slice(0, 3)
+      for (const key of keys) await cache.getGroup('kv')!.get(key)
+      await waitFor(() => lines.some((l) => l.message === 'peer marked down'), 'the peer marked down')
+      expect(handshakes(lines)).toEqual([])
+      server = await other.listen(Number(new URL(laterUrl).port), '127.0.0.1')
+      await waitFor(() => mismatches(lines).length > 0, 'the warning')
+      expect(mismatches(lines)).toEqual([`peer ${laterUrl} uses ring groupcache, this process balanced: set PEERCACHE_RING (the ring option) the same everywhere`])
+    } finally {
+      await Promise.all([cache.close(), other.close()])
+      await closeServer(own)
+    }
+  })
+
+  it('is answered by the fastify plugin too, signed like every request', async () => {
+    const cache = new Peercache({ env: {}, self: 'http://127.0.0.1:1', peers: ['http://127.0.0.1:1'], ring: 'groupcache', secret: 'a-secret-long-enough-to-sign' })
+    const app = Fastify()
+    await app.register(peercachePlugin, { cache })
+    try {
+      expect((await app.inject({ method: 'GET', url: '/_peercache/hello' })).statusCode).toBe(401)
+      const auth = new PeerAuth({ secrets: ['a-secret-long-enough-to-sign'] })
+      const answer = await app.inject({ method: 'GET', url: '/_peercache/hello', headers: { authorization: auth.sign('GET', '/_peercache/hello', undefined) } })
+      expect(answer.statusCode).toBe(200)
+      expect(answer.json()).toEqual({ ring: 'groupcache', peersHash: peersHash(['http://127.0.0.1:1']), peerCount: 1, basePath: '/_groupcache/', signed: true, version: 1 })
+    } finally {
+      await app.close()
     }
   })
 })
