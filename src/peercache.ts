@@ -34,7 +34,7 @@ import { bind, closeServer, createPeerServer } from './server.js'
 export class Peercache {
   /** events is a typed mitt emitter: `cache.events.on('peer-down', …)`. */
   readonly events: PeercacheEmitter = createEmitter()
-  /** logger is the logger this instance reports to (the option, or a no-op). */
+  /** logger is the logger this instance reports to: the option, the default stderr logger, or a silent one (`logger: false`). */
   readonly logger: Logger
   /** basePath is the peer endpoint's path prefix. */
   readonly basePath: string
