@@ -66,9 +66,12 @@ export class Handshake {
     if (this.#closed || this.#inFlight !== undefined) return
     const controller = new AbortController()
     this.#inFlight = controller
-    void this.#handshake(controller.signal).finally(() => {
-      this.#inFlight = undefined
-    })
+    // Started on a microtask: run() may be called from inside undici's response callbacks (the first answer).
+    void Promise.resolve()
+      .then(() => this.#handshake(controller.signal))
+      .finally(() => {
+        this.#inFlight = undefined
+      })
   }
 
   /** close aborts a hello in flight and stops the peer-list recheck. Idempotent. */

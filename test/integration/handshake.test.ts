@@ -90,10 +90,12 @@ describe('the handshake', () => {
     expect(mismatches(lines)).toEqual([`peer ${cluster!.urls[1]} serves base path /_other/, this process /_groupcache/: set basePath the same everywhere`])
   })
 
-  it('names another secret from the 401 to its hello, once however many requests fail', async () => {
-    const lines = await handshakeFrom((i) => ({ secret: `secret-number-${i}-long-enough` }))
+  it('names another secret from the 401 to its hello, once however many requests fail and probes hand-shake again', async () => {
+    const lines = await handshakeFrom((i) => ({ secret: `secret-number-${i}-long-enough`, health: { probeMinMs: 20, probeMaxMs: 40 } }))
     const c = cluster!
     for (let i = 0; i < 20; i++) await c.group(0).get(`more-${i}`)
+    // The 401s mark the peer down; each probe it answers (401 again) starts another handshake.
+    await waitFor(() => handshakes(lines).length >= 3, 'three handshakes')
     expect(mismatches(lines)).toEqual([`peer ${c.urls[1]} signs with a different secret: PEERCACHE_SECRET differs (set the same secret everywhere)`])
   })
 
