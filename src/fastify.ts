@@ -17,7 +17,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { InvalidArgumentError } from './errors.js'
 import { internals } from './internals.js'
 import type { Peercache } from './peercache.js'
-import { BATCH_BASE_PATH, CLEAR_BASE_PATH, PEEK_BASE_PATH, pathOf } from './proto/paths.js'
+import { BATCH_BASE_PATH, CLEAR_BASE_PATH, HELLO_PATH, PEEK_BASE_PATH, pathOf } from './proto/paths.js'
 import { admit, answer, errorReply, hasBody, type HandlerContext, type PeerReply, type PeerRequest, type PeerRoute } from './endpoint/serve.js'
 
 /** PeercachePluginOptions configure the fastify plugin. */
@@ -104,6 +104,7 @@ function peerRoutes(routes: FastifyInstance, ctx: HandlerContext, prefix: string
   route(routes, ctx, prefix, `${BATCH_BASE_PATH}*`, 'batch')
   route(routes, ctx, prefix, `${PEEK_BASE_PATH}*`, 'peek')
   route(routes, ctx, prefix, `${CLEAR_BASE_PATH}*`, 'clear')
+  route(routes, ctx, prefix, HELLO_PATH, 'hello')
   if (ctx.metricsPath !== undefined) route(routes, ctx, prefix, ctx.metricsPath, 'metrics')
 }
 

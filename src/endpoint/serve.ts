@@ -19,7 +19,8 @@ import type { ServedEntry, ServedGroup } from '../group/owner.js'
 import type { Logger } from '../logger.js'
 import { decodeBatchRequest, decodeSetRequest, encodeGetResponse } from '../proto/codec.js'
 import { writeBatch } from './batch-answer.js'
-import { BATCH_BASE_PATH, CLEAR_BASE_PATH, ERROR_HEADER, PEEK_BASE_PATH, errorHeaderValue, parsePeerPath } from '../proto/paths.js'
+import { BATCH_BASE_PATH, CLEAR_BASE_PATH, ERROR_HEADER, HELLO_PATH, PEEK_BASE_PATH, errorHeaderValue, parsePeerPath } from '../proto/paths.js'
+import type { Hello } from '../proto/hello.js'
 
 /** HandlerContext is what the peer endpoint needs from its Peercache. */
 export interface HandlerContext {
@@ -35,6 +36,8 @@ export interface HandlerContext {
   /** Opt-in path that serves Prometheus metrics (GET), or undefined. */
   metricsPath: string | undefined
   metrics(): string
+  /** This process's configuration, for the handshake (proto/hello.ts). */
+  hello(): Hello
 }
 
 /** PeerRequest is one request to the peer endpoint, as any HTTP server sees it. */
@@ -66,7 +69,7 @@ export interface PeerReply {
 }
 
 /** PeerRoute names the endpoint's resources. */
-export type PeerRoute = 'key' | 'batch' | 'peek' | 'clear' | 'metrics'
+export type PeerRoute = 'key' | 'batch' | 'peek' | 'clear' | 'metrics' | 'hello'
 
 /** KEY_METHODS are the methods of {basePath}{group}/{key}. */
 const KEY_METHODS: readonly string[] = ['GET', 'HEAD', 'PUT', 'DELETE']
@@ -77,6 +80,7 @@ export function routeOf(ctx: HandlerContext, path: string): PeerRoute | undefine
   if (path.startsWith(BATCH_BASE_PATH)) return 'batch'
   if (path.startsWith(PEEK_BASE_PATH)) return 'peek'
   if (path.startsWith(CLEAR_BASE_PATH)) return 'clear'
+  if (path === HELLO_PATH) return 'hello'
   if (ctx.metricsPath !== undefined && path === ctx.metricsPath) return 'metrics'
   return undefined
 }
@@ -101,6 +105,8 @@ export function admit(ctx: HandlerContext, route: PeerRoute, req: PeerRequest): 
   } else if (route === 'peek') {
     if (req.path.length > PEEK_BASE_PATH.length + 3 * (255 + 1 + ctx.maxKeyBytes())) return errorReply(414, 'request path too long')
     if (req.method !== 'GET') return methodNotAllowed('GET')
+  } else if (route === 'hello') {
+    if (req.method !== 'GET') return methodNotAllowed('GET')
   } else if (req.method !== 'POST') return methodNotAllowed('POST')
   const auth = ctx.auth
   if (auth === undefined || !hasBody(route, req.method)) return undefined
@@ -123,6 +129,7 @@ export function answer(ctx: HandlerContext, route: PeerRoute, req: PeerRequest, 
   }
   if (route === 'peek') return answerPeek(ctx, req)
   if (route === 'clear') return answerClear(ctx, req)
+  if (route === 'hello') return bytesReply(200, 'application/json', Buffer.from(JSON.stringify(ctx.hello()), 'utf8'))
   return route === 'key' ? answerKey(ctx, req, body) : answerBatch(ctx, req, body)
 }
 

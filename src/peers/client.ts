@@ -29,7 +29,7 @@ import type { PeerAuth } from '../auth.js'
 import type { CacheEntry } from '../cache.js'
 import { LoadError, NotFoundError, PeerError, PeerResponseError } from '../errors.js'
 import { encodeBatchRequest, encodeSetRequest, type BatchEntryMessage } from '../proto/codec.js'
-import { ERROR_HEADER, batchPath, clearPath, errorHeaderValue, peekPath, peerPath } from '../proto/paths.js'
+import { ERROR_HEADER, HELLO_PATH, batchPath, clearPath, errorHeaderValue, peekPath, peerPath } from '../proto/paths.js'
 import { toAbortError } from '../singleflight.js'
 import { REQUEST_REFUSALS, classifyFailure, decodeValue, errorMessage, heldAgainstPeer } from './answers.js'
 import { BatchChannel, type OnBatchResult } from './batch-channel.js'
@@ -38,6 +38,7 @@ import { Deadlines } from './deadlines.js'
 import { exchange, type ExchangeOptions, type PeerResponse } from './exchange.js'
 import type { HealthOptions, PeerHealth } from './health.js'
 import { PeerLiveness, type HealthListener } from './liveness.js'
+import { Handshake, type HandshakeOptions } from './handshake.js'
 import { DEFAULTS } from '../options.js'
 
 export type { HealthListener } from './liveness.js'
@@ -75,6 +76,8 @@ export interface PeerClientOptions {
   /** Signs every request when a secret is configured. */
   auth?: PeerAuth | undefined
   health?: HealthOptions
+  /** Compare the peer's configuration with this process's when it first answers and after each probe (handshake.ts); unset, never. */
+  handshake?: HandshakeOptions
 }
 
 /** PeerTlsOptions are the TLS settings the client uses toward https:// peers. */
@@ -99,6 +102,7 @@ export class HttpPeer {
   readonly #options: PeerClientOptions
   readonly #liveness: PeerLiveness
   readonly #batches: BatchChannel
+  readonly #handshake: Handshake | undefined
   /** The first deadline of every request to this peer, on shared timers (deadlines.ts). */
   readonly #deadlines = new Deadlines()
   #closed = false
@@ -112,7 +116,9 @@ export class HttpPeer {
     // A base URL may carry a path (http://host/cache): it prefixes basePath.
     this.#prefix = parsed.pathname.replace(/\/+$/, '')
     this.#pool = new Pool(parsed.origin, poolOptions(options))
-    this.#liveness = new PeerLiveness(url, options.health ?? {}, listener, random, (own) => this.#sendProbe(own))
+    if (options.handshake !== undefined) this.#handshake = new Handshake(url, options.handshake, (signal) => this.#sendHello(signal))
+    const handshake = this.#handshake
+    this.#liveness = new PeerLiveness(url, options.health ?? {}, listener, random, (own) => this.#sendProbe(own), handshake && (() => handshake.run()))
     this.health = this.#liveness.health
     this.#batches = new BatchChannel({
       url,
@@ -217,6 +223,7 @@ export class HttpPeer {
     if (this.#closed) return
     this.#closed = true
     this.#liveness.close()
+    this.#handshake?.close()
     await Promise.all([this.#pool.destroy().catch(() => {}), this.#probePool?.destroy().catch(() => {})])
   }
 
@@ -236,6 +243,12 @@ export class HttpPeer {
     let dispatcher = this.#pool
     if (ownConnection) dispatcher = this.#probePool ??= new Pool(new URL(this.url).origin, { ...poolOptions(this.#options), connections: 1 })
     return exchange(dispatcher, this.#exchangeOptions('GET', this.#prefix + this.#options.basePath, undefined, undefined, 'probe'))
+  }
+
+  /** One hello (handshake.ts): signed, bounded by the transport timeout and a small body cap, never counted against the peer. */
+  #sendHello(signal: AbortSignal): Promise<PeerResponse> {
+    const options = this.#exchangeOptions('GET', this.#prefix + HELLO_PATH, undefined, signal, 'probe')
+    return exchange(this.#pool, { ...options, maxResponseBytes: Math.min(options.maxResponseBytes, DEFAULTS.handshake.maxResponseBytes) })
   }
 
   /**

@@ -71,6 +71,13 @@ export function clearPath(group: string): string {
   return CLEAR_BASE_PATH + encodeURIComponent(group)
 }
 
+/**
+ * HELLO_PATH is peercache's handshake endpoint (GET, signed like every
+ * request): it answers this process's configuration as JSON (hello.ts).
+ * Outside basePath, so a Go peer answers it with a bare 404.
+ */
+export const HELLO_PATH = '/_peercache/hello'
+
 /** peerPath is the request path for key of group under basePath. */
 export function peerPath(basePath: string, group: string, key: string): string {
   return basePath + encodeURIComponent(group) + '/' + encodeURIComponent(key)
