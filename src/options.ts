@@ -12,7 +12,8 @@ import type { Logger } from './logger.js'
 import { noopLogger, stderrLogger } from './logger.js'
 import type { DiscoveryOption } from './discovery/options.js'
 import type { HashFn, RingKind } from './ring.js'
-import type { PeerTlsOptions } from './peers/client.js'
+import type { PeerClientOptions, PeerTlsOptions } from './peers/client.js'
+import type { PeerAuth } from './auth.js'
 import { InvalidArgumentError } from './errors.js'
 import { checkInteger, checkProbability, checkTimerMs, describeValue } from './inputs.js'
 import { checkOptionNames, type OptionSchema } from './option-names.js'
@@ -329,4 +330,23 @@ function defined<T extends object>(options: T | undefined): Partial<T> {
   const out: Partial<T> = {}
   for (const [key, value] of Object.entries(options)) if (value !== undefined) (out as Record<string, unknown>)[key] = value
   return out
+}
+
+/** clientOptions is the peer client's shape of the resolved options (peers/client.ts), signing with auth. */
+export function clientOptions(options: ResolvedOptions, auth: PeerAuth | undefined): PeerClientOptions {
+  const t = options.transport
+  return {
+    basePath: options.basePath,
+    timeout: t.timeoutMs,
+    loadTimeout: t.loadTimeoutMs,
+    connectTimeout: t.connectTimeoutMs,
+    headersTimeout: t.headersTimeoutMs,
+    bodyTimeout: t.bodyTimeoutMs,
+    maxResponseBytes: t.maxResponseBytes,
+    connections: t.connections,
+    pipelining: t.pipelining,
+    ...(t.tls === undefined ? {} : { tls: t.tls }),
+    auth,
+    health: options.health,
+  }
 }

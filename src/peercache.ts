@@ -27,8 +27,8 @@ import { HashRing, type RingKind, type RingOptions } from './ring.js'
 import type { GroupStats } from './stats.js'
 import { renderMetrics, type MetricsSnapshot } from './metrics.js'
 import { helloOf, type LocalIdentity } from './proto/hello.js'
-import { DEFAULTS, GROUP_DEFAULTS, resolveOptions, type PeercacheOptions, type ResolvedOptions } from './options.js'
-import { bind, closeServer, createPeerServer } from './server.js'
+import { DEFAULTS, GROUP_DEFAULTS, clientOptions, resolveOptions, type PeercacheOptions, type ResolvedOptions } from './options.js'
+import { bind, checkServerScheme, closeServer, createPeerServer } from './server.js'
 
 /** Peercache is one process's member of a peercache cluster. */
 export class Peercache {
@@ -314,7 +314,7 @@ export class Peercache {
   }
 
   #makePool(self: string, ring: RingOptions, graceMs: number): PeerPool {
-    const { transport: t, health, deploy } = this.#options
+    const { deploy } = this.#options
     return new PeerPool({
       self,
       peers: this.#config.peers,
@@ -322,18 +322,7 @@ export class Peercache {
       random: this.#options.random,
       peekWindowMs: deploy.peekWindowMs,
       client: {
-        basePath: this.basePath,
-        timeout: t.timeoutMs,
-        loadTimeout: t.loadTimeoutMs,
-        connectTimeout: t.connectTimeoutMs,
-        headersTimeout: t.headersTimeoutMs,
-        bodyTimeout: t.bodyTimeoutMs,
-        maxResponseBytes: t.maxResponseBytes,
-        connections: t.connections,
-        pipelining: t.pipelining,
-        ...(t.tls === undefined ? {} : { tls: t.tls }),
-        auth: this.#auth,
-        health,
+        ...clientOptions(this.#options, this.#auth),
         handshake: { identity: () => this.#identity(), logger: this.logger, listGraceMs: graceMs },
       },
       listener: {
@@ -386,18 +375,6 @@ function discoveryRingKind(options: PeercacheOptions): RingKind {
 function listGraceMs(discovery: ResolvedDiscovery | undefined): number {
   const grace = DEFAULTS.handshake.listGraceMs
   return discovery === undefined ? grace : Math.max(grace, 2 * discovery.intervalMs + discovery.timeoutMs)
-}
-
-/**
- * checkServerScheme refuses a listen() whose server would not speak self's
- * scheme: an https self needs `server.tls` (else peers speak TLS to a plain
- * port), an http self must not have it (else they speak plain HTTP to TLS).
- */
-function checkServerScheme(self: string | undefined, tls: boolean): void {
-  if (self === undefined) return
-  const https = new URL(self).protocol === 'https:'
-  if (https && !tls) throw new ConfigError(`self ${self} is https:// but server.tls is not set: listen() would serve plain http; give server.tls { key, cert }, or write self (and every peer) with http://`)
-  if (!https && tls) throw new ConfigError(`self ${self} is http:// but server.tls is set: listen() would serve https; write self (and every peer) with https://, or drop server.tls`)
 }
 
 function delay(ms: number): Promise<void> {

@@ -9,6 +9,7 @@ import { createServer as createTlsServer } from 'node:https'
 import type { AddressInfo } from 'node:net'
 import type { PeerHandler } from './endpoint/handler.js'
 import type { ResolvedOptions } from './options.js'
+import { ConfigError } from './errors.js'
 
 /** createPeerServer makes (does not bind) the server for handler; `maxKeyBytes` is the longest key any group accepts. */
 export function createPeerServer(options: ResolvedOptions['server'], handler: PeerHandler, maxKeyBytes: number): Server {
@@ -53,4 +54,16 @@ export function serverUrl(server: Server, protocol: 'http' | 'https' = 'http'): 
   const address = server.address() as AddressInfo
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address
   return `${protocol}://${host}:${address.port}`
+}
+
+/**
+ * checkServerScheme refuses a listen() whose server would not speak self's
+ * scheme: an https self needs `server.tls` (else peers speak TLS to a plain
+ * port), an http self must not have it (else they speak plain HTTP to TLS).
+ */
+export function checkServerScheme(self: string | undefined, tls: boolean): void {
+  if (self === undefined) return
+  const https = new URL(self).protocol === 'https:'
+  if (https && !tls) throw new ConfigError(`self ${self} is https:// but server.tls is not set: listen() would serve plain http; give server.tls { key, cert }, or write self (and every peer) with http://`)
+  if (!https && tls) throw new ConfigError(`self ${self} is http:// but server.tls is set: listen() would serve https; write self (and every peer) with https://, or drop server.tls`)
 }
