@@ -5,7 +5,7 @@
  * namespaces do and do not isolate, and how failures reach Keyv's `error`
  * event. Real two-peer clusters on 127.0.0.1.
  */
-import Keyv from 'keyv'
+import Keyv, { type KeyvOptions } from 'keyv'
 import { afterEach, describe, expect, it } from 'vitest'
 import { InvalidArgumentError, Peercache, PeerError } from '../src/index.js'
 import { PeercacheStore } from '../src/integrations/keyv.js'
@@ -83,11 +83,15 @@ describe('PeercacheStore across two peers', () => {
 
   it('raw values (serialize: undefined) come back as they went in: Buffers, Dates, Maps, BigInts, lone surrogates', async () => {
     const c = await start()
-    const raw = (member: number): Keyv => new Keyv({ store: new PeercacheStore(c.caches[member]!, { group: c.group(member, 'kv') }), serialize: undefined, deserialize: undefined })
+    // Keyv's raw mode: no serializer, the store is handed `{ value, expires }` objects.
+    const noSerializer = { serialize: undefined, deserialize: undefined } as unknown as Pick<KeyvOptions, 'serialize' | 'deserialize'>
+    const raw = (member: number): Keyv => new Keyv({ store: new PeercacheStore(c.caches[member]!, { group: c.group(member, 'kv') }), ...noSerializer })
     const value = { buf: Buffer.from([0, 255, 1]), at: new Date(0), map: new Map([[1, 'one']]), big: 2n ** 70n, odd: 'a\ud800b' }
     for (const key of [...keysOwnedBy(c, 0, 1), ...keysOwnedBy(c, 1, 1)]) {
       await raw(0).set(key, value)
       expect(await raw(1).get(key)).toEqual(value)
+      // Kept in the structured-clone form (its 0xFF header), not as text.
+      expect(servedGroup(c.caches[c.ownerOf(`keyv:${key}`)]!, 'kv').peek(`keyv:${key}`)?.value[0]).toBe(0xff)
     }
     expect(decodeKeyvValue(Buffer.from(encodeKeyvValue('plain "text" ✓') as string))).toBe('plain "text" ✓')
     expect(decodeKeyvValue(Buffer.alloc(0))).toBe('')
