@@ -21,7 +21,11 @@
  * drops the whole group, every namespace in it: give each namespace that
  * needs its own clear a group of its own. Failures that leave an old copy
  * somewhere (a peer the write did not reach) are emitted as `error` events,
- * which Keyv passes on; a write its owner did not take rejects.
+ * which Keyv passes on; a write its owner did not take rejects. `setMany`
+ * is left to Keyv (one `set` per entry, a boolean each), and so is
+ * `iterator` (Keyv offers none for a third-party store; owners cannot list
+ * their keys to each other). Keyv's calls take no signal: each wait is
+ * bounded by the cache's transport timeouts.
  *
  * keyv is an optional peer dependency, used here for its types only.
  */
