@@ -21,9 +21,10 @@ import { startListening, type ExampleProcess } from './helpers/example-app.js'
 const root = fileURLToPath(new URL('..', import.meta.url))
 const require = createRequire(import.meta.url)
 const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm'
-const versionOf = (name: string): string => (require(`${name}/package.json`) as { version: string }).version
+/** versionOf reads an installed package's version from its folder (keyv's exports do not list its package.json). */
+const versionOf = (name: string): string => (JSON.parse(readFileSync(join(root, 'node_modules', name, 'package.json'), 'utf8')) as { version: string }).version
 /** The optional peers the subpath exports need, at the versions this repo tests with (npm's cache has them). */
-const companions = ['@types/node', 'fastify', 'prom-client'].map((name) => `${name}@${versionOf(name)}`)
+const companions = ['@types/node', 'fastify', 'prom-client', 'keyv'].map((name) => `${name}@${versionOf(name)}`)
 
 /** run executes a command, failing the test with its output when it exits non-zero. */
 function run(file: string, args: readonly string[], cwd: string, timeout = 120_000): string {
@@ -53,6 +54,8 @@ const USE = `
 const EXPECTED = { value: 'hello world', bytes: 11, code: 'ERR_PEERCACHE_LOAD_FAILED', loads: 1 }
 
 const CONSUMER_TS = `import { Peercache, NotFoundError, PeercacheError, Group, type GroupOptions, type GroupStats, type Loader } from 'peercache'
+import { PeercacheStore } from 'peercache/keyv'
+import Keyv from 'keyv'
 
 const load: Loader = async (key, { signal }) => {
   if (signal.aborted) throw new NotFoundError(key)
@@ -92,6 +95,11 @@ export async function use(): Promise<number> {
   void group.removeLocal
   // @ts-expect-error a Group is made by cache.group(), never constructed
   void new Group(options, {})
+  const keyv = new Keyv<{ id: number }>({ store: new PeercacheStore(cache, { name: 'sessions', cacheBytes: 1 << 20 }) })
+  const session: { id: number } | undefined = await keyv.get('s')
+  void session
+  // @ts-expect-error the store's group has no loader: load is not an option
+  void new PeercacheStore(cache, { name: 'loaded', cacheBytes: 1024, load })
   await cache.close()
   return bytes.byteLength + text.length + json.a + stats.cacheHits
 }
@@ -176,8 +184,10 @@ describe('the packed tarball', () => {
     const esm = `
       import { peercachePlugin } from 'peercache/fastify'
       import { registerPeercacheMetrics } from 'peercache/prom-client'
+      import { PeercacheStore } from 'peercache/keyv'
       import { Registry } from 'prom-client'
       import Fastify from 'fastify'
+      import Keyv from 'keyv'
       import { Peercache } from 'peercache'
       const cache = new Peercache({ env: {} })
       cache.group({ name: 'kv', cacheBytes: 1024, load: (key) => 'v' + key })
@@ -188,14 +198,17 @@ describe('the packed tarball', () => {
       await app.register(peercachePlugin, { cache })
       await app.ready()
       const gets = (await registry.getSingleMetricAsString('peercache_gets_total')).includes('peercache_gets_total{group="kv"} 1')
+      const keyv = new Keyv({ store: new PeercacheStore(cache, { name: 'sessions', cacheBytes: 1024 }) })
+      await keyv.set('user', { id: 7 }, 60_000)
+      const stored = await keyv.get('user')
       await app.close()
-      console.log(JSON.stringify({ gets }))
+      console.log(JSON.stringify({ gets, stored }))
     `
     writeFileSync(join(project(), 'subpaths.mjs'), esm)
-    expect(JSON.parse(run(process.execPath, ['subpaths.mjs'], project()).trim())).toEqual({ gets: true })
-    const cjs = `console.log(JSON.stringify([typeof require('peercache/fastify').peercachePlugin, typeof require('peercache/prom-client').registerPeercacheMetrics]))`
+    expect(JSON.parse(run(process.execPath, ['subpaths.mjs'], project()).trim())).toEqual({ gets: true, stored: { id: 7 } })
+    const cjs = `console.log(JSON.stringify([typeof require('peercache/fastify').peercachePlugin, typeof require('peercache/prom-client').registerPeercacheMetrics, typeof require('peercache/keyv').PeercacheStore]))`
     writeFileSync(join(project(), 'subpaths.cjs'), cjs)
-    expect(JSON.parse(run(process.execPath, ['--no-warnings', 'subpaths.cjs'], project()).trim())).toEqual(['function', 'function'])
+    expect(JSON.parse(run(process.execPath, ['--no-warnings', 'subpaths.cjs'], project()).trim())).toEqual(['function', 'function', 'function'])
   }, 120_000)
 
   for (const setup of TS_SETUPS) {

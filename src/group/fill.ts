@@ -89,6 +89,8 @@ export class Fill<T> {
       entry = g.entries.decoded(answer)
     } catch (err) {
       if (ctx.aborted) throw abortReason(ctx.reason)
+      // Without a loader, the owner's not found only says nobody stored the key: a miss, not a load error.
+      if (err instanceof NotFoundError && g.load === undefined) throw err
       if (isFinalLoadError(err) || err instanceof CodecError) throw g.loadFailed(key, err as Error)
       g.peerFailed(key, peer.url, err)
       return this.#loadHere(key, ctx, g.ctx.picker.pickPeer(key)?.url)
@@ -136,11 +138,14 @@ export class Fill<T> {
     const peeking = this.#peekPrevious(key, ctx, asked)
     const peeked = peeking === undefined ? undefined : await peeking
     if (peeked !== undefined) return peeked
+    // A group without a loader has only what was set: nothing to load, nothing to remember (no notFoundTtl).
+    const load = g.load
+    if (load === undefined) throw notStored(g.name, key)
     const started = performance.now()
     let entry: CacheEntry
     const context = new LoadContext(ctx, g.ctx.clock)
     try {
-      const loaded = await g.ctx.tracer.load<LoaderContext, LoadResult | T>(g.name, key, g.load, context)
+      const loaded = await g.ctx.tracer.load<LoaderContext, LoadResult | T>(g.name, key, load, context)
       entry = g.entries.fromLoader(key, loaded, context.ttl)
     } catch (err) {
       g.counters.localLoadErrs++
@@ -206,6 +211,11 @@ function coalesceOptions(coalesce: boolean): { coalesce: boolean } {
 /** withoutRate is the entry hot keeps: the owner's answer without its minute_qps (the shape of main's entries). */
 function withoutRate(entry: PeerEntry): CacheEntry {
   return entry.minuteQps === undefined ? entry : { value: entry.value, expiresAt: entry.expiresAt }
+}
+
+/** notStored is a loaderless group's answer for a key nobody set: not found, from no origin. */
+function notStored(group: string, key: string): NotFoundError {
+  return new NotFoundError(`key ${quoteKey(key)} is not stored in group ${group} (it has no loader: values come only from set)`)
 }
 
 function asLoadError(key: string, err: unknown): PeercacheError {

@@ -74,8 +74,8 @@ export interface TypedGroupOptions<T> extends Omit<GroupOptions, 'load' | 'codec
    * callers and must not be mutated.
    */
   codec: Codec<T>
-  /** Fills a miss on a key this process owns, with a value the codec encodes. */
-  load: TypedLoader<T>
+  /** Fills a miss on a key this process owns, with a value the codec encodes. Without it, values come only from `set`. */
+  load?: TypedLoader<T>
 }
 
 /** GroupOptions configures one (untyped) group: values are bytes, `get` resolves to a Buffer. */
@@ -84,8 +84,12 @@ export interface GroupOptions {
   name: string
   /** Budget for main + hot caches, in bytes. 0 disables caching (gets still deduplicate). */
   cacheBytes: number
-  /** Fills a miss on a key this process owns. */
-  load: Loader
+  /**
+   * Fills a miss on a key this process owns. Without it, values come only
+   * from `set`: a key nobody stored is not found (its owner answers what it
+   * holds, or not found, and loads nothing), as in a key-value store.
+   */
+  load?: Loader
   /** An untyped group has no codec (its values are bytes); see TypedGroupOptions. */
   codec?: undefined
   /** Longest key accepted, in UTF-8 bytes. @default 65536 */
@@ -161,7 +165,7 @@ export function validateGroupOptions(options: GroupOptions | TypedGroupOptions<u
   if (options === null || typeof options !== 'object') throw new InvalidArgumentError('group options must be an object')
   checkOptionNames(options, GROUP_SCHEMA, 'group options')
   validateGroupName(options.name)
-  if (typeof options.load !== 'function') throw new InvalidArgumentError('group option load must be a function')
+  if (options.load !== undefined && typeof options.load !== 'function') throw new InvalidArgumentError('group option load must be a function')
   checkInteger('cacheBytes', options.cacheBytes, 0)
   if (options.maxKeyBytes !== undefined) checkInteger('maxKeyBytes', options.maxKeyBytes, 1)
   if (options.hotCacheRatio !== undefined) checkInteger('hotCacheRatio', options.hotCacheRatio, 1)
@@ -172,8 +176,21 @@ export function validateGroupOptions(options: GroupOptions | TypedGroupOptions<u
   if (options.staleIfError !== undefined) checkInteger('staleIfError', options.staleIfError, 0)
   if (options.hotCacheProbability !== undefined) checkProbability('hotCacheProbability', options.hotCacheProbability)
   if (options.coalesce !== undefined && typeof options.coalesce !== 'boolean') throw new InvalidArgumentError('coalesce must be a boolean')
+  if (options.load === undefined) refuseLoaderOnly(options)
   const codec = options.codec as Partial<Codec<unknown>> | undefined
   if (codec !== undefined && (typeof codec?.encode !== 'function' || typeof codec.decode !== 'function')) {
     throw new InvalidArgumentError('group option codec must have encode and decode functions')
+  }
+}
+
+/** LOADER_ONLY are the options that only a loader gives a use to: they remember or refresh what a loader said. */
+const LOADER_ONLY = ['notFoundTtl', 'staleWhileRevalidate', 'staleIfError'] as const
+
+/** refuseLoaderOnly throws InvalidArgumentError for a loader-only option set (above 0) in a group without `load`. */
+function refuseLoaderOnly(options: GroupOptions | TypedGroupOptions<unknown>): void {
+  for (const name of LOADER_ONLY) {
+    if (options[name] !== undefined && options[name] !== 0) {
+      throw new InvalidArgumentError(`group option ${name} needs load: a group without a loader has nothing to remember or refresh; drop ${name} or give the group a load`)
+    }
   }
 }

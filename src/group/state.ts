@@ -41,7 +41,8 @@ export class GroupState<T> {
   readonly name: string
   readonly maxKeyBytes: number
   readonly ctx: GroupContext
-  readonly load: Loader | TypedLoader<T>
+  /** The user's loader; undefined in a group whose values come only from `set` (fill.ts answers not found). */
+  readonly load: Loader | TypedLoader<T> | undefined
   readonly caches: CachePair
   /** caches.main, held directly: peek is one lookup deep. */
   readonly main: ByteCache
