@@ -30,6 +30,13 @@ export class Entries<T> {
   readonly #ttl: number
   readonly #ttlJitter: number
   readonly #time: EntryClock
+  /**
+   * The text of entries read as strings, decoded once per entry: a string
+   * read (getString, getJSON) is the Map-like use, and decoding the bytes on
+   * every hit cost more than the lookup. Weak: a text lives as long as its
+   * entry does (it leaves with the entry's eviction), never past it.
+   */
+  readonly #texts = new WeakMap<CacheEntry, string>()
 
   constructor(codec: Codec<T> | undefined, ttl: number, ttlJitter: number, time: EntryClock) {
     this.codec = codec
@@ -38,6 +45,16 @@ export class Entries<T> {
     this.#ttlJitter = ttlJitter
     this.#time = time
     this.output = this.#outputOf(codec)
+  }
+
+  /** text is an entry's bytes as UTF-8, decoded at its first string read and kept beside it (see #texts). */
+  readonly text = (entry: CacheEntry): string => {
+    let text = this.#texts.get(entry)
+    if (text === undefined) {
+      text = textDecoder.decode(entry.value)
+      this.#texts.set(entry, text)
+    }
+    return text
   }
 
   /**
@@ -123,11 +140,6 @@ export class Entries<T> {
     const jitter = this.#ttlJitter > 0 ? Math.floor(this.#time.random() * Math.min(this.#ttlJitter, ttl - 1)) : 0
     return this.#time.clock() + ttl - jitter
   }
-}
-
-/** entryText is a string read of an entry: its bytes as UTF-8, without an intermediate copy. */
-export function entryText(entry: CacheEntry): string {
-  return textDecoder.decode(entry.value)
 }
 
 function entryCopy(entry: CacheEntry): Buffer {

@@ -21,7 +21,7 @@ import type { CacheEntry, CacheName } from '../cache.js'
 import { ClosedError, InvalidArgumentError, NotFoundError } from '../errors.js'
 import type { GroupStats } from '../stats.js'
 import { checkValue, checkWriteOptions } from '../inputs.js'
-import { entryText, quoteKey } from './entries.js'
+import { quoteKey } from './entries.js'
 import type { Fill } from './fill.js'
 import type { GetOptions, SetOptions, SetValue } from './options.js'
 import { markStale, type StalePolicy } from './stale.js'
@@ -73,9 +73,14 @@ export class Group<T = Buffer> {
     return this.#read(key, options?.signal, this.#g.coalesce, this.#g.entries.output)
   }
 
-  /** getString resolves to the value's bytes decoded as UTF-8 (no intermediate copy), whatever the codec. */
+  /**
+   * getString resolves to the value's bytes decoded as UTF-8, whatever the
+   * codec. The text is decoded at the entry's first string read and kept
+   * beside it while the entry is cached (it is not counted in cacheBytes: a
+   * value read as a string costs up to its size again).
+   */
   getString(key: string, options?: GetOptions): Promise<string> {
-    return this.#read(key, options?.signal, this.#g.coalesce, entryText)
+    return this.#read(key, options?.signal, this.#g.coalesce, this.#g.entries.text)
   }
 
   /** getJSON resolves to the value parsed as JSON; a value that is not JSON rejects with InvalidArgumentError. */
