@@ -26,8 +26,12 @@ import { PeerPool } from './peers/pool.js'
 import { HashRing, type RingKind, type RingOptions } from './ring.js'
 import type { GroupStats } from './stats.js'
 import { renderMetrics, type MetricsSnapshot } from './metrics.js'
-import { GROUP_DEFAULTS, resolveOptions, type PeercacheOptions, type ResolvedOptions } from './options.js'
+import { GROUP_DEFAULTS, resolveOptions, resolveStatusHandlerOptions, type PeercacheOptions, type ResolvedOptions, type StatusHandlerOptions } from './options.js'
 import { bind, closeServer, createPeerServer } from './server.js'
+import { StatusReporter } from './status/report.js'
+import { gatherCluster } from './status/gather.js'
+import { createStatusHandler, type StatusHandler } from './status/handler.js'
+import type { PeercacheStatus } from './status/types.js'
 
 /** Peercache is one process's member of a peercache cluster. */
 export class Peercache {
@@ -45,6 +49,7 @@ export class Peercache {
   readonly #context: GroupContext
   readonly #notify: Notifier
   readonly #auth: PeerAuth | undefined
+  readonly #status: StatusReporter
   readonly #servers = new Set<Server>()
   /** listen() calls whose server is still binding. */
   readonly #binding = new Set<Promise<Server>>()
@@ -77,6 +82,12 @@ export class Peercache {
       coalesce: resolved.coalesce,
       tracer: new Tracer(),
     }
+    this.#status = new StatusReporter({
+      self: this.#config.self,
+      clock: resolved.clock,
+      pool: () => this.#pool,
+      groups: () => [...this.#groups.values()].map(({ internals: g }) => g),
+    })
     if (discovery !== undefined) this.#startDiscovery(discovery)
   }
 
@@ -141,6 +152,31 @@ export class Peercache {
     return renderMetrics(this.#metricsSnapshot())
   }
 
+  /**
+   * status returns this process's view of the cluster: self, the ring's kind
+   * and every peer with its health, measured latency, errors and share of
+   * the ring; per group its hit ratios (overall, main, hot, and per recent
+   * minute), hot share of remote-owned gets, loads, peer fetches, bytes,
+   * items and evictions. No key is part of it. Peers ask each other for it
+   * (signed) when statusHandler() gathers the cluster's status.
+   */
+  status(): PeercacheStatus {
+    return this.#status.report()
+  }
+
+  /**
+   * statusHandler returns a node:http handler that serves the whole
+   * cluster's status, gathered from every peer (each bounded by the
+   * options): an HTML page (the ring drawn, a peer table, hit ratios per
+   * minute), or JSON for `Accept: application/json` (what `npx peercache
+   * status <url>` reads). It is not part of the peer endpoint: mount it
+   * where your operators reach it.
+   */
+  statusHandler(options: StatusHandlerOptions = {}): StatusHandler {
+    const resolved = resolveStatusHandlerOptions(options)
+    return createStatusHandler(() => gatherCluster(this.#status, this.#pool?.others() ?? [], resolved), this.logger)
+  }
+
   #metricsSnapshot(): MetricsSnapshot {
     const groups = [...this.#groups.values()].map(({ internals: g }) => ({ name: g.name, stats: g.stats(), observations: g.observations }))
     const peers = (this.#pool?.others() ?? []).map((p) => ({ peer: p.url, up: p.health.up }))
@@ -174,6 +210,7 @@ export class Peercache {
       maxRequestBytes: this.#options.server.maxRequestBytes,
       metricsPath: this.#options.metricsPath,
       metrics: () => this.metrics(),
+      status: () => this.status(),
     }
     return this.#endpointContext
   }

@@ -19,7 +19,7 @@ import type { ServedEntry, ServedGroup } from '../group/owner.js'
 import type { Logger } from '../logger.js'
 import { decodeBatchRequest, decodeSetRequest, encodeGetResponse } from '../proto/codec.js'
 import { writeBatch } from './batch-answer.js'
-import { BATCH_BASE_PATH, CLEAR_BASE_PATH, ERROR_HEADER, PEEK_BASE_PATH, errorHeaderValue, parsePeerPath } from '../peers/paths.js'
+import { BATCH_BASE_PATH, CLEAR_BASE_PATH, ERROR_HEADER, PEEK_BASE_PATH, STATUS_PATH, errorHeaderValue, parsePeerPath } from '../peers/paths.js'
 
 /** HandlerContext is what the peer endpoint needs from its Peercache. */
 export interface HandlerContext {
@@ -35,6 +35,8 @@ export interface HandlerContext {
   /** Opt-in path that serves Prometheus metrics (GET), or undefined. */
   metricsPath: string | undefined
   metrics(): string
+  /** This process's status report (cache.status()), answered on STATUS_PATH. */
+  status(): unknown
 }
 
 /** PeerRequest is one request to the peer endpoint, as any HTTP server sees it. */
@@ -66,7 +68,7 @@ export interface PeerReply {
 }
 
 /** PeerRoute names the endpoint's resources. */
-export type PeerRoute = 'key' | 'batch' | 'peek' | 'clear' | 'metrics'
+export type PeerRoute = 'key' | 'batch' | 'peek' | 'clear' | 'metrics' | 'status'
 
 /** KEY_METHODS are the methods of {basePath}{group}/{key}. */
 const KEY_METHODS: readonly string[] = ['GET', 'HEAD', 'PUT', 'DELETE']
@@ -77,6 +79,7 @@ export function routeOf(ctx: HandlerContext, path: string): PeerRoute | undefine
   if (path.startsWith(BATCH_BASE_PATH)) return 'batch'
   if (path.startsWith(PEEK_BASE_PATH)) return 'peek'
   if (path.startsWith(CLEAR_BASE_PATH)) return 'clear'
+  if (path === STATUS_PATH) return 'status'
   if (ctx.metricsPath !== undefined && path === ctx.metricsPath) return 'metrics'
   return undefined
 }
@@ -101,6 +104,8 @@ export function admit(ctx: HandlerContext, route: PeerRoute, req: PeerRequest): 
   } else if (route === 'peek') {
     if (req.path.length > PEEK_BASE_PATH.length + 3 * (255 + 1 + ctx.maxKeyBytes())) return errorReply(414, 'request path too long')
     if (req.method !== 'GET') return methodNotAllowed('GET')
+  } else if (route === 'status') {
+    if (req.method !== 'GET' && req.method !== 'HEAD') return methodNotAllowed('GET, HEAD')
   } else if (req.method !== 'POST') return methodNotAllowed('POST')
   const auth = ctx.auth
   if (auth === undefined || !hasBody(route, req.method)) return undefined
@@ -122,6 +127,7 @@ export function answer(ctx: HandlerContext, route: PeerRoute, req: PeerRequest, 
     if (refused !== undefined) return refused
   }
   if (route === 'peek') return answerPeek(ctx, req)
+  if (route === 'status') return bytesReply(200, 'application/json; charset=utf-8', Buffer.from(JSON.stringify(ctx.status()), 'utf8'), req.method === 'HEAD')
   if (route === 'clear') return answerClear(ctx, req)
   return route === 'key' ? answerKey(ctx, req, body) : answerBatch(ctx, req, body)
 }

@@ -1,0 +1,103 @@
+/**
+ * gather: the whole cluster's status, as one process sees it. It asks every
+ * other peer for its report on the status path (GET /_peercache/status,
+ * signed like every peer request, through the peer's own client), at most
+ * `concurrency` at once, each bounded by `timeoutMs` and its body by
+ * `maxBodyBytes`, and times each answer (the round trips feed the latency
+ * averages). A peer that does not answer in time is `unreachable`; a bare
+ * 404 is a peer without the status path (a Go groupcache peer): `no-status`.
+ *
+ * The timeout is an abort of our own, so a slow status answer never counts
+ * against the peer's health; a refused connection does, as any would.
+ */
+import { performance } from 'node:perf_hooks'
+import { textDecoder } from '../bytes.js'
+import type { PeerResponse } from '../peers/exchange.js'
+import { ERROR_HEADER, STATUS_PATH } from '../peers/paths.js'
+import { parseStatus } from './parse.js'
+import type { StatusReporter } from './report.js'
+import { STATUS_VERSION, type ClusterMemberStatus, type ClusterStatus, type MemberState } from './types.js'
+
+/** StatusPeer is what a gathering uses of a peer's client (HttpPeer's public request). */
+export interface StatusPeer {
+  readonly url: string
+  request(method: 'GET', path: string, body: undefined, signal?: AbortSignal): Promise<PeerResponse>
+}
+
+/** GatherOptions bound one gathering (resolved statusHandler options). */
+export interface GatherOptions {
+  timeoutMs: number
+  concurrency: number
+  maxBodyBytes: number
+}
+
+/** Longest error text kept from a peer's answer. */
+const MAX_ERROR_CHARS = 200
+
+/** gatherCluster asks every peer in peers (not self) for its status and adds this process's own report. */
+export async function gatherCluster(reporter: StatusReporter, peers: readonly StatusPeer[], options: GatherOptions): Promise<ClusterStatus> {
+  const own = reporter.report()
+  const members: ClusterMemberStatus[] = own.self === null ? [] : [{ url: own.self, state: 'ok', roundTripMs: 0, error: null, status: own }]
+  const answers = await eachBounded(peers, options.concurrency, (peer) => askPeer(peer, options, reporter))
+  members.push(...answers)
+  members.sort((a, b) => (a.url < b.url ? -1 : a.url > b.url ? 1 : 0))
+  return { version: STATUS_VERSION, gatheredBy: own.self, at: own.at, members }
+}
+
+/** eachBounded maps items through ask, at most `limit` at a time, keeping their order. */
+async function eachBounded<T, R>(items: readonly T[], limit: number, ask: (item: T) => Promise<R>): Promise<R[]> {
+  const results: R[] = new Array<R>(items.length)
+  let next = 0
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const index = next++
+      results[index] = await ask(items[index] as T)
+    }
+  }
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker))
+  return results
+}
+
+/** askPeer asks one peer for its status; it never throws: every failure is the member's state. */
+async function askPeer(peer: StatusPeer, options: GatherOptions, reporter: StatusReporter): Promise<ClusterMemberStatus> {
+  const started = performance.now()
+  let response: PeerResponse
+  try {
+    response = await peer.request('GET', statusPath(peer.url), undefined, AbortSignal.timeout(options.timeoutMs))
+  } catch (err) {
+    const why = (err as Error | null)?.name === 'TimeoutError' || (err as { code?: unknown } | null)?.code === 'ERR_PEERCACHE_TIMEOUT'
+    return failed(peer.url, 'unreachable', null, why ? `no answer within ${options.timeoutMs} ms` : describe(err))
+  }
+  const roundTripMs = Math.round((performance.now() - started) * 10) / 10
+  reporter.latency.record(peer.url, roundTripMs)
+  return readAnswer(peer.url, response, roundTripMs, options.maxBodyBytes)
+}
+
+function readAnswer(url: string, response: PeerResponse, roundTripMs: number, maxBodyBytes: number): ClusterMemberStatus {
+  if (response.status === 404 && response.headers[ERROR_HEADER] === undefined) return failed(url, 'no-status', roundTripMs, 'no status path (a Go groupcache peer?)')
+  if (response.status !== 200) return failed(url, 'error', roundTripMs, `answered ${response.status}: ${bodyText(response.body)}`)
+  if (response.body.byteLength > maxBodyBytes) return failed(url, 'error', roundTripMs, `status of ${response.body.byteLength} bytes exceeds ${maxBodyBytes}`)
+  try {
+    const status = parseStatus(JSON.parse(textDecoder.decode(response.body)) as unknown)
+    return { url, state: 'ok', roundTripMs, error: null, status }
+  } catch (err) {
+    return failed(url, 'error', roundTripMs, `answered a status that cannot be read: ${describe(err)}`)
+  }
+}
+
+function failed(url: string, state: MemberState, roundTripMs: number | null, error: string): ClusterMemberStatus {
+  return { url, state, roundTripMs, error: error.slice(0, MAX_ERROR_CHARS), status: null }
+}
+
+/** statusPath is the status path at a peer whose base URL may carry a path prefix (http://host/cache). */
+function statusPath(url: string): string {
+  return new URL(url).pathname.replace(/\/+$/, '') + STATUS_PATH
+}
+
+function bodyText(body: Uint8Array): string {
+  return textDecoder.decode(body.subarray(0, MAX_ERROR_CHARS)).trim()
+}
+
+function describe(err: unknown): string {
+  return err instanceof Error ? err.message : String(err)
+}
