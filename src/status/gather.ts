@@ -16,7 +16,7 @@ import type { PeerResponse } from '../peers/exchange.js'
 import { ERROR_HEADER, STATUS_PATH } from '../peers/paths.js'
 import { parseStatus } from './parse.js'
 import type { StatusReporter } from './report.js'
-import { STATUS_VERSION, type ClusterMemberStatus, type ClusterStatus, type MemberState } from './types.js'
+import { NO_SELF, STATUS_VERSION, type ClusterMemberStatus, type ClusterStatus, type MemberState } from './types.js'
 
 /** StatusPeer is what a gathering uses of a peer's client (HttpPeer's public request). */
 export interface StatusPeer {
@@ -37,7 +37,7 @@ const MAX_ERROR_CHARS = 200
 /** gatherCluster asks every peer in peers (not self) for its status and adds this process's own report. */
 export async function gatherCluster(reporter: StatusReporter, peers: readonly StatusPeer[], options: GatherOptions): Promise<ClusterStatus> {
   const own = reporter.report()
-  const members: ClusterMemberStatus[] = own.self === null ? [] : [{ url: own.self, state: 'ok', roundTripMs: 0, error: null, status: own }]
+  const members: ClusterMemberStatus[] = [{ url: own.self ?? NO_SELF, state: 'ok', roundTripMs: 0, error: null, status: own }]
   const answers = await eachBounded(peers, options.concurrency, (peer) => askPeer(peer, options, reporter))
   members.push(...answers)
   members.sort((a, b) => (a.url < b.url ? -1 : a.url > b.url ? 1 : 0))

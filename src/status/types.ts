@@ -129,6 +129,9 @@ export interface ClusterMemberStatus {
   status: PeercacheStatus | null
 }
 
+/** NO_SELF is the gathering process's `url` among the members when it runs without peers (it has no URL). */
+export const NO_SELF = '(this process, without peers)'
+
 /** ClusterStatus is the whole cluster's status as one process gathered it: what statusHandler() serves as JSON. */
 export interface ClusterStatus {
   version: typeof STATUS_VERSION
@@ -136,6 +139,6 @@ export interface ClusterStatus {
   gatheredBy: string | null
   /** When the gathering started, epoch ms. */
   at: number
-  /** Every peer of the gatherer's ring (itself included), sorted by URL. */
+  /** Every peer of the gatherer's ring, itself included (as NO_SELF when it has no peers), sorted by URL. */
   members: ClusterMemberStatus[]
 }

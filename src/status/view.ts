@@ -4,7 +4,7 @@
  * formatted once, here, so the two always say the same.
  */
 import { colorOf, percent } from './ring-svg.js'
-import type { ClusterMemberStatus, ClusterStatus, GroupStatus, MemberState, PeerStatus, RingArc } from './types.js'
+import { NO_SELF, type ClusterMemberStatus, type ClusterStatus, type GroupStatus, type MemberState, type PeerStatus, type RingArc } from './types.js'
 
 /** PeerRow is one member of the peer table. */
 export interface PeerRow {
@@ -64,12 +64,12 @@ const STATE_LABELS: Readonly<Record<MemberState, string>> = {
 
 /** clusterView builds the rows of a gathering; the ring and the health "seen from here" are the gatherer's. */
 export function clusterView(cluster: ClusterStatus): ClusterView {
-  const own = cluster.members.find((m) => m.url === cluster.gatheredBy)?.status ?? null
+  const own = cluster.members.find((m) => m.url === (cluster.gatheredBy ?? NO_SELF))?.status ?? null
   const seen = new Map<string, PeerStatus>((own?.peers ?? []).map((peer) => [peer.url, peer]))
   const peers = cluster.members.map((member, index) => peerRow(member, index, seen.get(member.url)))
   const answered = cluster.members.filter((m) => m.status !== null)
   return {
-    gatheredBy: cluster.gatheredBy ?? '(no self)',
+    gatheredBy: cluster.gatheredBy ?? NO_SELF,
     at: timestamp(cluster.at),
     ringKind: own?.ring.kind ?? '–',
     arcs: own?.ring.arcs ?? [],
