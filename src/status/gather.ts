@@ -36,10 +36,10 @@ const MAX_ERROR_CHARS = 200
 
 /** gatherCluster asks every peer in peers (not self) for its status and adds this process's own report. */
 export async function gatherCluster(reporter: StatusReporter, peers: readonly StatusPeer[], options: GatherOptions): Promise<ClusterStatus> {
-  const own = reporter.report()
-  const members: ClusterMemberStatus[] = [{ url: own.self ?? NO_SELF, state: 'ok', roundTripMs: 0, error: null, status: own }]
   const answers = await eachBounded(peers, options.concurrency, (peer) => askPeer(peer, options, reporter))
-  members.push(...answers)
+  // Made after the answers, so that its latencies include this gathering's round trips.
+  const own = reporter.report()
+  const members: ClusterMemberStatus[] = [{ url: own.self ?? NO_SELF, state: 'ok', roundTripMs: 0, error: null, status: own }, ...answers]
   members.sort((a, b) => (a.url < b.url ? -1 : a.url > b.url ? 1 : 0))
   return { version: STATUS_VERSION, gatheredBy: own.self, at: own.at, members }
 }

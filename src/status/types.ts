@@ -137,7 +137,7 @@ export interface ClusterStatus {
   version: typeof STATUS_VERSION
   /** The process that gathered it (its self URL), or null. */
   gatheredBy: string | null
-  /** When the gathering started, epoch ms. */
+  /** When the gathering ended (the gatherer made its own report), epoch ms. */
   at: number
   /** Every peer of the gatherer's ring, itself included (as NO_SELF when it has no peers), sorted by URL. */
   members: ClusterMemberStatus[]
