@@ -12,6 +12,7 @@
  * their measured memory overhead (`entrySize`), so the budget bounds memory.
  */
 import { LRUCache } from 'lru-cache'
+import { GROUP_DEFAULTS } from './options.js'
 
 /** CacheEntry is one cached value and when it stops being servable. */
 export interface CacheEntry {
@@ -170,7 +171,7 @@ export class CachePair {
 
   constructor(options: CachePairOptions) {
     this.#cacheBytes = options.cacheBytes
-    this.#hotRatio = options.hotRatio ?? 8
+    this.#hotRatio = options.hotRatio ?? GROUP_DEFAULTS.hotCacheRatio
     this.main = new ByteCache('main', options.cacheBytes, options.onEvict, options.staleMs, options.sizeOf)
     this.hot = new ByteCache('hot', options.cacheBytes, options.onEvict, options.staleMs, options.sizeOf)
   }

@@ -26,11 +26,10 @@ import { PeerPool } from './peers/pool.js'
 import { HashRing, type RingKind, type RingOptions } from './ring.js'
 import type { GroupStats } from './stats.js'
 import { renderMetrics, type MetricsSnapshot } from './metrics.js'
-import { GROUP_DEFAULTS, resolveOptions, resolveStatusHandlerOptions, type PeercacheOptions, type ResolvedOptions, type StatusHandlerOptions } from './options.js'
+import { GROUP_DEFAULTS, resolveOptions, type PeercacheOptions, type ResolvedOptions, type StatusHandlerOptions } from './options.js'
 import { bind, closeServer, createPeerServer } from './server.js'
-import { StatusReporter } from './status/report.js'
-import { gatherCluster } from './status/gather.js'
-import { createStatusHandler, type StatusHandler } from './status/handler.js'
+import { StatusService } from './status/service.js'
+import type { StatusHandler } from './status/handler.js'
 import type { PeercacheStatus } from './status/types.js'
 
 /** Peercache is one process's member of a peercache cluster. */
@@ -49,7 +48,7 @@ export class Peercache {
   readonly #context: GroupContext
   readonly #notify: Notifier
   readonly #auth: PeerAuth | undefined
-  readonly #status: StatusReporter
+  readonly #status: StatusService
   readonly #servers = new Set<Server>()
   /** listen() calls whose server is still binding. */
   readonly #binding = new Set<Promise<Server>>()
@@ -60,6 +59,10 @@ export class Peercache {
   /** Set by close(): no new groups or peer lists; peers are still served until the drain ends. */
   #draining = false
   #closed: Promise<void> | undefined
+  #longestKey: number = GROUP_DEFAULTS.maxKeyBytes
+  #drained: Promise<void> | undefined
+  /** Set once the drain is over (at once when drainMs is 0). */
+  #drainDone = false
 
   constructor(options: PeercacheOptions = {}) {
     const resolved = resolveOptions(options)
@@ -82,12 +85,9 @@ export class Peercache {
       coalesce: resolved.coalesce,
       tracer: new Tracer(),
     }
-    this.#status = new StatusReporter({
-      self: this.#config.self,
-      clock: resolved.clock,
-      pool: () => this.#pool,
-      groups: () => [...this.#groups.values()].map(({ internals: g }) => g),
-    })
+    const transport = { auth: this.#auth, tls: resolved.transport.tls }
+    const groups = (): GroupInternals[] => [...this.#groups.values()].map(({ internals: g }) => g)
+    this.#status = new StatusService({ self: this.#config.self, clock: resolved.clock, pool: () => this.#pool, groups, ...transport, logger: this.logger })
     if (discovery !== undefined) this.#startDiscovery(discovery)
   }
 
@@ -128,6 +128,7 @@ export class Peercache {
     if (typeof name === 'string' && this.#groups.has(name)) throw new InvalidArgumentError(`duplicate group name ${JSON.stringify(name)}`)
     const created = createGroup<T>(options, this.#context)
     this.#groups.set(created.internals.name, created as { group: Group<unknown>; internals: GroupInternals })
+    this.#longestKey = Math.max(this.#longestKey, created.internals.served.maxKeyBytes)
     return created.group
   }
 
@@ -153,28 +154,20 @@ export class Peercache {
   }
 
   /**
-   * status returns this process's view of the cluster: self, the ring's kind
-   * and every peer with its health, measured latency, errors and share of
-   * the ring; per group its hit ratios (overall, main, hot, and per recent
-   * minute), hot share of remote-owned gets, loads, peer fetches, bytes,
-   * items and evictions. No key is part of it. Peers ask each other for it
-   * (signed) when statusHandler() gathers the cluster's status.
+   * status returns this process's view of the cluster (ring, peers, groups;
+   * no key), which peers ask each other for: see docs/api.md#status.
    */
   status(): PeercacheStatus {
     return this.#status.report()
   }
 
   /**
-   * statusHandler returns a node:http handler that serves the whole
-   * cluster's status, gathered from every peer (each bounded by the
-   * options): an HTML page (the ring drawn, a peer table, hit ratios per
-   * minute), or JSON for `Accept: application/json` (what `npx peercache
-   * status <url>` reads). It is not part of the peer endpoint: mount it
-   * where your operators reach it.
+   * statusHandler returns a node:http handler serving the whole cluster's
+   * status gathered from every peer, as a page or JSON (docs/api.md#status).
+   * Not part of the peer endpoint: mount it where operators reach it.
    */
   statusHandler(options: StatusHandlerOptions = {}): StatusHandler {
-    const resolved = resolveStatusHandlerOptions(options)
-    return createStatusHandler(() => gatherCluster(this.#status, this.#pool?.others() ?? [], resolved), this.logger)
+    return this.#status.handler(options)
   }
 
   #metricsSnapshot(): MetricsSnapshot {
@@ -196,7 +189,7 @@ export class Peercache {
 
   /** For peercache's own adapters (peercache/fastify, peercache/prom-client), behind a symbol that is not exported. */
   [internals](): PeercacheInternals {
-    return { endpoint: this.#endpoint(), metricsSnapshot: () => this.#metricsSnapshot() }
+    return { endpoint: this.#endpoint(), metricsSnapshot: () => this.#metricsSnapshot(), drain: () => this.#drain() }
   }
 
   #endpoint(): HandlerContext {
@@ -268,6 +261,9 @@ export class Peercache {
     const added = after.filter((peer) => !before.has(peer))
     const removed = [...before].filter((peer) => !after.includes(peer))
     if (added.length === 0 && removed.length === 0) return
+    // A peer that left loses its per-peer series at once (metrics.ts).
+    const listed = new Set(after)
+    for (const { internals } of this.#groups.values()) internals.observations.forgetPeersBut(listed)
     this.logger.info({ added, removed }, 'peer list changed')
     if (this.#notify.wants('peers-changed')) this.#notify.emit('peers-changed', { added, removed, peers: after })
   }
@@ -294,12 +290,30 @@ export class Peercache {
     return this.#closed
   }
 
-  async #close(): Promise<void> {
+  /**
+   * #drain is close()'s first step, once: stop taking peer lists and groups,
+   * and keep serving peers for drainMs. The fastify plugin runs it while
+   * fastify still routes requests (fastify.ts), then close() skips it.
+   */
+  #drain(): Promise<void> {
+    this.#drained ??= this.#startDrain()
+    return this.#drained
+  }
+
+  async #startDrain(): Promise<void> {
     this.#refresher?.close()
     this.#draining = true
-    const { drainMs, closeTimeoutMs } = this.#options.deploy
+    const { drainMs } = this.#options.deploy
     if (drainMs > 0) await delay(drainMs)
+    this.#drainDone = true
+  }
+
+  async #close(): Promise<void> {
+    const drained = this.#drain()
+    // Invariant: without a drain to wait for, close() stops the groups synchronously, so a get made right after close() is refused.
+    if (!this.#drainDone) await drained
     this.#closing = true
+    const { closeTimeoutMs } = this.#options.deploy
     await Promise.all([...this.#groups.values()].map(({ internals: g }) => g.close(closeTimeoutMs)))
     await this.#pool?.close()
     // Invariant: once #closing is set no listen() adds a server, so after the bindings settle #servers is complete.
@@ -307,10 +321,9 @@ export class Peercache {
     await Promise.all([...this.#servers].map((server) => closeServer(server, closeTimeoutMs)))
   }
 
+  /** The longest key any group accepts: kept as groups are made, since every peer request checks its path against it. */
   #maxKeyBytes(): number {
-    let max: number = GROUP_DEFAULTS.maxKeyBytes
-    for (const { internals: g } of this.#groups.values()) max = Math.max(max, g.served.maxKeyBytes)
-    return max
+    return this.#longestKey
   }
 
   #makePool(self: string, ring: RingOptions): PeerPool {

@@ -170,7 +170,7 @@ describe('cache.statusHandler()', () => {
     expect(html).toContain('down (unreachable)')
   })
 
-  it('waits at most timeoutMs for a peer, and a slow answer does not mark the peer down', async () => {
+  it('waits at most timeoutMs for a peer, and a silent peer is not marked down by it', async () => {
     const silent = await served(createServer(() => {}))
     await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve))
     const self = 'http://127.0.0.1:1'

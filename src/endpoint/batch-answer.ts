@@ -20,7 +20,7 @@ import type { CacheEntry } from '../cache.js'
 import { ClosedError, NotFoundError } from '../errors.js'
 import type { ServedEntry, ServedGroup } from '../group/owner.js'
 import { encodeBatchResponse, type BatchEntryMessage } from '../proto/codec.js'
-import { batchStatus } from '../peers/paths.js'
+import { batchStatus } from '../proto/paths.js'
 
 /** BATCH_CONCURRENCY bounds the loads one batch runs at once. */
 const BATCH_CONCURRENCY = 64

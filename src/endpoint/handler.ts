@@ -6,7 +6,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { concatChunks } from '../bytes.js'
-import { pathOf } from '../peers/paths.js'
+import { pathOf } from '../proto/paths.js'
 import { admit, answer, errorReply, hasBody, routeOf, type HandlerContext, type PeerReply, type PeerRequest, type PeerRoute } from './serve.js'
 
 export type { HandlerContext } from './serve.js'

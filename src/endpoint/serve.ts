@@ -6,7 +6,7 @@
  * is in hand — and write the PeerReply they get back. So both speak Go
  * groupcache's protocol byte for byte (status codes, error bodies, headers;
  * see test/fixtures) and add the same things Go leaves out: a marker header
- * on 404s, authentication, and bounds on every input.
+ * on 404s and on the loader-failure 503, authentication, and bounds on every input.
  *
  * Requests that reach it come from peers, so it never forwards: it answers
  * from the caches or loads locally (ServedGroup, group/owner.ts), which is
@@ -19,7 +19,7 @@ import type { ServedEntry, ServedGroup } from '../group/owner.js'
 import type { Logger } from '../logger.js'
 import { decodeBatchRequest, decodeSetRequest, encodeGetResponse } from '../proto/codec.js'
 import { writeBatch } from './batch-answer.js'
-import { BATCH_BASE_PATH, CLEAR_BASE_PATH, ERROR_HEADER, PEEK_BASE_PATH, STATUS_PATH, errorHeaderValue, parsePeerPath } from '../peers/paths.js'
+import { BATCH_BASE_PATH, CLEAR_BASE_PATH, ERROR_HEADER, PEEK_BASE_PATH, STATUS_PATH, errorHeaderValue, parsePeerPath } from '../proto/paths.js'
 
 /** HandlerContext is what the peer endpoint needs from its Peercache. */
 export interface HandlerContext {
@@ -238,12 +238,16 @@ function refusal(check: () => void, closeConnection = false): PeerReply | undefi
   }
 }
 
-/** Maps a load failure to mailgun's codes: 404 for not found, 503 for a loader failure. */
+/**
+ * Maps a load failure to mailgun's codes: 404 for not found, 503 for a
+ * loader failure. Both carry a marker: only a marked answer is final for
+ * the asker (an unmarked 503 is the server layer's, e.g. fastify closing).
+ */
 function loadErrorReply(err: unknown): PeerReply {
   if (err instanceof NotFoundError) return errorReply(404, err.message, errorHeaderValue.notFound)
   if (err instanceof ClosedError) return errorReply(503, err.message, errorHeaderValue.closing)
   const message = err instanceof PeercacheError || err instanceof Error ? err.message : String(err)
-  return errorReply(503, message)
+  return errorReply(503, message, errorHeaderValue.loadFailed)
 }
 
 /** valueReply answers a value, with the key's request rate here as minute_qps (askers weigh it for their hot caches). */

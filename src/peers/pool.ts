@@ -19,6 +19,7 @@ import type { Peer, PeerPicker } from '../peer.js'
 import { HashRing, type RingOptions } from '../ring.js'
 import { HttpPeer, type HealthListener, type PeerClientOptions } from './client.js'
 import { PastGenerations, type Generation } from './generations.js'
+import { DEFAULTS } from '../options.js'
 
 /** PeerPoolOptions configure a pool. */
 export interface PeerPoolOptions {
@@ -49,7 +50,7 @@ export class PeerPool implements PeerPicker {
   constructor(options: PeerPoolOptions) {
     this.self = options.self
     this.#options = options
-    this.#past = new PastGenerations(options.peekWindowMs ?? 60_000)
+    this.#past = new PastGenerations(options.peekWindowMs ?? DEFAULTS.deploy.peekWindowMs)
     this.#routing = this.#build(options.peers, new Map())
   }
 

@@ -1,28 +1,21 @@
 /**
  * gather: the whole cluster's status, as one process sees it. It asks every
- * other peer for its report on the status path (GET /_peercache/status,
- * signed like every peer request, through the peer's own client), at most
+ * other peer for its report on the status path (ask.ts: GET
+ * /_peercache/status, signed like every peer request), at most
  * `concurrency` at once, each bounded by `timeoutMs` and its body by
  * `maxBodyBytes`, and times each answer (the round trips feed the latency
  * averages). A peer that does not answer in time is `unreachable`; a bare
  * 404 is a peer without the status path (a Go groupcache peer): `no-status`.
- *
- * The timeout is an abort of our own, so a slow status answer never counts
- * against the peer's health; a refused connection does, as any would.
  */
 import { performance } from 'node:perf_hooks'
 import { textDecoder } from '../bytes.js'
+import { PeerTimeoutError, ResponseTooLargeError } from '../errors.js'
 import type { PeerResponse } from '../peers/exchange.js'
-import { ERROR_HEADER, STATUS_PATH } from '../peers/paths.js'
+import { ERROR_HEADER } from '../proto/paths.js'
+import type { AskStatus } from './ask.js'
 import { parseStatus } from './parse.js'
 import type { StatusReporter } from './report.js'
 import { NO_SELF, STATUS_VERSION, type ClusterMemberStatus, type ClusterStatus, type MemberState } from './types.js'
-
-/** StatusPeer is what a gathering uses of a peer's client (HttpPeer's public request). */
-export interface StatusPeer {
-  readonly url: string
-  request(method: 'GET', path: string, body: undefined, signal?: AbortSignal): Promise<PeerResponse>
-}
 
 /** GatherOptions bound one gathering (resolved statusHandler options). */
 export interface GatherOptions {
@@ -34,9 +27,9 @@ export interface GatherOptions {
 /** Longest error text kept from a peer's answer. */
 const MAX_ERROR_CHARS = 200
 
-/** gatherCluster asks every peer in peers (not self) for its status and adds this process's own report. */
-export async function gatherCluster(reporter: StatusReporter, peers: readonly StatusPeer[], options: GatherOptions): Promise<ClusterStatus> {
-  const answers = await eachBounded(peers, options.concurrency, (peer) => askPeer(peer, options, reporter))
+/** gatherCluster asks every peer in peers (URLs, not self) for its status and adds this process's own report. */
+export async function gatherCluster(reporter: StatusReporter, peers: readonly string[], ask: AskStatus, options: GatherOptions): Promise<ClusterStatus> {
+  const answers = await eachBounded(peers, options.concurrency, (url) => askPeer(url, ask, options, reporter))
   // Made after the answers, so that its latencies include this gathering's round trips.
   const own = reporter.report()
   const members: ClusterMemberStatus[] = [{ url: own.self ?? NO_SELF, state: 'ok', roundTripMs: 0, error: null, status: own }, ...answers]
@@ -59,24 +52,27 @@ async function eachBounded<T, R>(items: readonly T[], limit: number, ask: (item:
 }
 
 /** askPeer asks one peer for its status; it never throws: every failure is the member's state. */
-async function askPeer(peer: StatusPeer, options: GatherOptions, reporter: StatusReporter): Promise<ClusterMemberStatus> {
+async function askPeer(url: string, ask: AskStatus, options: GatherOptions, reporter: StatusReporter): Promise<ClusterMemberStatus> {
   const started = performance.now()
   let response: PeerResponse
   try {
-    response = await peer.request('GET', statusPath(peer.url), undefined, AbortSignal.timeout(options.timeoutMs))
+    response = await ask(url, options.timeoutMs, options.maxBodyBytes)
   } catch (err) {
-    const why = (err as Error | null)?.name === 'TimeoutError' || (err as { code?: unknown } | null)?.code === 'ERR_PEERCACHE_TIMEOUT'
-    return failed(peer.url, 'unreachable', null, why ? `no answer within ${options.timeoutMs} ms` : describe(err))
+    if (err instanceof ResponseTooLargeError) return failed(url, 'error', elapsed(started), `status exceeds ${options.maxBodyBytes} bytes`)
+    return failed(url, 'unreachable', null, err instanceof PeerTimeoutError ? `no answer within ${options.timeoutMs} ms` : describe(err))
   }
-  const roundTripMs = Math.round((performance.now() - started) * 10) / 10
-  reporter.latency.record(peer.url, roundTripMs)
-  return readAnswer(peer.url, response, roundTripMs, options.maxBodyBytes)
+  const roundTripMs = elapsed(started)
+  reporter.latency.record(url, roundTripMs)
+  return readAnswer(url, response, roundTripMs)
 }
 
-function readAnswer(url: string, response: PeerResponse, roundTripMs: number, maxBodyBytes: number): ClusterMemberStatus {
+function elapsed(started: number): number {
+  return Math.round((performance.now() - started) * 10) / 10
+}
+
+function readAnswer(url: string, response: PeerResponse, roundTripMs: number): ClusterMemberStatus {
   if (response.status === 404 && response.headers[ERROR_HEADER] === undefined) return failed(url, 'no-status', roundTripMs, 'no status path (a Go groupcache peer?)')
   if (response.status !== 200) return failed(url, 'error', roundTripMs, `answered ${response.status}: ${bodyText(response.body)}`)
-  if (response.body.byteLength > maxBodyBytes) return failed(url, 'error', roundTripMs, `status of ${response.body.byteLength} bytes exceeds ${maxBodyBytes}`)
   try {
     const status = parseStatus(JSON.parse(textDecoder.decode(response.body)) as unknown)
     return { url, state: 'ok', roundTripMs, error: null, status }
@@ -89,15 +85,13 @@ function failed(url: string, state: MemberState, roundTripMs: number | null, err
   return { url, state, roundTripMs, error: error.slice(0, MAX_ERROR_CHARS), status: null }
 }
 
-/** statusPath is the status path at a peer whose base URL may carry a path prefix (http://host/cache). */
-function statusPath(url: string): string {
-  return new URL(url).pathname.replace(/\/+$/, '') + STATUS_PATH
-}
-
 function bodyText(body: Uint8Array): string {
   return textDecoder.decode(body.subarray(0, MAX_ERROR_CHARS)).trim()
 }
 
+/** describe names a failure by its code (ECONNREFUSED, …) and message. */
 function describe(err: unknown): string {
-  return err instanceof Error ? err.message : String(err)
+  const code = (err as { code?: unknown } | null)?.code
+  const message = err instanceof Error ? err.message : String(err)
+  return typeof code === 'string' && !message.includes(code) ? `${code}: ${message}` : message
 }

@@ -17,6 +17,12 @@ export const errorHeaderValue = {
   noSuchGroup: 'no-such-group',
   /** A shutting-down peer's 503: a transport failure, not the loader's answer. */
   closing: 'closing',
+  /**
+   * Our handler's 503 when the owner's loader failed: the one final 5xx. A
+   * 5xx without a marker comes from the server layer (fastify's own 503
+   * while it closes, a proxy), not from our handler: a transport failure.
+   */
+  loadFailed: 'load-failed',
   /** A peek's miss: the peer does not hold the key (it never loads for a peek). */
   notCached: 'not-cached',
 } as const
@@ -38,8 +44,6 @@ export const batchStatus = {
 /** ERROR_HEADER is the response header carrying errorHeaderValue. */
 export const ERROR_HEADER = 'x-peercache-error'
 
-/** DEFAULT_BASE_PATH is groupcache's default peer endpoint prefix. */
-export const DEFAULT_BASE_PATH = '/_groupcache/'
 
 /** BATCH_BASE_PATH is where peercache's batch endpoint lives: outside basePath, so a Go peer answers it 404. */
 export const BATCH_BASE_PATH = '/_peercache/batch/'
