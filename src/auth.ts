@@ -255,3 +255,10 @@ function constantTimeEqual(a: Buffer, b: Buffer): boolean {
 function fail(reason: AuthFailure): never {
   throw new AuthError(`peer authentication failed: ${reason}`)
 }
+
+/** authFrom makes the signer/verifier of the given secret(s) (the option, else PEERCACHE_SECRET), or undefined when none is set. */
+export function authFrom(secret: string | readonly string[] | undefined, windowMs: number, now: () => number): PeerAuth | undefined {
+  const secrets = parseSecrets(secret)
+  if (secrets === undefined) return undefined
+  return new PeerAuth({ secrets, windowMs, now })
+}

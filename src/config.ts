@@ -15,6 +15,7 @@
 import { readFileSync } from 'node:fs'
 import { ConfigError } from './errors.js'
 import { RING_KINDS, type RingKind } from './placement.js'
+import { HashRing, type HashFn, type RingOptions } from './ring.js'
 
 /** PeerList is a resolved peer list: who this process is, and everyone (self included). */
 export interface PeerList {
@@ -193,4 +194,22 @@ export function splitList(value: string | undefined): string[] {
 
 function nonEmpty(value: string | undefined): value is string {
   return value !== undefined && value.trim() !== ''
+}
+
+/**
+ * ringOptions resolves the ring kind and checks the ring options by building
+ * an empty ring, so a bad combination (a `hash` with the balanced ring) is
+ * refused at construction even in a process without peers.
+ */
+export function ringOptions(kind: RingKind, options: { replicas?: number | undefined; hash?: HashFn | undefined }): RingOptions {
+  const ring: RingOptions = { ring: kind }
+  if (options.replicas !== undefined) ring.replicas = options.replicas
+  if (options.hash !== undefined) ring.hash = options.hash
+  void new HashRing([], ring)
+  return ring
+}
+
+/** discoveryRingKind is the ring kind of a Peercache whose peers come from discovery: the option, else PEERCACHE_RING, else balanced. */
+export function discoveryRingKind(options: { ring?: RingKind | undefined; env?: Record<string, string | undefined> | undefined }): RingKind {
+  return resolvePeerConfig({ ring: options.ring, env: { PEERCACHE_RING: (options.env ?? process.env).PEERCACHE_RING } }).ring
 }

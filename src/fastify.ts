@@ -17,7 +17,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { InvalidArgumentError } from './errors.js'
 import { internals } from './internals.js'
 import type { Peercache } from './peercache.js'
-import { BATCH_BASE_PATH, CLEAR_BASE_PATH, HELLO_PATH, PEEK_BASE_PATH, pathOf } from './proto/paths.js'
+import { BATCH_BASE_PATH, CLEAR_BASE_PATH, HELLO_PATH, PEEK_BASE_PATH, STATUS_PATH, pathOf } from './proto/paths.js'
 import { admit, answer, errorReply, hasBody, type HandlerContext, type PeerReply, type PeerRequest, type PeerRoute } from './endpoint/serve.js'
 
 /** PeercachePluginOptions configure the fastify plugin. */
@@ -36,8 +36,8 @@ export interface PeercachePluginOptions {
 }
 
 /**
- * peercachePlugin registers the peer endpoint's routes (basePath, the batch
- * path, and `metricsPath` when set), drains the cache (`drainMs`) while
+ * peercachePlugin registers the peer endpoint's routes (basePath, the batch,
+ * peek, clear and status paths, and `metricsPath` when set), drains the cache (`drainMs`) while
  * fastify still routes requests, and closes it in `onClose`. Like a
  * fastify-plugin plugin it is not encapsulated itself (so its hooks are the
  * app's), without depending on fastify-plugin.
@@ -105,6 +105,7 @@ function peerRoutes(routes: FastifyInstance, ctx: HandlerContext, prefix: string
   route(routes, ctx, prefix, `${PEEK_BASE_PATH}*`, 'peek')
   route(routes, ctx, prefix, `${CLEAR_BASE_PATH}*`, 'clear')
   route(routes, ctx, prefix, HELLO_PATH, 'hello')
+  route(routes, ctx, prefix, STATUS_PATH, 'status')
   if (ctx.metricsPath !== undefined) route(routes, ctx, prefix, ctx.metricsPath, 'metrics')
 }
 

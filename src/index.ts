@@ -4,7 +4,7 @@
  */
 export { Peercache } from './peercache.js'
 export { serverUrl } from './server.js'
-export type { PeercacheOptions, TransportOptions, HealthOptions, ServerOptions, AuthOptions, DeployOptions } from './options.js'
+export type { PeercacheOptions, TransportOptions, HealthOptions, ServerOptions, AuthOptions, DeployOptions, StatusHandlerOptions } from './options.js'
 export { Group, type ReadonlyBytes } from './group/group.js'
 export type { GroupOptions, TypedGroupOptions, TypedLoader, SetValue, GetOptions, SetOptions, Loader, LoaderContext, LoadResult } from './group/options.js'
 export type { WriteReport } from './group/writes.js'
@@ -34,6 +34,18 @@ export type { GroupStats, GroupCounters } from './stats.js'
 export { ENTRY_OVERHEAD_BYTES, OFF_HEAP_OVERHEAD_BYTES, type CacheStats, type CacheEntry, type CacheName } from './cache.js'
 export type { Peer, PeerEntry, PeerPicker, PeerRequestOptions } from './peer.js'
 export type { PeerHandler } from './endpoint/handler.js'
+export type { StatusHandler } from './status/handler.js'
+export type {
+  PeercacheStatus,
+  PeerStatus,
+  GroupStatus,
+  CacheStatus,
+  HitRatioPeriod,
+  RingArc,
+  ClusterStatus,
+  ClusterMemberStatus,
+  MemberState,
+} from './status/types.js'
 export type { PeerTlsOptions } from './peers/client.js'
 export type { DiscoveryOption, DnsDiscovery, LookupDiscovery, PeerLookup } from './discovery/options.js'
 export { clusterPeers, type ClusterPeers, type ClusterPeersOptions } from './cluster/worker.js'

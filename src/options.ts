@@ -153,6 +153,30 @@ export const DEFAULTS = {
   handshake: { maxResponseBytes: 16 * 1024, listGraceMs: 1000 },
 } as const
 
+/** StatusHandlerOptions bound the gathering `cache.statusHandler()` makes of every peer's status. */
+export interface StatusHandlerOptions {
+  /** Longest wait for one peer's status; a peer silent past it shows as unreachable. @default 2000 */
+  timeoutMs?: number
+  /** Peers asked at once. @default 8 */
+  concurrency?: number
+  /** Largest status answer accepted from one peer, in bytes. @default 1 MiB */
+  maxBodyBytes?: number
+}
+
+/** STATUS_DEFAULTS are statusHandler()'s defaults. */
+export const STATUS_DEFAULTS = { timeoutMs: 2000, concurrency: 8, maxBodyBytes: MiB } as const
+
+/** resolveStatusHandlerOptions checks statusHandler()'s options (InvalidArgumentError) and fills in the defaults. */
+export function resolveStatusHandlerOptions(options: StatusHandlerOptions): Required<StatusHandlerOptions> {
+  if (options === null || typeof options !== 'object') throw new InvalidArgumentError('statusHandler options must be an object')
+  checkOptionNames(options, { names: ['timeoutMs', 'concurrency', 'maxBodyBytes'] }, 'statusHandler options')
+  const resolved = { ...STATUS_DEFAULTS, ...defined(options) }
+  checkTimerMs('timeoutMs', resolved.timeoutMs, 1)
+  checkInteger('concurrency', resolved.concurrency, 1)
+  checkInteger('maxBodyBytes', resolved.maxBodyBytes, 1)
+  return resolved
+}
+
 /** GROUP_DEFAULTS is every group option's default (the options themselves: group/options.ts). */
 export const GROUP_DEFAULTS = {
   maxKeyBytes: 64 * 1024,

@@ -7,8 +7,8 @@
  * option.
  */
 import type { Server } from 'node:http'
-import { PeerAuth, parseSecrets } from './auth.js'
-import { checkSchemes, normalizePeerUrl, resolvePeerConfig, validatePeerConfig, type PeerConfig } from './config.js'
+import { authFrom, type PeerAuth } from './auth.js'
+import { checkSchemes, discoveryRingKind, normalizePeerUrl, resolvePeerConfig, ringOptions, validatePeerConfig, type PeerConfig } from './config.js'
 import { resolveDiscovery, type ResolvedDiscovery } from './discovery/config.js'
 import { PeerRefresher } from './discovery/refresher.js'
 import { ClosedError, ConfigError, InvalidArgumentError } from './errors.js'
@@ -23,12 +23,15 @@ import { createHandler, type HandlerContext, type PeerHandler } from './endpoint
 import { internals, type PeercacheInternals } from './internals.js'
 import { Tracer } from './tracing.js'
 import { PeerPool } from './peers/pool.js'
-import { HashRing, type RingKind, type RingOptions } from './ring.js'
+import type { RingOptions } from './ring.js'
 import type { GroupStats } from './stats.js'
 import { renderMetrics, type MetricsSnapshot } from './metrics.js'
 import { helloOf, type LocalIdentity } from './proto/hello.js'
-import { DEFAULTS, GROUP_DEFAULTS, clientOptions, resolveOptions, type PeercacheOptions, type ResolvedOptions } from './options.js'
+import { DEFAULTS, GROUP_DEFAULTS, clientOptions, resolveOptions, type PeercacheOptions, type ResolvedOptions, type StatusHandlerOptions } from './options.js'
 import { bind, checkServerScheme, closeServer, createPeerServer } from './server.js'
+import { StatusService } from './status/service.js'
+import type { StatusHandler } from './status/handler.js'
+import type { PeercacheStatus } from './status/types.js'
 
 /** Peercache is one process's member of a peercache cluster. */
 export class Peercache {
@@ -46,6 +49,7 @@ export class Peercache {
   readonly #context: GroupContext
   readonly #notify: Notifier
   readonly #auth: PeerAuth | undefined
+  readonly #status: StatusService
   readonly #servers = new Set<Server>()
   /** listen() calls whose server is still binding. */
   readonly #binding = new Set<Promise<Server>>()
@@ -69,7 +73,7 @@ export class Peercache {
     const discovery = resolveDiscovery({ ...options, logger: resolved.logger })
     this.#config = discovery === undefined ? resolvePeerConfig(options) : { self: discovery.self, peers: [], ring: discoveryRingKind(options) }
     const ring = ringOptions(this.#config.ring, options)
-    this.#auth = makeAuth(options, resolved)
+    this.#auth = authFrom(options.secret ?? resolved.env.PEERCACHE_SECRET, resolved.auth.windowMs, resolved.clock)
     this.#notify = new Notifier(this.events, this.logger)
     this.#pool = this.#config.self === undefined ? undefined : this.#makePool(this.#config.self, ring, listGraceMs(discovery))
     this.#context = {
@@ -82,6 +86,9 @@ export class Peercache {
       coalesce: resolved.coalesce,
       tracer: new Tracer(),
     }
+    const transport = { auth: this.#auth, tls: resolved.transport.tls }
+    const groups = (): GroupInternals[] => [...this.#groups.values()].map(({ internals: g }) => g)
+    this.#status = new StatusService({ self: this.#config.self, clock: resolved.clock, pool: () => this.#pool, groups, ...transport, logger: this.logger })
     if (discovery !== undefined) this.#startDiscovery(discovery)
   }
 
@@ -147,6 +154,23 @@ export class Peercache {
     return renderMetrics(this.#metricsSnapshot())
   }
 
+  /**
+   * status returns this process's view of the cluster (ring, peers, groups;
+   * no key), which peers ask each other for: see docs/api.md#status.
+   */
+  status(): PeercacheStatus {
+    return this.#status.report()
+  }
+
+  /**
+   * statusHandler returns a node:http handler serving the whole cluster's
+   * status gathered from every peer, as a page or JSON (docs/api.md#status).
+   * Not part of the peer endpoint: mount it where operators reach it.
+   */
+  statusHandler(options: StatusHandlerOptions = {}): StatusHandler {
+    return this.#status.handler(options)
+  }
+
   #metricsSnapshot(): MetricsSnapshot {
     const groups = [...this.#groups.values()].map(({ internals: g }) => ({ name: g.name, stats: g.stats(), observations: g.observations }))
     const peers = (this.#pool?.others() ?? []).map((p) => ({ peer: p.url, up: p.health.up }))
@@ -181,6 +205,7 @@ export class Peercache {
       metricsPath: this.#options.metricsPath,
       metrics: () => this.metrics(),
       hello: () => helloOf(this.#identity()),
+      status: () => this.status(),
     }
     return this.#endpointContext
   }
@@ -341,30 +366,6 @@ export class Peercache {
   #assertOpen(): void {
     if (this.#draining) throw new ClosedError('peercache is closed')
   }
-}
-
-/**
- * ringOptions resolves the ring kind and checks the ring options by building
- * an empty ring, so a bad combination (a `hash` with the balanced ring) is
- * refused at construction even in a process without peers.
- */
-function ringOptions(kind: RingKind, options: PeercacheOptions): RingOptions {
-  const ring: RingOptions = { ring: kind }
-  if (options.replicas !== undefined) ring.replicas = options.replicas
-  if (options.hash !== undefined) ring.hash = options.hash
-  void new HashRing([], ring)
-  return ring
-}
-
-function makeAuth(options: PeercacheOptions, resolved: ResolvedOptions): PeerAuth | undefined {
-  const secrets = parseSecrets(options.secret ?? resolved.env.PEERCACHE_SECRET)
-  if (secrets === undefined) return undefined
-  return new PeerAuth({ secrets, windowMs: resolved.auth.windowMs, now: resolved.clock })
-}
-
-/** discoveryRingKind is the ring kind of a Peercache whose peers come from discovery: the option, else PEERCACHE_RING, else balanced. */
-function discoveryRingKind(options: PeercacheOptions): RingKind {
-  return resolvePeerConfig({ ring: options.ring, env: { PEERCACHE_RING: (options.env ?? process.env).PEERCACHE_RING } }).ring
 }
 
 /**

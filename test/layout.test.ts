@@ -72,7 +72,7 @@ describe('the objects a user holds', () => {
 
   it('a Peercache has no public picker or live peer clients; ownerOf answers instead', () => {
     const members = Object.getOwnPropertyNames(Peercache.prototype).filter((name) => name !== 'constructor').sort()
-    expect(members).toEqual(['close', 'getGroup', 'group', 'handler', 'listen', 'metrics', 'ownerOf', 'peers', 'self', 'setPeers', 'stats'])
+    expect(members).toEqual(['close', 'getGroup', 'group', 'handler', 'listen', 'metrics', 'ownerOf', 'peers', 'self', 'setPeers', 'stats', 'status', 'statusHandler'])
     const cache = new Peercache({ env: {}, self: 'http://127.0.0.1:1', peers: ['http://127.0.0.1:1', 'http://127.0.0.1:2'] })
     expect(Object.keys(cache).sort()).toEqual(['basePath', 'events', 'logger'])
     expect(['http://127.0.0.1:1', 'http://127.0.0.1:2']).toContain(cache.ownerOf('some key'))

@@ -8,7 +8,8 @@
  */
 import { afterEach, describe, expect, it } from 'vitest'
 import { HashRing, InvalidArgumentError, NotFoundError, Peercache, type PeercacheEvents } from '../src/index.js'
-import { DEFAULT_BASE_PATH, ERROR_HEADER, errorHeaderValue, peerPath } from '../src/peers/paths.js'
+import { ERROR_HEADER, errorHeaderValue, peerPath } from '../src/proto/paths.js'
+import { DEFAULTS } from '../src/options.js'
 import { startCluster, type Cluster, type GroupFactory } from './helpers/cluster.js'
 import { waitForPeers } from './helpers/dns-cluster.js'
 
@@ -78,7 +79,7 @@ describe('a loaderless group across two peers', () => {
     expect(c.group(1).stats()).toMatchObject({ serverRequests: 1, localLoads: 0, localLoadErrs: 0, notFoundHits: 0 })
 
     // The owner's answer on the wire, as any peer sees it.
-    const response = await fetch(c.urls[1] + peerPath(DEFAULT_BASE_PATH, 'kv', key), { signal: AbortSignal.timeout(5_000) })
+    const response = await fetch(c.urls[1] + peerPath(DEFAULTS.basePath, 'kv', key), { signal: AbortSignal.timeout(5_000) })
     expect(response.status).toBe(404)
     expect(response.headers.get(ERROR_HEADER)).toBe(errorHeaderValue.notFound)
     await response.arrayBuffer()

@@ -7,7 +7,7 @@
  * dependencies, from the registry or npm's cache) may be needed. The README's
  * 3-process recipe runs there as written: its app.js, three processes.
  */
-import { execFileSync } from 'node:child_process'
+import { execFile, execFileSync } from 'node:child_process'
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
@@ -17,10 +17,13 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { reservePorts, stopChild } from './helpers/child-procs.js'
 import { section } from './helpers/docs.js'
 import { startListening, type ExampleProcess } from './helpers/example-app.js'
+import { Peercache, serverUrl } from '../src/index.js'
+import { closeServer, listenLocal } from './helpers/cluster.js'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
 const require = createRequire(import.meta.url)
 const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm'
+const npx = process.platform === 'win32' ? 'npx.cmd' : 'npx'
 /** versionOf reads an installed package's version from its folder (keyv's exports do not list its package.json). */
 const versionOf = (name: string): string => (JSON.parse(readFileSync(join(root, 'node_modules', name, 'package.json'), 'utf8')) as { version: string }).version
 /** The optional peers the subpath exports need, at the versions this repo tests with (npm's cache has them). */
@@ -178,6 +181,25 @@ describe('the packed tarball', () => {
     writeFileSync(join(project(), 'cjs.cjs'), script)
     const out = run(process.execPath, ['--no-warnings', 'cjs.cjs'], project())
     expect(JSON.parse(out.trim())).toEqual(EXPECTED)
+  }, 120_000)
+
+  it('installs the peercache command: npx peercache status <url> prints a status as tables', async () => {
+    // A statusHandler() served from this process; the installed command asks it over HTTP (so it runs async).
+    const cache = new Peercache({ env: {} })
+    cache.group({ name: 'kv', cacheBytes: 1024, load: (key) => key })
+    const server = await listenLocal()
+    server.on('request', cache.statusHandler())
+    try {
+      const out = await new Promise<string>((resolve, reject) => {
+        const args = ['--no-install', 'peercache', 'status', `${serverUrl(server)}/status`]
+        execFile(npx, args, { cwd: project(), timeout: 60_000, env: cleanEnv() }, (err, stdout, stderr) => (err === null ? resolve(stdout) : reject(new Error(`${err.message}\n${stderr}`))))
+      })
+      expect(out).toMatch(/^peercache cluster, gathered by \(this process, without peers\)/)
+      expect(out).toMatch(/^\(this process, without peers\)\s+kv\s+0\s/m)
+    } finally {
+      await closeServer(server)
+      await cache.close()
+    }
   }, 120_000)
 
   it('serves its integrations as subpath exports, from ESM and CommonJS', () => {

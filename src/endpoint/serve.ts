@@ -19,7 +19,7 @@ import type { ServedEntry, ServedGroup } from '../group/owner.js'
 import type { Logger } from '../logger.js'
 import { decodeBatchRequest, decodeSetRequest, encodeGetResponse } from '../proto/codec.js'
 import { writeBatch } from './batch-answer.js'
-import { BATCH_BASE_PATH, CLEAR_BASE_PATH, ERROR_HEADER, HELLO_PATH, PEEK_BASE_PATH, errorHeaderValue, parsePeerPath } from '../proto/paths.js'
+import { BATCH_BASE_PATH, CLEAR_BASE_PATH, ERROR_HEADER, HELLO_PATH, PEEK_BASE_PATH, STATUS_PATH, errorHeaderValue, parsePeerPath } from '../proto/paths.js'
 import type { Hello } from '../proto/hello.js'
 
 /** HandlerContext is what the peer endpoint needs from its Peercache. */
@@ -38,6 +38,8 @@ export interface HandlerContext {
   metrics(): string
   /** This process's configuration, for the handshake (proto/hello.ts). */
   hello(): Hello
+  /** This process's status report (cache.status()), answered on STATUS_PATH. */
+  status(): unknown
 }
 
 /** PeerRequest is one request to the peer endpoint, as any HTTP server sees it. */
@@ -69,7 +71,7 @@ export interface PeerReply {
 }
 
 /** PeerRoute names the endpoint's resources. */
-export type PeerRoute = 'key' | 'batch' | 'peek' | 'clear' | 'metrics' | 'hello'
+export type PeerRoute = 'key' | 'batch' | 'peek' | 'clear' | 'metrics' | 'hello' | 'status'
 
 /** KEY_METHODS are the methods of {basePath}{group}/{key}. */
 const KEY_METHODS: readonly string[] = ['GET', 'HEAD', 'PUT', 'DELETE']
@@ -81,6 +83,7 @@ export function routeOf(ctx: HandlerContext, path: string): PeerRoute | undefine
   if (path.startsWith(PEEK_BASE_PATH)) return 'peek'
   if (path.startsWith(CLEAR_BASE_PATH)) return 'clear'
   if (path === HELLO_PATH) return 'hello'
+  if (path === STATUS_PATH) return 'status'
   if (ctx.metricsPath !== undefined && path === ctx.metricsPath) return 'metrics'
   return undefined
 }
@@ -107,6 +110,8 @@ export function admit(ctx: HandlerContext, route: PeerRoute, req: PeerRequest): 
     if (req.method !== 'GET') return methodNotAllowed('GET')
   } else if (route === 'hello') {
     if (req.method !== 'GET') return methodNotAllowed('GET')
+  } else if (route === 'status') {
+    if (req.method !== 'GET' && req.method !== 'HEAD') return methodNotAllowed('GET, HEAD')
   } else if (req.method !== 'POST') return methodNotAllowed('POST')
   const auth = ctx.auth
   if (auth === undefined || !hasBody(route, req.method)) return undefined
@@ -128,6 +133,7 @@ export function answer(ctx: HandlerContext, route: PeerRoute, req: PeerRequest, 
     if (refused !== undefined) return refused
   }
   if (route === 'peek') return answerPeek(ctx, req)
+  if (route === 'status') return bytesReply(200, 'application/json; charset=utf-8', Buffer.from(JSON.stringify(ctx.status()), 'utf8'), req.method === 'HEAD')
   if (route === 'clear') return answerClear(ctx, req)
   if (route === 'hello') return bytesReply(200, 'application/json', Buffer.from(JSON.stringify(ctx.hello()), 'utf8'))
   return route === 'key' ? answerKey(ctx, req, body) : answerBatch(ctx, req, body)

@@ -84,6 +84,11 @@ export class PeerPool implements PeerPicker {
     return this.#past.ownerBefore(key, this.self, owner, routing, this.#now())
   }
 
+  /** ring is the current generation's ring (immutable: a change swaps in a new one), for status reports. */
+  get ring(): HashRing {
+    return this.#routing.ring
+  }
+
   /** peers lists every other peer of the current generation. */
   others(): HttpPeer[] {
     return [...this.#routing.peers.values()]

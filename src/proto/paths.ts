@@ -66,6 +66,14 @@ export function peekPath(group: string, key: string): string {
  */
 export const CLEAR_BASE_PATH = '/_peercache/clear/'
 
+/**
+ * STATUS_PATH is peercache's status endpoint (GET, signed like every
+ * request): the process's own status report as JSON (`cache.status()`),
+ * which statusHandler() gathers from every peer. Outside basePath, so a Go
+ * peer answers it with a bare 404 (shown as "no status").
+ */
+export const STATUS_PATH = '/_peercache/status'
+
 /** clearPath is the request path that clears group at a peer. */
 export function clearPath(group: string): string {
   return CLEAR_BASE_PATH + encodeURIComponent(group)
