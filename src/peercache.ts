@@ -297,6 +297,7 @@ export class Peercache {
         ...(t.tls === undefined ? {} : { tls: t.tls }),
         auth: this.#auth,
         health,
+        generation: (group) => this.#groups.get(group)?.internals.generation() ?? 0,
       },
       listener: {
         down: (peer, error) => {

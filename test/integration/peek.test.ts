@@ -57,7 +57,7 @@ describe('previous-owner peeking', () => {
 
   it('peekWindowMs: 0 turns peeking off', async () => {
     const answer = { peers: [] as string[] }
-    const c = (cluster = await startDiscovered(3, answer, { peekWindowMs: 0 }))
+    const c = (cluster = await startDiscovered(3, answer, { deploy: { peekWindowMs: 0 } }))
     answer.peers = c.urls.slice(0, 2)
     await converge(c, answer.peers)
     const keys = Array.from({ length: 80 }, (_, i) => `k-${i}`)
