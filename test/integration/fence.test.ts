@@ -6,6 +6,7 @@
  * (test/helpers/cluster.ts); interleavings are forced with held loaders and
  * requests observed at the servers, never with sleeps.
  */
+import { request } from 'undici'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { startCluster, type Cluster, type MemberOptions } from '../helpers/cluster.js'
 import { deferred, type Deferred } from '../helpers/core-helpers.js'
@@ -140,6 +141,32 @@ describe('clear fences the loads in flight cluster-wide', () => {
     expect(await after).not.toBe(old)
     expect(await clearing).toEqual({ unreachable: [] })
     for (let i = 0; i < 3; i++) expect(await c.group(i).getString(key), `member ${i}`).not.toBe(old)
+  })
+})
+
+describe('the clear generation on the wire', () => {
+  it('a request carrying a newer generation clears the member before it is answered; a malformed one is refused', async () => {
+    const c = await start(() => ({ hotCacheProbability: 0 }), true)
+    const [key] = keysOwnedBy(c, 1, 1, 'wire') as [string]
+    expect(await c.group(1).getString(key)).toBe(`${key}@1`)
+    const peek = async (query: string): Promise<number> => {
+      const response = await request(`${c.urls[1]}${PEEK_PREFIX}kv/${encodeURIComponent(key)}${query}`)
+      await response.body.dump()
+      return response.statusCode
+    }
+    expect(await peek('')).toBe(200)
+    expect(await peek('?gen=7')).toBe(404) // member 1 was at 0: it applied clear 7 first
+    expect(c.group(1).peek(key)).toBeUndefined()
+    expect(await c.group(1).getString(key)).toBe(`${key}@2`)
+    expect(await peek('?gen=7')).toBe(200) // not newer: nothing to apply
+    expect(await peek('?gen=3&other=x')).toBe(200)
+    for (const bad of ['?gen=x', '?gen=-1', '?gen=1e3', `?gen=${2 ** 60}`]) expect(await peek(bad), bad).toBe(400)
+    expect(c.group(1).peek(key)).toBeDefined()
+    // Member 1 now sends generation 7 with its requests: member 2 clears itself when asked by it.
+    const [other] = keysOwnedBy(c, 2, 1, 'other') as [string]
+    expect(await c.group(2).getString(other)).toBe(`${other}@3`)
+    expect(await c.group(1).getString(other)).toBe(`${other}@4`)
+    expect(c.loads[2]!.get(other)).toBe(2)
   })
 })
 
