@@ -10,7 +10,8 @@ import { request } from 'undici'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { startCluster, type Cluster, type MemberOptions } from '../helpers/cluster.js'
 import { deferred, type Deferred } from '../helpers/core-helpers.js'
-import { BATCH_PREFIX, KEY_PREFIX, keysOwnedBy, recordRequests } from '../helpers/features-cluster.js'
+import { HashRing } from '../../src/index.js'
+import { BATCH_PREFIX, KEY_PREFIX, gateRequests, keysOwnedBy, recordRequests } from '../helpers/features-cluster.js'
 
 const PEEK_PREFIX = '/_peercache/peek/'
 /** How long the leaving member drains: long enough for the whole test to run inside it. */
@@ -96,6 +97,27 @@ describe('a write reaches the processes that may still be peeked', () => {
       await closing
     })
   }
+
+  it('delete reaches the past owner before the owner: a peek while it travels cannot outlive it', { timeout: 20_000 }, async () => {
+    const c = await start(deployOf())
+    const [key] = keysOwnedBy(c, 2, 1, 'order') as [string]
+    expect(await c.group(0).getString(key)).toBe(`${key}@old`)
+    const { closing } = leave(c)
+    const owner = c.urls.indexOf(new HashRing(c.urls.slice(0, 2)).pick(key)!)
+    origin = 'new'
+    const atOwner = recordRequests(c.servers[owner]!)
+    const gate = gateRequests(c.servers[2]!, c.caches[2]!.handler(), (req) => req.method === 'DELETE')
+    const deleting = c.group(1 - owner).delete(key) // written elsewhere: the writer's own second drop does not hide the order
+    await gate.arrived
+    // While C's DELETE is held, the new owner's load peeks C: the old value (the delete has not resolved).
+    expect(await c.group(owner).getString(key)).toBe(`${key}@old`)
+    // ...and the owner has not been sent its DELETE yet: it goes once C has answered.
+    expect(atOwner.count('DELETE')).toBe(0)
+    gate.open()
+    expect(await deleting).toEqual({ unreachable: [] })
+    for (const i of [0, 1]) expect(await c.group(i).getString(key), `member ${i}`).toBe(`${key}@new`)
+    await closing
+  })
 
   it('with peekWindowMs: 0 nothing is peeked: the new owners load', { timeout: 20_000 }, async () => {
     const c = await start(deployOf(0))
