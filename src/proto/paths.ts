@@ -94,11 +94,18 @@ export function peerQuery(generation: number, fresh: boolean): string {
 export function parsePeerQuery(target: string): PeerQuery | undefined {
   const start = target.indexOf('?')
   if (start < 0) return NO_QUERY
-  const params = new URLSearchParams(target.slice(start + 1))
-  const gen = params.get('gen')
-  const generation = gen === null ? 0 : /^\d{1,16}$/.test(gen) ? Number(gen) : NaN
-  if (!Number.isSafeInteger(generation)) return undefined
-  return { generation, fresh: params.get('fresh') === '1' }
+  // By hand, not URLSearchParams: once a group was cleared every peer request carries `gen`.
+  let generation = 0
+  let fresh = false
+  for (const param of target.slice(start + 1).split('&')) {
+    if (param === 'fresh=1') fresh = true
+    else if (param.startsWith('gen=')) {
+      const digits = param.slice(4)
+      generation = /^\d{1,16}$/.test(digits) ? Number(digits) : NaN
+      if (!Number.isSafeInteger(generation)) return undefined
+    }
+  }
+  return { generation, fresh }
 }
 
 /** peerPath is the request path for key of group under basePath. */
