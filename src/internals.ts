@@ -16,4 +16,10 @@ export interface PeercacheInternals {
   endpoint: HandlerContext
   /** A fresh snapshot of every group's numbers and peer health. */
   metricsSnapshot(): MetricsSnapshot
+  /**
+   * drain is close()'s first step alone (keep serving peers for drainMs);
+   * close() then skips it. For a server that stops routing before it calls
+   * close(), as fastify does.
+   */
+  drain(): Promise<void>
 }

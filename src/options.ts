@@ -9,7 +9,7 @@
  * where it is given (InvalidArgumentError), never on the first request.
  */
 import type { Logger } from './logger.js'
-import { noopLogger } from './logger.js'
+import { noopLogger, stderrLogger } from './logger.js'
 import type { DiscoveryOption } from './discovery/options.js'
 import type { HashFn, RingKind } from './ring.js'
 import type { PeerTlsOptions } from './peers/client.js'
@@ -48,8 +48,8 @@ export interface PeercacheOptions {
   coalesce?: boolean
   /** Serve Prometheus metrics at this path from handler()/listen() (opt-in), e.g. '/metrics'. */
   metricsPath?: string
-  /** A pino-shaped logger. @default no-op */
-  logger?: Logger
+  /** A pino-shaped logger, or `false` for none. @default warnings and errors to stderr, each repeat once per streak */
+  logger?: Logger | false
   /** Clock in epoch ms (TTL). @default Date.now */
   clock?: () => number
   /** Random source in [0, 1) (hot-cache sampling, jitter, probe backoff). @default Math.random */
@@ -144,6 +144,12 @@ export const DEFAULTS = {
   auth: { windowMs: 30_000 },
   deploy: { drainMs: 0, closeTimeoutMs: 5000, peekWindowMs: 60_000 },
   discovery: { intervalMs: 5000, timeoutMs: 2000 },
+  /** forkPeerWorkers' restart backoff (cluster/backoff.ts). */
+  restartBackoff: { minMs: 1000, maxMs: 30_000, stableMs: 10_000 },
+  /** The default logger (logger.ts): warn and error to stderr, debug and info silent; streaks remembered for this many peers/groups. */
+  logger: { levels: ['warn', 'error'], maxSubjects: 1024 },
+  /** The handshake (peers/handshake.ts): its answer's size cap, and how long a differing peer list may last before it is reported. */
+  handshake: { maxResponseBytes: 16 * 1024, listGraceMs: 1000 },
 } as const
 
 /** GROUP_DEFAULTS is every group option's default (the options themselves: group/options.ts). */
@@ -225,7 +231,7 @@ export function resolveOptions(options: PeercacheOptions): ResolvedOptions {
     basePath: options.basePath ?? DEFAULTS.basePath,
     metricsPath: options.metricsPath,
     env: options.env ?? process.env,
-    logger: options.logger ?? noopLogger(),
+    logger: resolveLogger(options.logger),
     clock: options.clock ?? Date.now,
     random: options.random ?? Math.random,
     hotCacheProbability: options.hotCacheProbability,
@@ -236,6 +242,13 @@ export function resolveOptions(options: PeercacheOptions): ResolvedOptions {
     auth: { ...DEFAULTS.auth, ...defined(options.auth) },
     deploy: { ...DEFAULTS.deploy, ...defined(options.deploy) },
   }
+}
+
+/** resolveLogger picks the logger: the user's, none for `false`, else the default (warnings and errors to stderr). */
+function resolveLogger(logger: Logger | false | undefined): Logger {
+  if (logger === false) return noopLogger()
+  if (logger === undefined) return stderrLogger()
+  return logger
 }
 
 /** The timer options, by group: each must be an integer from 1 ms to 2^31 - 1 (Node fires a larger timer at once). */
@@ -269,6 +282,7 @@ function checkValues(options: PeercacheOptions): void {
   for (const name of ['clock', 'random'] as const) {
     if (options[name] !== undefined && typeof options[name] !== 'function') throw new InvalidArgumentError(`${name} must be a function, got ${describeValue(options[name])}`)
   }
+  checkLogger(options.logger)
   if (options.coalesce !== undefined && typeof options.coalesce !== 'boolean') throw new InvalidArgumentError(`coalesce must be a boolean, got ${describeValue(options.coalesce)}`)
 }
 
@@ -280,6 +294,16 @@ function checkEach(options: PeercacheOptions, group: string, names: readonly str
   for (const name of names) {
     const value = (nested as Record<string, unknown>)[name]
     if (value !== undefined) check(`${group}.${name}`, value)
+  }
+}
+
+/** checkLogger refuses a logger that is not `false` or an object with the four level functions. */
+function checkLogger(logger: unknown): void {
+  if (logger === undefined || logger === false) return
+  const levels = ['debug', 'info', 'warn', 'error'] as const
+  const missing = levels.filter((level) => typeof (logger as Partial<Logger> | null)?.[level] !== 'function')
+  if (missing.length > 0) {
+    throw new InvalidArgumentError(`logger must be false or a pino-shaped object with debug, info, warn and error functions; ${describeValue(logger)} lacks ${missing.join(', ')}`)
   }
 }
 

@@ -8,7 +8,7 @@
  */
 import type { Server } from 'node:http'
 import { PeerAuth, parseSecrets } from './auth.js'
-import { normalizePeerUrl, resolvePeerConfig, validatePeerConfig, type PeerConfig } from './config.js'
+import { checkSchemes, normalizePeerUrl, resolvePeerConfig, validatePeerConfig, type PeerConfig } from './config.js'
 import { resolveDiscovery, type ResolvedDiscovery } from './discovery/config.js'
 import { PeerRefresher } from './discovery/refresher.js'
 import { ClosedError, ConfigError, InvalidArgumentError } from './errors.js'
@@ -26,14 +26,15 @@ import { PeerPool } from './peers/pool.js'
 import { HashRing, type RingKind, type RingOptions } from './ring.js'
 import type { GroupStats } from './stats.js'
 import { renderMetrics, type MetricsSnapshot } from './metrics.js'
-import { GROUP_DEFAULTS, resolveOptions, type PeercacheOptions, type ResolvedOptions } from './options.js'
+import { helloOf, type LocalIdentity } from './proto/hello.js'
+import { DEFAULTS, GROUP_DEFAULTS, resolveOptions, type PeercacheOptions, type ResolvedOptions } from './options.js'
 import { bind, closeServer, createPeerServer } from './server.js'
 
 /** Peercache is one process's member of a peercache cluster. */
 export class Peercache {
   /** events is a typed mitt emitter: `cache.events.on('peer-down', …)`. */
   readonly events: PeercacheEmitter = createEmitter()
-  /** logger is the logger this instance reports to (the option, or a no-op). */
+  /** logger is the logger this instance reports to: the option, the default stderr logger, or a silent one (`logger: false`). */
   readonly logger: Logger
   /** basePath is the peer endpoint's path prefix. */
   readonly basePath: string
@@ -55,18 +56,22 @@ export class Peercache {
   /** Set by close(): no new groups or peer lists; peers are still served until the drain ends. */
   #draining = false
   #closed: Promise<void> | undefined
+  #longestKey: number = GROUP_DEFAULTS.maxKeyBytes
+  #drained: Promise<void> | undefined
+  /** Set once the drain is over (at once when drainMs is 0). */
+  #drainDone = false
 
   constructor(options: PeercacheOptions = {}) {
     const resolved = resolveOptions(options)
     this.#options = resolved
     this.logger = resolved.logger
     this.basePath = resolved.basePath
-    const discovery = resolveDiscovery(options)
+    const discovery = resolveDiscovery({ ...options, logger: resolved.logger })
     this.#config = discovery === undefined ? resolvePeerConfig(options) : { self: discovery.self, peers: [], ring: discoveryRingKind(options) }
     const ring = ringOptions(this.#config.ring, options)
     this.#auth = makeAuth(options, resolved)
     this.#notify = new Notifier(this.events, this.logger)
-    this.#pool = this.#config.self === undefined ? undefined : this.#makePool(this.#config.self, ring)
+    this.#pool = this.#config.self === undefined ? undefined : this.#makePool(this.#config.self, ring, listGraceMs(discovery))
     this.#context = {
       picker: this.#pool ?? NO_PEERS,
       notify: this.#notify,
@@ -117,6 +122,7 @@ export class Peercache {
     if (typeof name === 'string' && this.#groups.has(name)) throw new InvalidArgumentError(`duplicate group name ${JSON.stringify(name)}`)
     const created = createGroup<T>(options, this.#context)
     this.#groups.set(created.internals.name, created as { group: Group<unknown>; internals: GroupInternals })
+    this.#longestKey = Math.max(this.#longestKey, created.internals.served.maxKeyBytes)
     return created.group
   }
 
@@ -160,7 +166,7 @@ export class Peercache {
 
   /** For peercache's own adapters (peercache/fastify, peercache/prom-client), behind a symbol that is not exported. */
   [internals](): PeercacheInternals {
-    return { endpoint: this.#endpoint(), metricsSnapshot: () => this.#metricsSnapshot() }
+    return { endpoint: this.#endpoint(), metricsSnapshot: () => this.#metricsSnapshot(), drain: () => this.#drain() }
   }
 
   #endpoint(): HandlerContext {
@@ -174,6 +180,7 @@ export class Peercache {
       maxRequestBytes: this.#options.server.maxRequestBytes,
       metricsPath: this.#options.metricsPath,
       metrics: () => this.metrics(),
+      hello: () => helloOf(this.#identity()),
     }
     return this.#endpointContext
   }
@@ -196,6 +203,7 @@ export class Peercache {
   }
 
   async #listen(port: number, host: string | undefined): Promise<Server> {
+    checkServerScheme(this.#config.self, this.#options.server.tls !== undefined)
     const server = createPeerServer(this.#options.server, this.handler(), this.#maxKeyBytes())
     await bind(server, port, host)
     if (this.#closing) {
@@ -231,6 +239,9 @@ export class Peercache {
     const added = after.filter((peer) => !before.has(peer))
     const removed = [...before].filter((peer) => !after.includes(peer))
     if (added.length === 0 && removed.length === 0) return
+    // A peer that left loses its per-peer series at once (metrics.ts).
+    const listed = new Set(after)
+    for (const { internals } of this.#groups.values()) internals.observations.forgetPeersBut(listed)
     this.logger.info({ added, removed }, 'peer list changed')
     if (this.#notify.wants('peers-changed')) this.#notify.emit('peers-changed', { added, removed, peers: after })
   }
@@ -239,7 +250,11 @@ export class Peercache {
   #startDiscovery(discovery: ResolvedDiscovery): void {
     this.#refresher = new PeerRefresher({
       ...discovery,
-      validate: (peers) => peers.map((peer) => normalizePeerUrl(peer, `discovery ${discovery.source}`)),
+      validate: (peers) => {
+        const list = peers.map((peer) => normalizePeerUrl(peer, `discovery ${discovery.source}`))
+        checkSchemes(discovery.self, list, `discovery ${discovery.source}`)
+        return list
+      },
       apply: (peers) => this.#replacePeers(peers),
       logger: this.logger,
     })
@@ -257,12 +272,30 @@ export class Peercache {
     return this.#closed
   }
 
-  async #close(): Promise<void> {
+  /**
+   * #drain is close()'s first step, once: stop taking peer lists and groups,
+   * and keep serving peers for drainMs. The fastify plugin runs it while
+   * fastify still routes requests (fastify.ts), then close() skips it.
+   */
+  #drain(): Promise<void> {
+    this.#drained ??= this.#startDrain()
+    return this.#drained
+  }
+
+  async #startDrain(): Promise<void> {
     this.#refresher?.close()
     this.#draining = true
-    const { drainMs, closeTimeoutMs } = this.#options.deploy
+    const { drainMs } = this.#options.deploy
     if (drainMs > 0) await delay(drainMs)
+    this.#drainDone = true
+  }
+
+  async #close(): Promise<void> {
+    const drained = this.#drain()
+    // Invariant: without a drain to wait for, close() stops the groups synchronously, so a get made right after close() is refused.
+    if (!this.#drainDone) await drained
     this.#closing = true
+    const { closeTimeoutMs } = this.#options.deploy
     await Promise.all([...this.#groups.values()].map(({ internals: g }) => g.close(closeTimeoutMs)))
     await this.#pool?.close()
     // Invariant: once #closing is set no listen() adds a server, so after the bindings settle #servers is complete.
@@ -270,13 +303,17 @@ export class Peercache {
     await Promise.all([...this.#servers].map((server) => closeServer(server, closeTimeoutMs)))
   }
 
+  /** The longest key any group accepts: kept as groups are made, since every peer request checks its path against it. */
   #maxKeyBytes(): number {
-    let max: number = GROUP_DEFAULTS.maxKeyBytes
-    for (const { internals: g } of this.#groups.values()) max = Math.max(max, g.served.maxKeyBytes)
-    return max
+    return this.#longestKey
   }
 
-  #makePool(self: string, ring: RingOptions): PeerPool {
+  /** #identity is what this process's handshake says and compares (peers/handshake.ts). */
+  #identity(): LocalIdentity {
+    return { ring: this.#config.ring, peers: this.#pool?.peerList() ?? [], basePath: this.basePath, signed: this.#auth !== undefined }
+  }
+
+  #makePool(self: string, ring: RingOptions, graceMs: number): PeerPool {
     const { transport: t, health, deploy } = this.#options
     return new PeerPool({
       self,
@@ -297,6 +334,7 @@ export class Peercache {
         ...(t.tls === undefined ? {} : { tls: t.tls }),
         auth: this.#auth,
         health,
+        handshake: { identity: () => this.#identity(), logger: this.logger, listGraceMs: graceMs },
         generation: (group) => this.#groups.get(group)?.internals.generation() ?? 0,
       },
       listener: {
@@ -339,6 +377,28 @@ function makeAuth(options: PeercacheOptions, resolved: ResolvedOptions): PeerAut
 /** discoveryRingKind is the ring kind of a Peercache whose peers come from discovery: the option, else PEERCACHE_RING, else balanced. */
 function discoveryRingKind(options: PeercacheOptions): RingKind {
   return resolvePeerConfig({ ring: options.ring, env: { PEERCACHE_RING: (options.env ?? process.env).PEERCACHE_RING } }).ring
+}
+
+/**
+ * listGraceMs is how long a peer's differing peer list may last before the
+ * handshake reports it: with discovery, two refreshes and a lookup (peers
+ * refresh at different moments); with static lists, the default.
+ */
+function listGraceMs(discovery: ResolvedDiscovery | undefined): number {
+  const grace = DEFAULTS.handshake.listGraceMs
+  return discovery === undefined ? grace : Math.max(grace, 2 * discovery.intervalMs + discovery.timeoutMs)
+}
+
+/**
+ * checkServerScheme refuses a listen() whose server would not speak self's
+ * scheme: an https self needs `server.tls` (else peers speak TLS to a plain
+ * port), an http self must not have it (else they speak plain HTTP to TLS).
+ */
+function checkServerScheme(self: string | undefined, tls: boolean): void {
+  if (self === undefined) return
+  const https = new URL(self).protocol === 'https:'
+  if (https && !tls) throw new ConfigError(`self ${self} is https:// but server.tls is not set: listen() would serve plain http; give server.tls { key, cert }, or write self (and every peer) with http://`)
+  if (!https && tls) throw new ConfigError(`self ${self} is http:// but server.tls is set: listen() would serve https; write self (and every peer) with https://, or drop server.tls`)
 }
 
 function delay(ms: number): Promise<void> {

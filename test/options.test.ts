@@ -77,7 +77,7 @@ describe('resolved options', () => {
   })
 
   it('keeps what is given over the defaults, and ignores undefined values', () => {
-    const resolved = resolveOptions({ transport: { connectTimeoutMs: 50, headersTimeoutMs: undefined }, deploy: { drainMs: 10 } })
+    const resolved = resolveOptions({ transport: { connectTimeoutMs: 50, headersTimeoutMs: undefined } as never, deploy: { drainMs: 10 } })
     expect(resolved.transport.connectTimeoutMs).toBe(50)
     expect(resolved.transport.headersTimeoutMs).toBe(DEFAULTS.transport.timeoutMs)
     expect(resolved.deploy).toEqual({ ...DEFAULTS.deploy, drainMs: 10 })

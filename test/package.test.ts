@@ -59,7 +59,7 @@ const load: Loader = async (key, { signal }) => {
   return { value: new TextEncoder().encode(key), ttl: 1000 }
 }
 const options: GroupOptions = { name: 'consumer', cacheBytes: 1 << 20, load, ttl: 60_000 }
-const cache = new Peercache({ env: {}, closeTimeout: 100 })
+const cache = new Peercache({ env: {}, deploy: { closeTimeoutMs: 100 } })
 const group: Group = cache.group(options)
 export async function use(): Promise<number> {
   const bytes: Uint8Array = await group.get('k', { signal: AbortSignal.timeout(500) })

@@ -39,11 +39,11 @@ export function resolveDiscovery(input: DiscoveryInput): ResolvedDiscovery | und
   const option = input.discovery ?? (input.peers === undefined ? discoveryFromEnv(env) : undefined)
   if (option === undefined) return undefined
   if (input.peers !== undefined) throw new ConfigError('set `peers` or `discovery`, not both')
-  if (typeof option === 'function') return withTiming(option, {}, 'lookup function', selfOf(input, env, undefined, 'http'))
+  if (typeof option === 'function') return withTiming(option, {}, 'lookup function', givenSelf(input, env))
   if (option === null || typeof option !== 'object') throw new ConfigError('discovery must be { dns, port }, { lookup } or a function')
   if (!isDnsDiscovery(option)) {
     if (typeof option.lookup !== 'function') throw new ConfigError('discovery.lookup must be a function')
-    return withTiming(option.lookup, option, 'lookup function', selfOf(input, env, undefined, 'http'))
+    return withTiming(option.lookup, option, 'lookup function', givenSelf(input, env))
   }
   checkDns(option.dns, option.port)
   const self = selfOf(input, env, option.port, option.protocol ?? 'http')
@@ -61,6 +61,15 @@ function withTiming(lookup: PeerLookup, timing: { intervalMs?: number; timeoutMs
 function checkDns(name: unknown, port: unknown): void {
   if (typeof name !== 'string' || name.trim() === '') throw new ConfigError('discovery.dns must be a DNS name')
   if (port !== undefined && !isPort(port)) throw new ConfigError(`discovery.port must be a port number, got ${String(port)}`)
+}
+
+/** givenSelf is the self a function-form discovery needs given: it has no port to derive one from. */
+function givenSelf(input: DiscoveryInput, env: Record<string, string | undefined>): string {
+  const raw = input.self ?? env.PEERCACHE_SELF?.trim()
+  if (raw === undefined || raw === '') {
+    throw new ConfigError('the function form of discovery needs `self` (or PEERCACHE_SELF): it has no port to derive one from')
+  }
+  return normalizePeerUrl(raw, 'discovery')
 }
 
 function selfOf(input: DiscoveryInput, env: Record<string, string | undefined>, port: number | undefined, protocol: 'http' | 'https'): string {

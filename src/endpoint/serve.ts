@@ -6,7 +6,7 @@
  * is in hand — and write the PeerReply they get back. So both speak Go
  * groupcache's protocol byte for byte (status codes, error bodies, headers;
  * see test/fixtures) and add the same things Go leaves out: a marker header
- * on 404s, authentication, and bounds on every input.
+ * on 404s and on the loader-failure 503, authentication, and bounds on every input.
  *
  * Requests that reach it come from peers, so it never forwards: it answers
  * from the caches or loads locally (ServedGroup, group/owner.ts), which is
@@ -19,7 +19,8 @@ import type { ServedEntry, ServedGroup } from '../group/owner.js'
 import type { Logger } from '../logger.js'
 import { decodeBatchRequest, decodeSetRequest, encodeGetResponse } from '../proto/codec.js'
 import { writeBatch } from './batch-answer.js'
-import { BATCH_BASE_PATH, CLEAR_BASE_PATH, ERROR_HEADER, PEEK_BASE_PATH, errorHeaderValue, parsePeerPath, parsePeerQuery, type PeerQuery } from '../proto/paths.js'
+import { BATCH_BASE_PATH, CLEAR_BASE_PATH, ERROR_HEADER, HELLO_PATH, PEEK_BASE_PATH, errorHeaderValue, parsePeerPath, parsePeerQuery, type PeerQuery } from '../proto/paths.js'
+import type { Hello } from '../proto/hello.js'
 
 /** HandlerContext is what the peer endpoint needs from its Peercache. */
 export interface HandlerContext {
@@ -35,6 +36,8 @@ export interface HandlerContext {
   /** Opt-in path that serves Prometheus metrics (GET), or undefined. */
   metricsPath: string | undefined
   metrics(): string
+  /** This process's configuration, for the handshake (proto/hello.ts). */
+  hello(): Hello
 }
 
 /** PeerRequest is one request to the peer endpoint, as any HTTP server sees it. */
@@ -66,7 +69,7 @@ export interface PeerReply {
 }
 
 /** PeerRoute names the endpoint's resources. */
-export type PeerRoute = 'key' | 'batch' | 'peek' | 'clear' | 'metrics'
+export type PeerRoute = 'key' | 'batch' | 'peek' | 'clear' | 'metrics' | 'hello'
 
 /** KEY_METHODS are the methods of {basePath}{group}/{key}. */
 const KEY_METHODS: readonly string[] = ['GET', 'HEAD', 'PUT', 'DELETE']
@@ -77,6 +80,7 @@ export function routeOf(ctx: HandlerContext, path: string): PeerRoute | undefine
   if (path.startsWith(BATCH_BASE_PATH)) return 'batch'
   if (path.startsWith(PEEK_BASE_PATH)) return 'peek'
   if (path.startsWith(CLEAR_BASE_PATH)) return 'clear'
+  if (path === HELLO_PATH) return 'hello'
   if (ctx.metricsPath !== undefined && path === ctx.metricsPath) return 'metrics'
   return undefined
 }
@@ -101,6 +105,8 @@ export function admit(ctx: HandlerContext, route: PeerRoute, req: PeerRequest): 
   } else if (route === 'peek') {
     if (req.path.length > PEEK_BASE_PATH.length + 3 * (255 + 1 + ctx.maxKeyBytes())) return errorReply(414, 'request path too long')
     if (req.method !== 'GET') return methodNotAllowed('GET')
+  } else if (route === 'hello') {
+    if (req.method !== 'GET') return methodNotAllowed('GET')
   } else if (req.method !== 'POST') return methodNotAllowed('POST')
   const auth = ctx.auth
   if (auth === undefined || !hasBody(route, req.method)) return undefined
@@ -121,6 +127,7 @@ export function answer(ctx: HandlerContext, route: PeerRoute, req: PeerRequest, 
     const refused = refusal(() => auth.verify(req.authorization, req.method, req.target, body))
     if (refused !== undefined) return refused
   }
+  if (route === 'hello') return bytesReply(200, 'application/json', Buffer.from(JSON.stringify(ctx.hello()), 'utf8'))
   // The sender's clear generation (and a revalidation's `fresh`): the fence of group/writes.ts, applied before answering.
   const query = parsePeerQuery(req.target)
   if (query === undefined) return errorReply(400, 'bad request: gen must be a non-negative integer')
@@ -238,12 +245,16 @@ function refusal(check: () => void, closeConnection = false): PeerReply | undefi
   }
 }
 
-/** Maps a load failure to mailgun's codes: 404 for not found, 503 for a loader failure. */
+/**
+ * Maps a load failure to mailgun's codes: 404 for not found, 503 for a
+ * loader failure. Both carry a marker: only a marked answer is final for
+ * the asker (an unmarked 503 is the server layer's, e.g. fastify closing).
+ */
 function loadErrorReply(err: unknown): PeerReply {
   if (err instanceof NotFoundError) return errorReply(404, err.message, errorHeaderValue.notFound)
   if (err instanceof ClosedError) return errorReply(503, err.message, errorHeaderValue.closing)
   const message = err instanceof PeercacheError || err instanceof Error ? err.message : String(err)
-  return errorReply(503, message)
+  return errorReply(503, message, errorHeaderValue.loadFailed)
 }
 
 /** valueReply answers a value, with the key's request rate here as minute_qps (askers weigh it for their hot caches). */

@@ -7,8 +7,9 @@
  * the request aborted (an unread body would pin its connection).
  *
  * Answers are sorted into the owner's final answers (404 marked not-found,
- * 503 loader failed) and transport failures (PeerError), which feed the
- * peer's health (liveness.ts) and make the caller load locally.
+ * 503 marked load-failed) and transport failures (PeerError, every other
+ * status, an unmarked 503 included: a closing fastify answers its own), which
+ * feed the peer's health (liveness.ts) and make the caller load locally.
  *
  * Busy is not dead, for every request kind (the rule is kept in
  * exchange.ts): health counts only evidence that the peer cannot answer —
@@ -28,7 +29,7 @@ import type { PeerAuth } from '../auth.js'
 import type { CacheEntry } from '../cache.js'
 import { LoadError, NotFoundError, PeerError, PeerResponseError } from '../errors.js'
 import { encodeBatchRequest, encodeSetRequest, type BatchEntryMessage } from '../proto/codec.js'
-import { ERROR_HEADER, batchPath, clearPath, errorHeaderValue, peekPath, peerPath, peerQuery } from '../proto/paths.js'
+import { ERROR_HEADER, HELLO_PATH, batchPath, clearPath, errorHeaderValue, peekPath, peerPath, peerQuery } from '../proto/paths.js'
 import { toAbortError } from '../singleflight.js'
 import { REQUEST_REFUSALS, classifyFailure, decodeValue, errorMessage, heldAgainstPeer } from './answers.js'
 import { BatchChannel, type OnBatchResult } from './batch-channel.js'
@@ -37,6 +38,7 @@ import { Deadlines } from './deadlines.js'
 import { exchange, type ExchangeOptions, type PeerResponse } from './exchange.js'
 import type { HealthOptions, PeerHealth } from './health.js'
 import { PeerLiveness, type HealthListener } from './liveness.js'
+import { Handshake, type HandshakeOptions } from './handshake.js'
 import { DEFAULTS } from '../options.js'
 
 export type { HealthListener } from './liveness.js'
@@ -74,6 +76,8 @@ export interface PeerClientOptions {
   /** Signs every request when a secret is configured. */
   auth?: PeerAuth | undefined
   health?: HealthOptions
+  /** Compare the peer's configuration with this process's when it first answers and after each probe (handshake.ts); unset, never. */
+  handshake?: HandshakeOptions
   /** The group's clear generation in this process, sent with every request about the group (group/writes.ts). @default none */
   generation?: (group: string) => number
 }
@@ -100,6 +104,7 @@ export class HttpPeer {
   readonly #options: PeerClientOptions
   readonly #liveness: PeerLiveness
   readonly #batches: BatchChannel
+  readonly #handshake: Handshake | undefined
   /** The first deadline of every request to this peer, on shared timers (deadlines.ts). */
   readonly #deadlines = new Deadlines()
   #closed = false
@@ -113,7 +118,9 @@ export class HttpPeer {
     // A base URL may carry a path (http://host/cache): it prefixes basePath.
     this.#prefix = parsed.pathname.replace(/\/+$/, '')
     this.#pool = new Pool(parsed.origin, poolOptions(options))
-    this.#liveness = new PeerLiveness(url, options.health ?? {}, listener, random, (own) => this.#sendProbe(own))
+    if (options.handshake !== undefined) this.#handshake = new Handshake(url, options.handshake, (signal) => this.#sendHello(signal))
+    const handshake = this.#handshake
+    this.#liveness = new PeerLiveness(url, options.health ?? {}, listener, random, (own) => this.#sendProbe(own), handshake && (() => handshake.run()))
     this.health = this.#liveness.health
     this.#batches = new BatchChannel({
       url,
@@ -219,6 +226,7 @@ export class HttpPeer {
     if (this.#closed) return
     this.#closed = true
     this.#liveness.close()
+    this.#handshake?.close()
     await Promise.all([this.#pool.destroy().catch(() => {}), this.#probePool?.destroy().catch(() => {})])
   }
 
@@ -247,6 +255,12 @@ export class HttpPeer {
     let dispatcher = this.#pool
     if (ownConnection) dispatcher = this.#probePool ??= new Pool(new URL(this.url).origin, { ...poolOptions(this.#options), connections: 1 })
     return exchange(dispatcher, this.#exchangeOptions('GET', this.#prefix + this.#options.basePath, undefined, undefined, 'probe'))
+  }
+
+  /** One hello (handshake.ts): signed, bounded by the transport timeout and a small body cap, never counted against the peer. */
+  #sendHello(signal: AbortSignal): Promise<PeerResponse> {
+    const options = this.#exchangeOptions('GET', this.#prefix + HELLO_PATH, undefined, signal, 'probe')
+    return exchange(this.#pool, { ...options, maxResponseBytes: Math.min(options.maxResponseBytes, DEFAULTS.handshake.maxResponseBytes) })
   }
 
   /**
@@ -293,11 +307,14 @@ export class HttpPeer {
       this.#liveness.succeeded()
       throw new NotFoundError(message)
     }
-    if (response.status === 503 && marker !== errorHeaderValue.closing) {
+    // Rule: a get never fails because a peer is closing. Only our handler's
+    // marked 503 is the loader's answer; an unmarked 5xx is the server
+    // layer's (fastify answers its own 503 while it closes): a transport failure.
+    if (response.status === 503 && marker === errorHeaderValue.loadFailed) {
       this.#liveness.succeeded()
       throw new LoadError(`owner ${this.url} failed to load: ${message}`)
     }
-    // Anything else (a bare 404, 400, 500, 401...) is a peer that cannot answer: a transport problem.
+    // Anything else (a bare 404 or 503, 400, 500, 401...) is a peer that cannot answer: a transport problem.
     throw this.#unexpected(response)
   }
 

@@ -38,20 +38,23 @@ export class PeerLiveness implements Liveness {
   readonly #url: string
   readonly #listener: HealthListener
   readonly #send: SendProbe
+  /** Called when the peer first answers and after each probe it answers (the handshake, handshake.ts). */
+  readonly #onContact: (() => void) | undefined
   #liveCheck: Promise<boolean> | undefined
   #probeTimer: NodeJS.Timeout | undefined
   #closed = false
 
-  constructor(url: string, options: HealthOptions, listener: HealthListener, random: () => number, send: SendProbe) {
+  constructor(url: string, options: HealthOptions, listener: HealthListener, random: () => number, send: SendProbe, onContact?: () => void) {
     this.#url = url
     this.#listener = listener
     this.#send = send
+    this.#onContact = onContact
     this.health = new PeerHealth(options, random)
   }
 
   /** answered records that one of this peer's responses started (Liveness). */
   answered(): void {
-    this.answers++
+    if (++this.answers === 1) this.#onContact?.()
   }
 
   /**
@@ -69,6 +72,7 @@ export class PeerLiveness implements Liveness {
     if (this.#closed) return false
     try {
       await this.#send(true)
+      this.#onContact?.()
       return true
     } catch {
       return false
@@ -105,6 +109,7 @@ export class PeerLiveness implements Liveness {
     if (this.#closed || this.health.up) return
     try {
       const response = await this.#send(false)
+      this.#onContact?.()
       if (!servesUs(response)) throw new PeerResponseError(this.#url, `probe answered ${response.status}`, { status: response.status })
       this.succeeded()
     } catch {

@@ -17,6 +17,12 @@ export const errorHeaderValue = {
   noSuchGroup: 'no-such-group',
   /** A shutting-down peer's 503: a transport failure, not the loader's answer. */
   closing: 'closing',
+  /**
+   * Our handler's 503 when the owner's loader failed: the one final 5xx. A
+   * 5xx without a marker comes from the server layer (fastify's own 503
+   * while it closes, a proxy), not from our handler: a transport failure.
+   */
+  loadFailed: 'load-failed',
   /** A peek's miss: the peer does not hold the key (it never loads for a peek). */
   notCached: 'not-cached',
 } as const
@@ -64,6 +70,13 @@ export const CLEAR_BASE_PATH = '/_peercache/clear/'
 export function clearPath(group: string): string {
   return CLEAR_BASE_PATH + encodeURIComponent(group)
 }
+
+/**
+ * HELLO_PATH is peercache's handshake endpoint (GET, signed like every
+ * request): it answers this process's configuration as JSON (hello.ts).
+ * Outside basePath, so a Go peer answers it with a bare 404.
+ */
+export const HELLO_PATH = '/_peercache/hello'
 
 /**
  * PeerQuery is what peercache adds to a request in its query string (the

@@ -205,7 +205,7 @@ async function startSlowCluster(options: (index: number) => MemberOptions): Prom
 
 describe('two Peercaches: a write to an owner busy with slow loads', () => {
   it('is stored there; the owner stays up and the keys asked next load once, at the owner', async () => {
-const c = await startSlowCluster(() => ({ timeout: TIMEOUT, connections: 4, coalesce: false, hotCacheProbability: 0 }))
+    const c = await startSlowCluster(() => ({ transport: { timeoutMs: TIMEOUT, connections: 4 }, coalesce: false, hotCacheProbability: 0 }))
     const downs: Array<PeercacheEvents['peer-down']> = []
     c.caches[0]!.events.on('peer-down', (e) => downs.push(e))
     const slow = keysOwnedBy(c, 1, 8, 'slow')
@@ -228,7 +228,7 @@ describe('two Peercaches whose rings disagree: peeks of an owner busy with slow 
     // sends to member 1 may be one member 1's ring gives to member 0, and
     // member 1 then peeks member 0 before loading it.
     const rings = [{ replicas: 1024 }, { replicas: 700 }]
-const c = await startSlowCluster((i) => ({ timeout: TIMEOUT, connections: CONNECTIONS, coalesce: false, hotCacheProbability: 0, ...rings[i] }))
+    const c = await startSlowCluster((i) => ({ transport: { timeoutMs: TIMEOUT, connections: CONNECTIONS }, coalesce: false, hotCacheProbability: 0, ...rings[i] }))
     const [ring0, ring1] = rings.map((ring) => new HashRing(c.urls, ring)) as [HashRing, HashRing]
     const keys = (prefix: string, n: number, match: (key: string) => boolean): string[] => {
       const found: string[] = []

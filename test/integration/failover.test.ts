@@ -663,6 +663,12 @@ describe('a garbage peer', () => {
     },
     { answer: 'a bare 500', respond: (res: import('node:http').ServerResponse) => res.writeHead(500, { 'content-type': 'text/plain' }).end('boom\n') },
     {
+      // The server layer's own 503 (fastify's while it closes): no marker from our handler, so not the loader's answer.
+      answer: 'an unmarked 503',
+      respond: (res: import('node:http').ServerResponse) =>
+        res.writeHead(503, { 'content-type': 'application/json' }).end('{"error":"Service Unavailable","message":"Service Unavailable","statusCode":503}'),
+    },
+    {
       answer: "a 503 'closing'",
       respond: (res: import('node:http').ServerResponse) => res.writeHead(503, { 'content-type': 'text/plain', 'x-peercache-error': 'closing' }).end('shutting down\n'),
     },

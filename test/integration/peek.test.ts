@@ -55,7 +55,7 @@ describe('previous-owner peeking', () => {
     expect(c.loads[2]!.get(fresh)).toBe(1)
   })
 
-  it('peekWindowMs: 0 turns peeking off', async () => {
+  it('deploy.peekWindowMs: 0 turns peeking off', async () => {
     const answer = { peers: [] as string[] }
     const c = (cluster = await startDiscovered(3, answer, { deploy: { peekWindowMs: 0 } }))
     answer.peers = c.urls.slice(0, 2)
