@@ -32,7 +32,7 @@ export type { PeercacheEvents, PeercacheEmitter } from './events.js'
 export type { Logger, LogFn } from './logger.js'
 export type { GroupStats, GroupCounters } from './stats.js'
 export { ENTRY_OVERHEAD_BYTES, OFF_HEAP_OVERHEAD_BYTES, type CacheStats, type CacheEntry, type CacheName } from './cache.js'
-export type { Peer, PeerEntry, PeerPicker, PeerRequestOptions } from './peer.js'
+export type { Peer, PeerEntry, PeerGetOptions, PeerPicker, PeerRequestOptions } from './peer.js'
 export type { PeerHandler } from './endpoint/handler.js'
 export type { StatusHandler } from './status/handler.js'
 export type {

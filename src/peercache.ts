@@ -349,6 +349,7 @@ export class Peercache {
       client: {
         ...clientOptions(this.#options, this.#auth),
         handshake: { identity: () => this.#identity(), logger: this.logger, listGraceMs: graceMs },
+        generation: (group) => this.#groups.get(group)?.internals.generation() ?? 0,
       },
       listener: {
         down: (peer, error) => {

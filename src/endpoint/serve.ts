@@ -19,7 +19,7 @@ import type { ServedEntry, ServedGroup } from '../group/owner.js'
 import type { Logger } from '../logger.js'
 import { decodeBatchRequest, decodeSetRequest, encodeGetResponse } from '../proto/codec.js'
 import { writeBatch } from './batch-answer.js'
-import { BATCH_BASE_PATH, CLEAR_BASE_PATH, ERROR_HEADER, HELLO_PATH, PEEK_BASE_PATH, STATUS_PATH, errorHeaderValue, parsePeerPath } from '../proto/paths.js'
+import { BATCH_BASE_PATH, CLEAR_BASE_PATH, ERROR_HEADER, HELLO_PATH, PEEK_BASE_PATH, STATUS_PATH, errorHeaderValue, parsePeerPath, parsePeerQuery, type PeerQuery } from '../proto/paths.js'
 import type { Hello } from '../proto/hello.js'
 
 /** HandlerContext is what the peer endpoint needs from its Peercache. */
@@ -132,11 +132,14 @@ export function answer(ctx: HandlerContext, route: PeerRoute, req: PeerRequest, 
     const refused = refusal(() => auth.verify(req.authorization, req.method, req.target, body))
     if (refused !== undefined) return refused
   }
-  if (route === 'peek') return answerPeek(ctx, req)
   if (route === 'status') return bytesReply(200, 'application/json; charset=utf-8', Buffer.from(JSON.stringify(ctx.status()), 'utf8'), req.method === 'HEAD')
-  if (route === 'clear') return answerClear(ctx, req)
   if (route === 'hello') return bytesReply(200, 'application/json', Buffer.from(JSON.stringify(ctx.hello()), 'utf8'))
-  return route === 'key' ? answerKey(ctx, req, body) : answerBatch(ctx, req, body)
+  // The sender's clear generation (and a revalidation's `fresh`): the fence of group/writes.ts, applied before answering.
+  const query = parsePeerQuery(req.target)
+  if (query === undefined) return errorReply(400, 'bad request: gen must be a non-negative integer')
+  if (route === 'peek') return answerPeek(ctx, req, query)
+  if (route === 'clear') return answerClear(ctx, req, query)
+  return route === 'key' ? answerKey(ctx, req, body, query) : answerBatch(ctx, req, body, query)
 }
 
 /**
@@ -144,37 +147,40 @@ export function answer(ctx: HandlerContext, route: PeerRoute, req: PeerRequest, 
  * marked not-cached. Never a load: a new owner asks this of a key's previous
  * owner during a rolling deploy, and a miss there must not cost an origin query.
  */
-function answerPeek(ctx: HandlerContext, req: PeerRequest): PeerReply {
+function answerPeek(ctx: HandlerContext, req: PeerRequest, query: PeerQuery): PeerReply {
   const parsed = parsePeerPath(req.path.slice(PEEK_BASE_PATH.length))
   if (!parsed.ok) return errorReply(parsed.status, parsed.message)
   const group = ctx.group(parsed.group)
   if (group === undefined) return errorReply(404, `no such group: ${parsed.group}`, errorHeaderValue.noSuchGroup)
+  group.fence(query.generation)
   const entry = group.peek(parsed.key)
   return entry === undefined ? errorReply(404, 'not cached', errorHeaderValue.notCached) : valueReply(entry, false)
 }
 
 /** Answers {basePath}{group}/{key}: GET/HEAD a value, PUT a value (SetRequest), DELETE it. */
-function answerKey(ctx: HandlerContext, req: PeerRequest, body: Uint8Array): PeerReply | Promise<PeerReply> {
+function answerKey(ctx: HandlerContext, req: PeerRequest, body: Uint8Array, query: PeerQuery): PeerReply | Promise<PeerReply> {
   const parsed = parsePeerPath(req.path.slice(ctx.basePath.length))
   if (!parsed.ok) return errorReply(parsed.status, parsed.message)
   const group = ctx.group(parsed.group)
   if (group === undefined) return errorReply(404, `no such group: ${parsed.group}`, errorHeaderValue.noSuchGroup)
   const key = parsed.key
   if (Buffer.byteLength(key, 'utf8') > group.maxKeyBytes) return errorReply(414, 'key too long')
+  group.fence(query.generation)
   if (req.method === 'PUT') return applySet(group, key, body)
   if (req.method === 'DELETE') {
     group.removeLocal(key)
     return OK
   }
   const headOnly = req.method === 'HEAD'
-  const served = group.serve(key)
+  const served = query.fresh ? group.serveFresh(key) : group.serve(key)
   return served instanceof Promise ? loadKey(served, headOnly) : valueReply(served, headOnly)
 }
 
 /** Answers POST /_peercache/batch/{group}: a BatchRequest in, a BatchResponse streamed out (batch-answer.ts). */
-function answerBatch(ctx: HandlerContext, req: PeerRequest, body: Uint8Array): PeerReply {
+function answerBatch(ctx: HandlerContext, req: PeerRequest, body: Uint8Array, query: PeerQuery): PeerReply {
   const group = groupAt(ctx, req.path, BATCH_BASE_PATH)
   if (isReply(group)) return group
+  group.fence(query.generation)
   let keys: string[]
   try {
     keys = decodeBatchRequest(body)
@@ -186,10 +192,10 @@ function answerBatch(ctx: HandlerContext, req: PeerRequest, body: Uint8Array): P
 }
 
 /** Answers POST /_peercache/clear/{group} (peercache-only, signed like every request): drops every entry of the group here. */
-function answerClear(ctx: HandlerContext, req: PeerRequest): PeerReply {
+function answerClear(ctx: HandlerContext, req: PeerRequest, query: PeerQuery): PeerReply {
   const group = groupAt(ctx, req.path, CLEAR_BASE_PATH)
   if (isReply(group)) return group
-  group.clearLocal()
+  group.clearLocal(query.generation)
   return OK
 }
 

@@ -19,6 +19,8 @@ export interface GroupInternals {
   /** Load durations by source and peer errors by peer, for metrics. */
   readonly observations: Readonly<GroupObservations>
   stats(): GroupStats
+  /** generation is the group's clear generation here: sent with every request about the group (writes.ts). */
+  generation(): number
   /** close stops new gets, waits up to `timeoutMs` for flights in progress, then aborts the rest. */
   close(timeoutMs: number): Promise<void>
 }
@@ -34,12 +36,13 @@ export function createGroup<T>(options: GroupOptions | TypedGroupOptions<T>, ctx
   const state = new GroupState<T>(options, ctx)
   const fill = new Fill<T>(state)
   const served = new OwnerSide<T>(state, fill)
-  const group = new Group<T>({ state, fill, writes: new GroupWrites(served, ctx.picker) })
+  const group = new Group<T>({ state, fill, writes: new GroupWrites(served, ctx.picker, ctx.clock) })
   const internals: GroupInternals = {
     name: state.name,
     served,
     observations: state.observations,
     stats: () => state.stats(),
+    generation: () => state.generation,
     close: (timeoutMs) => state.close(timeoutMs),
   }
   return { group, internals }

@@ -9,7 +9,7 @@
 import { performance } from 'node:perf_hooks'
 import { entrySize, type CacheEntry } from '../cache.js'
 import { AbortError, ClosedError, CodecError, LoadError, NotFoundError, PeercacheError, isFinalLoadError } from '../errors.js'
-import type { Peer, PeerEntry } from '../peer.js'
+import type { Peer, PeerEntry, PeerGetOptions } from '../peer.js'
 import type { FlightContext } from '../singleflight.js'
 import { quoteKey } from './entries.js'
 import { LoadContext } from './loader-context.js'
@@ -43,7 +43,8 @@ export class Fill<T> {
     }
     g.counters.loadsDeduped++
     const peer = g.ctx.picker.pickPeer(key)
-    const filled = peer === null ? this.#loadHere(key, ctx, undefined) : this.#fetchFromOwner(peer, key, ctx, coalesce)
+    // Holding an expired copy, this flight is a revalidation: it asks the owner for a fresh value (owner.ts serveFresh).
+    const filled = peer === null ? this.#loadHere(key, ctx, undefined) : this.#fetchFromOwner(peer, key, ctx, hit === undefined ? coalesceOptions(coalesce) : FRESH)
     // An expired entry kept for the stale windows: the answer if this load fails (stale-if-error).
     if (hit !== undefined) return filled.catch((err: unknown) => this.staleOnError(key, hit, err))
     return filled
@@ -77,15 +78,16 @@ export class Fill<T> {
    * Asks the key's owner. When the owner could not answer (a peer error,
    * counted) or its value arrived expired, loads locally instead. The
    * owner's final answers (not found, loader failed) are thrown.
+   * `options` are shared constants (no signal): coalesced or not, or fresh.
    */
-  async #fetchFromOwner(peer: Peer, key: string, ctx: FlightContext, coalesce: boolean): Promise<CacheEntry> {
+  async #fetchFromOwner(peer: Peer, key: string, ctx: FlightContext, options: PeerGetOptions): Promise<CacheEntry> {
     const g = this.#g
     const started = performance.now()
     let answer: PeerEntry
     let entry: CacheEntry
     try {
       const signal = ctx.abandonSignal
-      answer = await g.ctx.tracer.fetch(peer, g.name, key, signal === undefined ? coalesceOptions(coalesce) : { signal, coalesce })
+      answer = await g.ctx.tracer.fetch(peer, g.name, key, signal === undefined ? options : { ...options, signal })
       entry = g.entries.decoded(answer)
     } catch (err) {
       if (ctx.aborted) throw abortReason(ctx.reason)
@@ -202,6 +204,8 @@ async function peekOwner(peer: Peer, group: string, key: string, signal: AbortSi
 
 const COALESCED = { coalesce: true } as const
 const NOT_COALESCED = { coalesce: false } as const
+/** A revalidation's get: the owner answers a fresh value, never its stale copy (sent alone, not in a batch). */
+const FRESH = { coalesce: false, fresh: true } as const
 
 /** coalesceOptions are a peer get's options without a signal: shared, not made per request. */
 function coalesceOptions(coalesce: boolean): { coalesce: boolean } {

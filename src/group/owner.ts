@@ -35,6 +35,15 @@ export interface ServedGroup extends LocalStore {
   serveCached(key: string): ServedEntry | undefined
   /** serveLoad is serve's second half: the local load of a key serveCached did not have. */
   serveLoad(key: string): Promise<ServedEntry>
+  /**
+   * serveFresh answers a revalidation get (the asker holds an expired copy):
+   * like serve, but never the stale copy within staleWhileRevalidate — it
+   * waits for the refresh (joining the one running), so the asker does not
+   * cache a value one refresh behind. Stale only if that load fails (staleIfError).
+   */
+  serveFresh(key: string): ServedEntry | Promise<ServedEntry>
+  /** fence applies a request's clear generation (writes.ts): a newer one than ours clears this process's group first. */
+  fence(generation: number): void
   /** peek answers a previous-owner peek: the cached entry (main or hot) or undefined; never loads, counts nothing. */
   peek(key: string): ServedEntry | undefined
 }
@@ -59,11 +68,24 @@ export class OwnerSide<T> implements ServedGroup {
     return this.#g.maxKeyBytes
   }
 
+  get generation(): number {
+    return this.#g.generation
+  }
+
   serve(key: string): ServedEntry | Promise<ServedEntry> {
     return this.serveCached(key) ?? this.serveLoad(key)
   }
 
   serveCached(key: string): ServedEntry | undefined {
+    return this.#cached(key, true)
+  }
+
+  serveFresh(key: string): ServedEntry | Promise<ServedEntry> {
+    return this.#cached(key, false) ?? this.serveLoad(key)
+  }
+
+  /** The cached answer for a peer (counted), or undefined when key must be loaded; an expired one only if `staleOk`. */
+  #cached(key: string, staleOk: boolean): ServedEntry | undefined {
     const g = this.#g
     if (g.closed) return undefined
     g.counters.serverRequests++
@@ -72,7 +94,7 @@ export class OwnerSide<T> implements ServedGroup {
     const entry = g.caches.lookup(key, g.ctx.clock)
     if (entry === undefined) return undefined
     if (g.stale === undefined || entry.expiresAt === 0) return served(entry, this.#serveRate.perSecond(key))
-    const answer = this.#serveExpired(key, entry, g.stale)
+    const answer = staleOk ? this.#serveExpired(key, entry, g.stale) : g.fresh(entry) ? entry : undefined
     return answer === undefined ? undefined : served(answer, this.#serveRate.perSecond(key))
   }
 
@@ -113,13 +135,29 @@ export class OwnerSide<T> implements ServedGroup {
     g.notFound?.forget(key)
   }
 
-  /** clearLocal drops every entry of this process's caches (and remembered not-founds) and detaches every load in flight. */
-  clearLocal(): void {
+  /**
+   * clearLocal drops every entry of this process's caches (and remembered
+   * not-founds) and detaches every load in flight, and adopts `generation`,
+   * the clear's, when it is newer than ours (writes.ts).
+   */
+  clearLocal(generation = 0): void {
     const g = this.#g
+    if (generation > g.generation) g.generation = generation
     g.getFlights.forgetAll()
     g.localFlights.forgetAll()
     g.caches.clear()
     g.notFound?.clear()
+  }
+
+  /**
+   * fence: a request about this group carried the sender's clear
+   * generation. Newer than ours, the sender has applied a clear we have not
+   * heard of yet: apply it now, before answering, so that nothing loaded
+   * before that clear (a load in flight here, a cached value) reaches a
+   * process that applied it. Older or equal: nothing to do.
+   */
+  fence(generation: number): void {
+    if (generation > this.#g.generation) this.clearLocal(generation)
   }
 
   /**

@@ -60,6 +60,13 @@ export class GroupState<T> {
   readonly stale: StalePolicy | undefined
   /** Loader results and writes → entries, entries → what reads hand out. */
   readonly entries: Entries<T>
+  /**
+   * The group's clear generation here: the newest clear this process has
+   * applied or heard of (0 before any). Every request about the group
+   * carries it, and a process that hears of a newer one clears first
+   * (the fence of group/writes.ts).
+   */
+  generation = 0
   closed = false
 
   constructor(options: GroupOptions | TypedGroupOptions<T>, ctx: GroupContext) {

@@ -29,7 +29,7 @@ import type { PeerAuth } from '../auth.js'
 import type { CacheEntry } from '../cache.js'
 import { LoadError, NotFoundError, PeerError, PeerResponseError } from '../errors.js'
 import { encodeBatchRequest, encodeSetRequest, type BatchEntryMessage } from '../proto/codec.js'
-import { ERROR_HEADER, HELLO_PATH, batchPath, clearPath, errorHeaderValue, peekPath, peerPath } from '../proto/paths.js'
+import { ERROR_HEADER, HELLO_PATH, batchPath, clearPath, errorHeaderValue, peekPath, peerPath, peerQuery } from '../proto/paths.js'
 import { toAbortError } from '../singleflight.js'
 import { REQUEST_REFUSALS, classifyFailure, decodeValue, errorMessage, heldAgainstPeer } from './answers.js'
 import { BatchChannel, type OnBatchResult } from './batch-channel.js'
@@ -78,6 +78,8 @@ export interface PeerClientOptions {
   health?: HealthOptions
   /** Compare the peer's configuration with this process's when it first answers and after each probe (handshake.ts); unset, never. */
   handshake?: HandshakeOptions
+  /** The group's clear generation in this process, sent with every request about the group (group/writes.ts). @default none */
+  generation?: (group: string) => number
 }
 
 /** PeerTlsOptions are the TLS settings the client uses toward https:// peers. */
@@ -134,7 +136,8 @@ export class HttpPeer {
    * get fetches key of group from this peer (see the file comment for the
    * error classes). With `coalesce`, gets of the same tick share one batch.
    */
-  get(group: string, key: string, options: { signal?: AbortSignal; coalesce?: boolean }): Promise<CacheEntry> {
+  get(group: string, key: string, options: { signal?: AbortSignal; coalesce?: boolean; fresh?: boolean }): Promise<CacheEntry> {
+    if (options.fresh === true) return this.#getOne(group, key, options.signal, true)
     if (options.coalesce === true) return this.#batches.get(group, key, options.signal)
     return this.#getOne(group, key, options.signal)
   }
@@ -156,14 +159,14 @@ export class HttpPeer {
   /** set stores key's entry at this peer (PUT with a SetRequest body, mailgun-compatible). */
   async set(group: string, key: string, entry: CacheEntry, options: { signal?: AbortSignal }): Promise<void> {
     const body = encodeSetRequest({ group, key, value: entry.value, expiresAt: entry.expiresAt })
-    const response = await this.#request('PUT', this.#prefix + peerPath(this.#options.basePath, group, key), body, options.signal, 'load')
+    const response = await this.#request('PUT', this.#keyPath(group, key, false), body, options.signal, 'load')
     if (response.status !== 200) throw this.#unexpected(response)
     this.#liveness.succeeded()
   }
 
   /** remove drops key from this peer's caches (DELETE, mailgun-compatible). */
   async remove(group: string, key: string, options: { signal?: AbortSignal }): Promise<void> {
-    const response = await this.#request('DELETE', this.#prefix + peerPath(this.#options.basePath, group, key), undefined, options.signal, 'load')
+    const response = await this.#request('DELETE', this.#keyPath(group, key, false), undefined, options.signal, 'load')
     if (response.status !== 200) throw this.#unexpected(response)
     this.#liveness.succeeded()
   }
@@ -174,7 +177,7 @@ export class HttpPeer {
    */
   async peek(group: string, key: string, options: { signal?: AbortSignal }): Promise<CacheEntry | undefined> {
     if (this.#peekUnsupported) return undefined
-    const response = await this.#request('GET', this.#prefix + peekPath(group, key), undefined, options.signal, 'transport')
+    const response = await this.#request('GET', this.#prefix + peekPath(group, key) + this.#query(group, false), undefined, options.signal, 'transport')
     const marker = response.headers[ERROR_HEADER]
     if (response.status === 404 && marker === undefined) this.#peekUnsupported = true
     if (response.status === 404 && marker !== errorHeaderValue.noSuchGroup) return undefined
@@ -191,7 +194,7 @@ export class HttpPeer {
    * count against the peer's health (it answered).
    */
   async clear(group: string, options: { signal?: AbortSignal }): Promise<void> {
-    const response = await this.#request('POST', this.#prefix + clearPath(group), EMPTY_BODY, options.signal, 'load')
+    const response = await this.#request('POST', this.#prefix + clearPath(group) + this.#query(group, false), EMPTY_BODY, options.signal, 'load')
     if (response.status === 404 && response.headers[ERROR_HEADER] === undefined) {
       this.#liveness.succeeded()
       throw new PeerResponseError(this.url, 'has no clear endpoint (a Go groupcache peer?): its entries were not cleared', { status: 404 })
@@ -227,14 +230,23 @@ export class HttpPeer {
     await Promise.all([this.#pool.destroy().catch(() => {}), this.#probePool?.destroy().catch(() => {})])
   }
 
-  async #getOne(group: string, key: string, signal: AbortSignal | undefined): Promise<CacheEntry> {
-    const path = this.#prefix + peerPath(this.#options.basePath, group, key)
-    const response = await this.#request('GET', path, undefined, signal, 'load')
+  async #getOne(group: string, key: string, signal: AbortSignal | undefined, fresh = false): Promise<CacheEntry> {
+    const response = await this.#request('GET', this.#keyPath(group, key, fresh), undefined, signal, 'load')
     return this.#readGetResponse(response)
   }
 
+  /** The path of key under basePath, with the query this process adds (peerQuery: invisible to Go peers). */
+  #keyPath(group: string, key: string, fresh: boolean): string {
+    return this.#prefix + peerPath(this.#options.basePath, group, key) + this.#query(group, fresh)
+  }
+
+  /** Every request about a group carries the group's clear generation here: the peer fences itself by it (group/writes.ts). */
+  #query(group: string, fresh: boolean): string {
+    return peerQuery(this.#options.generation?.(group) ?? 0, fresh)
+  }
+
   #streamBatch(group: string, keys: readonly string[], signal: AbortSignal | undefined, onEntry: (entry: BatchEntryMessage) => void): Promise<BatchStreamEnd> {
-    const path = this.#prefix + batchPath(group)
+    const path = this.#prefix + batchPath(group) + this.#query(group, false)
     return streamBatch(this.#pool, { ...this.#exchangeOptions('POST', path, encodeBatchRequest(keys), signal, 'load'), streaming: true }, onEntry)
   }
 

@@ -89,6 +89,16 @@ export class PeerPool implements PeerPicker {
     return this.#routing.ring
   }
 
+  /** pastOwners lists key's owners in the past generations still peeked (generations.ts), whatever their health. */
+  pastOwners(key: string): HttpPeer[] {
+    return this.#past.ownersBefore(key, this.self, this.#routing, this.#now())
+  }
+
+  /** peekable lists the peers only the past generations still peeked name (left, perhaps draining). */
+  peekable(): HttpPeer[] {
+    return this.#past.departed(this.#routing, this.#now())
+  }
+
   /** peers lists every other peer of the current generation. */
   others(): HttpPeer[] {
     return [...this.#routing.peers.values()]

@@ -86,6 +86,49 @@ export function clearPath(group: string): string {
  */
 export const HELLO_PATH = '/_peercache/hello'
 
+/**
+ * PeerQuery is what peercache adds to a request in its query string (the
+ * writes' fences, see group/writes.ts): `gen`, the sender's clear generation
+ * of the group (0, and left out, until a clear), and `fresh`, set on a
+ * revalidation get, which the owner answers with a fresh value (waiting for
+ * its own refresh) rather than its stale copy. Go groupcache routes by the
+ * path alone and never reads the query, so Go peers do not see either.
+ */
+export interface PeerQuery {
+  readonly generation: number
+  readonly fresh: boolean
+}
+
+const NO_QUERY: PeerQuery = Object.freeze({ generation: 0, fresh: false })
+
+/** peerQuery is the query string of a request (with its `?`), or '' when it carries nothing. */
+export function peerQuery(generation: number, fresh: boolean): string {
+  if (generation === 0) return fresh ? '?fresh=1' : ''
+  return fresh ? `?gen=${generation}&fresh=1` : `?gen=${generation}`
+}
+
+/**
+ * parsePeerQuery reads PeerQuery from a request target, or returns undefined
+ * when `gen` is not a safe non-negative integer (the request is refused).
+ * Unknown parameters are ignored.
+ */
+export function parsePeerQuery(target: string): PeerQuery | undefined {
+  const start = target.indexOf('?')
+  if (start < 0) return NO_QUERY
+  // By hand, not URLSearchParams: once a group was cleared every peer request carries `gen`.
+  let generation = 0
+  let fresh = false
+  for (const param of target.slice(start + 1).split('&')) {
+    if (param === 'fresh=1') fresh = true
+    else if (param.startsWith('gen=')) {
+      const digits = param.slice(4)
+      generation = /^\d{1,16}$/.test(digits) ? Number(digits) : NaN
+      if (!Number.isSafeInteger(generation)) return undefined
+    }
+  }
+  return { generation, fresh }
+}
+
 /** peerPath is the request path for key of group under basePath. */
 export function peerPath(basePath: string, group: string, key: string): string {
   return basePath + encodeURIComponent(group) + '/' + encodeURIComponent(key)
