@@ -228,6 +228,9 @@ export const PEERCACHE_SCHEMA: OptionSchema = {
   },
 }
 
+/** FinerTimeouts are the transport timeouts that default to timeoutMs, per request kind. */
+type FinerTimeouts = 'connectTimeoutMs' | 'headersTimeoutMs' | 'bodyTimeoutMs'
+
 /** ResolvedOptions are the options with every default filled in, in the shape the internals use. */
 export interface ResolvedOptions {
   readonly basePath: string
@@ -238,7 +241,12 @@ export interface ResolvedOptions {
   readonly random: () => number
   readonly hotCacheProbability: number | undefined
   readonly coalesce: boolean
-  readonly transport: Required<Omit<TransportOptions, 'tls'>> & Pick<TransportOptions, 'tls'>
+  /**
+   * The finer timeouts stay undefined unless given: the client derives them
+   * from timeoutMs per request kind (a request that may wait on a busy owner
+   * gets a longer headers timeout than the transport deadline: peers/client.ts).
+   */
+  readonly transport: Required<Omit<TransportOptions, 'tls' | FinerTimeouts>> & Pick<TransportOptions, 'tls' | FinerTimeouts>
   readonly health: Required<HealthOptions>
   readonly server: Required<Omit<ServerOptions, 'tls'>> & Pick<ServerOptions, 'tls'>
   readonly auth: Required<AuthOptions>
@@ -251,7 +259,6 @@ export function resolveOptions(options: PeercacheOptions): ResolvedOptions {
   checkOptionNames(options, PEERCACHE_SCHEMA, 'options')
   checkValues(options)
   const transport = { ...DEFAULTS.transport, ...defined(options.transport) }
-  const timeoutMs = transport.timeoutMs
   return {
     basePath: options.basePath ?? DEFAULTS.basePath,
     metricsPath: options.metricsPath,
@@ -261,7 +268,7 @@ export function resolveOptions(options: PeercacheOptions): ResolvedOptions {
     random: options.random ?? Math.random,
     hotCacheProbability: options.hotCacheProbability,
     coalesce: options.coalesce ?? DEFAULTS.coalesce,
-    transport: { connectTimeoutMs: timeoutMs, headersTimeoutMs: timeoutMs, bodyTimeoutMs: timeoutMs, ...transport },
+    transport,
     health: { ...DEFAULTS.health, ...defined(options.health) },
     server: { ...DEFAULTS.server, ...defined(options.server) },
     auth: { ...DEFAULTS.auth, ...defined(options.auth) },
@@ -363,9 +370,9 @@ export function clientOptions(options: ResolvedOptions, auth: PeerAuth | undefin
     basePath: options.basePath,
     timeout: t.timeoutMs,
     loadTimeout: t.loadTimeoutMs,
-    connectTimeout: t.connectTimeoutMs,
-    headersTimeout: t.headersTimeoutMs,
-    bodyTimeout: t.bodyTimeoutMs,
+    ...(t.connectTimeoutMs === undefined ? {} : { connectTimeout: t.connectTimeoutMs }),
+    ...(t.headersTimeoutMs === undefined ? {} : { headersTimeout: t.headersTimeoutMs }),
+    ...(t.bodyTimeoutMs === undefined ? {} : { bodyTimeout: t.bodyTimeoutMs }),
     maxResponseBytes: t.maxResponseBytes,
     connections: t.connections,
     pipelining: t.pipelining,

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest'
 import { InvalidArgumentError, Peercache, type PeercacheOptions } from '../src/index.js'
-import { DEFAULTS, resolveOptions } from '../src/options.js'
+import { DEFAULTS, clientOptions, resolveOptions } from '../src/options.js'
 import { editDistance } from '../src/option-names.js'
 
 /** refusal is the message of the InvalidArgumentError that constructing a Peercache with options throws. */
@@ -67,9 +67,11 @@ describe('unknown option names', () => {
 })
 
 describe('resolved options', () => {
-  it('fills every default, and the transport timeouts default to timeoutMs', () => {
+  it('fills every default; the finer transport timeouts stay unset for the client to derive from timeoutMs', () => {
     const resolved = resolveOptions({ transport: { timeoutMs: 700 } })
-    expect(resolved.transport).toEqual({ ...DEFAULTS.transport, timeoutMs: 700, connectTimeoutMs: 700, headersTimeoutMs: 700, bodyTimeoutMs: 700 })
+    expect(resolved.transport).toEqual({ ...DEFAULTS.transport, timeoutMs: 700 })
+    // Set, they would stand for the user's choice: the client would not lengthen a busy owner's headers timeout.
+    expect(clientOptions(resolved, undefined)).not.toHaveProperty('headersTimeout')
     expect(resolved.health).toEqual(DEFAULTS.health)
     expect(resolved.server).toEqual(DEFAULTS.server)
     expect(resolved.deploy).toEqual(DEFAULTS.deploy)
@@ -79,7 +81,8 @@ describe('resolved options', () => {
   it('keeps what is given over the defaults, and ignores undefined values', () => {
     const resolved = resolveOptions({ transport: { connectTimeoutMs: 50, headersTimeoutMs: undefined } as never, deploy: { drainMs: 10 } })
     expect(resolved.transport.connectTimeoutMs).toBe(50)
-    expect(resolved.transport.headersTimeoutMs).toBe(DEFAULTS.transport.timeoutMs)
+    expect(resolved.transport.headersTimeoutMs).toBeUndefined()
+    expect(clientOptions(resolved, undefined)).toMatchObject({ connectTimeout: 50, timeout: DEFAULTS.transport.timeoutMs })
     expect(resolved.deploy).toEqual({ ...DEFAULTS.deploy, drainMs: 10 })
   })
 })
