@@ -16,10 +16,14 @@ export interface ServerChild {
   stop(): Promise<void>
 }
 
-/** startServerChild runs server-child.ts in `mode` and resolves once it listens. */
-export async function startServerChild(mode: 'raw' | 'peercache', valueBytes = 100): Promise<ServerChild> {
+/**
+ * startServerChild runs server-child.ts in `mode` and resolves once it
+ * listens; `args` follow the mode (a value size, or for `replay` the answer to
+ * replay).
+ */
+export async function startServerChild(mode: 'raw' | 'peercache' | 'replay', args: readonly string[] = ['100']): Promise<ServerChild> {
   const script = fileURLToPath(new URL('./server-child.ts', import.meta.url))
-  const child = spawn(process.execPath, [...cpuProfileArgs(), '--import', 'tsx', script, mode, String(valueBytes)], { stdio: ['pipe', 'pipe', 'inherit'] })
+  const child = spawn(process.execPath, [...cpuProfileArgs(), '--import', 'tsx', script, mode, ...args], { stdio: ['pipe', 'pipe', 'inherit'] })
   const url = await readUrl(child)
   return {
     url,

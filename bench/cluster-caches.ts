@@ -150,7 +150,7 @@ class PeercacheItemCache implements ItemCache {
 
   remoteIds(keys: number): number[] {
     const ids: number[] = []
-    for (let id = 1; id <= keys; id++) if (this.#cache.picker.pickPeer(String(id)) !== null) ids.push(id)
+    for (let id = 1; id <= keys; id++) if (this.#cache.ownerOf(String(id)) !== this.#cache.self) ids.push(id)
     return ids
   }
 

@@ -1,8 +1,14 @@
 /**
  * cluster-loadgen: the cluster benchmark's load generator, in its own process
- * so its CPU is counted apart from the apps'. `concurrency` workers each keep
- * one `GET /item/:id` in flight, round robin over the apps, over undici
- * keep-alive pools; ids are drawn from a seeded Zipf distribution. Every
+ * so its CPU is counted apart from the apps'. Closed loop (the default):
+ * `concurrency` workers each keep one `GET /item/:id` in flight. Open loop
+ * (`rate`): requests leave on a fixed schedule, `rate` per second, whatever
+ * the latency (a slow answer does not slow the sending, as with real users),
+ * with at most `maxInFlight` in flight: a request due while that many are
+ * out is not sent and counted as `dropped`; its latency runs from the time it
+ * was due, not from when it left (no coordinated omission). Either way
+ * requests go round robin over the apps, over undici keep-alive pools; ids
+ * are drawn from a seeded Zipf distribution. Every
  * `sample` request answers what happened since the previous one: requests,
  * errors, p50/p99 latency, CPU time, and how often each app was asked for
  * each id (to tell gets for remote-owned keys apart). `progress` answers
@@ -23,7 +29,14 @@ export interface LoadPlan {
   keys: number
   zipfS: number
   seed: number
+  /** Open loop: requests per second over all targets; undefined for the closed loop. */
+  rate?: number | undefined
+  /** Open loop: the most requests in flight at once (bounds memory and sockets when the apps fall behind). */
+  maxInFlight?: number
 }
+
+/** How often the open loop's scheduler wakes up to send the requests that fell due. */
+const TICK_MS = 1
 
 /** LoadSample is the answer to `sample`: the window since the previous sample. */
 export interface LoadSample {
@@ -33,6 +46,8 @@ export interface LoadSample {
   firstError: string | undefined
   p50Ms: number
   p99Ms: number
+  /** Open loop: requests due but not sent because maxInFlight were out. */
+  dropped: number
   cpuMicros: number
   /** idCounts[t][id]: how often app t was asked for id in the window. */
   idCounts: number[][]
@@ -49,6 +64,7 @@ class Load {
   #running = true
   #workers: Promise<void> = Promise.resolve()
   #target = 0
+  #inFlight = 0
   /** Requests served since the start. */
   total = 0
   #window: Window
@@ -62,7 +78,10 @@ class Load {
   }
 
   start(): void {
-    this.#workers = Promise.all(Array.from({ length: this.#plan.concurrency }, () => this.#worker())).then(() => {})
+    this.#window = newWindow(this.#plan.targets.length, this.#plan.keys)
+    const rate = this.#plan.rate
+    if (rate !== undefined) this.#workers = this.#openLoop(rate, this.#plan.maxInFlight ?? 1024)
+    else this.#workers = Promise.all(Array.from({ length: this.#plan.concurrency }, () => this.#worker())).then(() => {})
   }
 
   /** sample returns the window since the last sample and starts a new one. */
@@ -78,6 +97,7 @@ class Load {
       firstError: w.firstError,
       p50Ms: percentile(sorted, 0.5),
       p99Ms: percentile(sorted, 0.99),
+      dropped: w.dropped,
       cpuMicros: cpu.user + cpu.system,
       idCounts: w.idCounts.map((counts) => Array.from(counts)),
       distinct: this.#distinct.size,
@@ -91,22 +111,48 @@ class Load {
   }
 
   async #worker(): Promise<void> {
-    while (this.#running) await this.#request()
+    while (this.#running) await this.#request(performance.now())
   }
 
-  async #request(): Promise<void> {
+  /**
+   * openLoop sends request i at start + i/rate ms, each tick sending every
+   * request that fell due since the last (bounded by maxInFlight), until
+   * stop. Resolves once stopped; the pools' close waits for those in flight.
+   */
+  #openLoop(rate: number, maxInFlight: number): Promise<void> {
+    const intervalMs = 1000 / rate
+    const startedAt = performance.now()
+    let sent = 0
+    return new Promise((resolve) => {
+      const tick = (): void => {
+        if (!this.#running) return resolve()
+        const due = Math.floor((performance.now() - startedAt) / intervalMs)
+        for (; sent < due; sent++) {
+          if (this.#inFlight >= maxInFlight) this.#window.dropped++
+          else void this.#request(startedAt + sent * intervalMs)
+        }
+        setTimeout(tick, TICK_MS)
+      }
+      tick()
+    })
+  }
+
+  /** request sends one request; its latency counts from `dueAt` (when it left, or was due to in the open loop). */
+  async #request(dueAt: number): Promise<void> {
     const id = this.#next()
     const target = this.#target++ % this.#pools.length
-    const started = performance.now()
+    this.#inFlight++
     this.#distinct.add(id)
     try {
       const { statusCode, body } = await this.#pools[target]!.request({ method: 'GET', path: `/item/${id}` })
       await body.dump()
       if (statusCode !== 200) throw new Error(`HTTP ${statusCode}`)
-      this.#served(target, id, performance.now() - started)
+      this.#served(target, id, performance.now() - dueAt)
     } catch (err) {
       this.#window.errors++
       this.#window.firstError ??= `${this.#plan.targets[target]}/item/${id}: ${err instanceof Error ? err.message : String(err)}`
+    } finally {
+      this.#inFlight--
     }
   }
 
@@ -125,6 +171,7 @@ interface Window {
   requests: number
   errors: number
   firstError: string | undefined
+  dropped: number
   latencies: number[]
   idCounts: Uint32Array[]
 }
@@ -136,6 +183,7 @@ function newWindow(targets: number, keys: number): Window {
     requests: 0,
     errors: 0,
     firstError: undefined,
+    dropped: 0,
     latencies: [],
     idCounts: Array.from({ length: targets }, () => new Uint32Array(keys + 1)),
   }

@@ -10,8 +10,14 @@
  * 25k requests, 3.6% after 100k), and a first-time id is a miss in every
  * mode. Counting requests measures every mode from the same point of the
  * same key sequence; a time alone would measure a slower mode colder.
+ *
+ * Variants (ModeOptions): `rate` drives the apps open-loop at a fixed rate
+ * (cluster-loadgen.ts); `cold` skips the warm-up and measures from the first
+ * request, every cache empty (the processes are new); `alone` never gives
+ * the peercache apps their peers, so each is a cluster of itself: the
+ * embedded path's own cost, with no peer fetch or hot cache.
  */
-import { writeFileSync } from 'node:fs'
+import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -44,6 +50,14 @@ export interface ModeOptions {
   /** The redis-server binary (redis mode). */
   redisServer: string | undefined
   ticksPerSecond: number
+  /** Open loop at this many requests/s over all apps; undefined for the closed loop. */
+  rate: number | undefined
+  /** Open loop: the most requests in flight. */
+  maxInFlight: number
+  /** No warm-up: measured from the first request. */
+  cold: boolean
+  /** Each peercache app alone (its peers never set). */
+  alone: boolean
 }
 
 /** HotShare is how gets for keys another app owns were served (peercache mode). */
@@ -71,6 +85,11 @@ export interface ModeResult {
   errors: number
   firstError: string | undefined
   originQueriesPerKey: number
+  /** Origin queries of all apps in the measured window (cold: every load since the first request). */
+  originQueries: number
+  /** Open loop: the offered rate (NaN for the closed loop), and the requests due but not sent (in-flight cap). */
+  offeredRate: number
+  dropped: number
   appCpuMicrosPerReq: number
   /** NaN outside redis mode. */
   redisCpuMicrosPerReq: number
@@ -87,7 +106,8 @@ interface AppSample {
 
 /** Sample is every process's sample taken at one moment. */
 interface Sample {
-  load: LoadSample
+  /** undefined before a cold start (no load yet). */
+  load: LoadSample | undefined
   apps: AppSample[]
   redisCpuMicros: number
 }
@@ -100,18 +120,21 @@ export async function runMode(mode: Mode, options: ModeOptions, processes: Proce
   try {
     const redis = mode === 'redis' ? processes.add(await startRedis(options)) : undefined
     const apps = await startApps(mode, options, redis, processes, onCrash)
-    const remote = mode === 'peercache' ? await joinCluster(apps, options.keys) : []
+    const remote = mode === 'peercache' && !options.alone ? await joinCluster(apps, options.keys) : []
     const loadgen = processes.add(BenchChild.fork('load generator', './cluster-loadgen.ts', [], onCrash))
     await loadgen.ready()
-    await loadgen.ask('start', { plan: plan(apps, options) })
-    const warmup = await warmUp(loadgen, options, stop)
-    const before = await sampleAll(loadgen, apps, redis)
+    const start = (): Promise<unknown> => loadgen.ask('start', { plan: plan(apps, options) })
+    // Cold: the window opens before the first request. Warm: the load runs through the warm-up first.
+    const warmup = options.cold ? { warmupMs: 0, warmupRequests: 0 } : await start().then(() => warmUp(loadgen, options, stop))
+    const before = await sampleAll(options.cold ? undefined : loadgen, apps, redis)
     if (options.cpuProfDir !== undefined) await askAll(apps, 'profileStart')
+    if (options.cold) await start()
     await sleep(options.secs * 1000, undefined, { signal: stop })
     const after = await sampleAll(loadgen, apps, redis)
-    if (options.cpuProfDir !== undefined) await stopProfiles(apps, join(options.cpuProfDir, mode), after.load)
+    const window = after.load as LoadSample
+    if (options.cpuProfDir !== undefined) await stopProfiles(apps, join(options.cpuProfDir, mode), window, after.apps)
     await loadgen.stop() // first, so that no app is closed with requests of the load in flight
-    return { ...result(mode, before, after, remote), ...warmup }
+    return { ...result(mode, before, after, remote, options), ...warmup }
   } catch (err) {
     throw crashed.signal.aborted ? crashed.signal.reason : err
   } finally {
@@ -135,10 +158,22 @@ async function askAll(apps: App[], type: string): Promise<void> {
   await Promise.all(apps.map(([app]) => app.ask(type)))
 }
 
-/** stopProfiles has the apps write their profiles, and writes the window's request count beside them (bench/profiles.ts reads it). */
-async function stopProfiles(apps: App[], dir: string, window: LoadSample): Promise<void> {
+/** ProfiledWindow is window.json: the profiled windows' requests, length and the apps' CPU time in them. */
+interface ProfiledWindow {
+  requests: number
+  windowMs: number
+  cpuMicros: number
+}
+
+/** stopProfiles has the apps write their profiles, and writes the window's request count and the apps' CPU time in it beside them (bench/profiles.ts reads them). */
+async function stopProfiles(apps: App[], dir: string, window: LoadSample, samples: readonly AppSample[]): Promise<void> {
   await askAll(apps, 'profileStop')
-  writeFileSync(join(dir, 'window.json'), JSON.stringify({ requests: window.requests, windowMs: window.windowMs }))
+  const file = join(dir, 'window.json')
+  // With --rounds, a mode's folder holds every round's profiles: the windows add up.
+  const earlier = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as ProfiledWindow) : { requests: 0, windowMs: 0, cpuMicros: 0 }
+  const cpuMicros = samples.reduce((sum, app) => sum + app.cpuMicros, 0)
+  const summed: ProfiledWindow = { requests: earlier.requests + window.requests, windowMs: earlier.windowMs + window.windowMs, cpuMicros: earlier.cpuMicros + cpuMicros }
+  writeFileSync(file, JSON.stringify(summed))
 }
 
 async function startRedis(options: ModeOptions): Promise<RedisServer> {
@@ -170,22 +205,24 @@ async function joinCluster(apps: App[], keys: number): Promise<Array<Set<number>
 
 function plan(apps: App[], options: ModeOptions): LoadPlan {
   const targets = apps.map(([, ready]) => ready.url as string)
-  return { targets, concurrency: options.concurrency, keys: options.keys, zipfS: options.zipfS, seed: options.seed }
+  const { concurrency, keys, zipfS, seed, rate, maxInFlight } = options
+  return { targets, concurrency, keys, zipfS, seed, rate, maxInFlight }
 }
 
-/** sampleAll samples every process at (nearly) the same moment. */
-async function sampleAll(loadgen: BenchChild, apps: App[], redis: RedisServer | undefined): Promise<Sample> {
+/** sampleAll samples every process at (nearly) the same moment (the load generator too, unless it has no load yet). */
+async function sampleAll(loadgen: BenchChild | undefined, apps: App[], redis: RedisServer | undefined): Promise<Sample> {
   const redisCpuMicros = redis?.cpuMicros() ?? Number.NaN
-  const [load, ...appSamples] = await Promise.all([loadgen.ask<LoadSample>('sample'), ...apps.map(([app]) => app.ask<AppSample>('sample'))])
-  return { load: load as LoadSample, apps: appSamples as AppSample[], redisCpuMicros }
+  const [load, ...appSamples] = await Promise.all([loadgen?.ask<LoadSample>('sample'), ...apps.map(([app]) => app.ask<AppSample>('sample'))])
+  return { load: load as LoadSample | undefined, apps: appSamples as AppSample[], redisCpuMicros }
 }
 
 /** result turns the two samples into per-request figures; `after.load` is the measured window. */
-function result(mode: Mode, before: Sample, after: Sample, remote: Array<Set<number>>): Omit<ModeResult, 'warmupMs' | 'warmupRequests'> {
-  const window = after.load
+function result(mode: Mode, before: Sample, after: Sample, remote: Array<Set<number>>, options: ModeOptions): Omit<ModeResult, 'warmupMs' | 'warmupRequests'> {
+  const window = after.load as LoadSample
   const requests = window.requests
   const appCpu = after.apps.reduce((sum, app) => sum + app.cpuMicros, 0)
   const originQueries = after.apps.reduce((sum, app) => sum + app.originQueries, 0)
+  const originBefore = before.apps.reduce((sum, app) => sum + app.originQueries, 0)
   return {
     mode,
     reqPerSec: (requests * 1000) / window.windowMs,
@@ -194,6 +231,9 @@ function result(mode: Mode, before: Sample, after: Sample, remote: Array<Set<num
     errors: window.errors,
     firstError: window.firstError,
     originQueriesPerKey: originQueries / window.distinct,
+    originQueries: originQueries - originBefore,
+    offeredRate: options.rate ?? Number.NaN,
+    dropped: window.dropped,
     appCpuMicrosPerReq: appCpu / requests,
     redisCpuMicrosPerReq: (after.redisCpuMicros - before.redisCpuMicros) / requests,
     loadgenCpuMicrosPerReq: window.cpuMicros / requests,
@@ -209,7 +249,7 @@ function hotShare(before: Sample, after: Sample, remote: Array<Set<number>>): Ho
   let peerErrors = 0
   let peerErrorsInRun = 0
   remote.forEach((ids, i) => {
-    const counts = after.load.idCounts[i] ?? []
+    const counts = after.load?.idCounts[i] ?? []
     for (const id of ids) remoteGets += counts[id] ?? 0
     const was = before.apps[i]?.group
     const now = after.apps[i]?.group

@@ -8,6 +8,8 @@
 import type { BenchRow } from './harness.js'
 import type { Mode } from './cluster-caches.js'
 import type { HotShare, ModeResult } from './cluster-mode.js'
+import { median } from './cluster-ratios.js'
+import { ms, pct, us, whole } from './format.js'
 
 const LABELS: Record<Mode, string> = {
   peercache: 'peercache (3 apps, one cluster, defaults)',
@@ -15,16 +17,26 @@ const LABELS: Record<Mode, string> = {
   map: 'in-process Map per app (the ceiling)',
 }
 
-/** resultsTable is one row per mode. */
-export function resultsTable(results: readonly ModeResult[]): string {
-  const lines = [
-    '| mode | req/s | p50 | p99 | origin queries / distinct key | app CPU / req | redis-server CPU / req | load generator CPU / req | errors | warm-up |',
-    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
-  ]
+/** Columns are the optional columns of the results table: the open loop's rates, a cold start's origin loads. */
+export interface Columns {
+  rate?: boolean
+  cold?: boolean
+  alone?: boolean
+}
+
+/** resultsTable is one row per mode (with `columns`' extra columns). */
+export function resultsTable(results: readonly ModeResult[], columns: Columns = {}): string {
+  const head = ['mode', 'req/s', 'p50', 'p99', 'origin queries / distinct key', 'app CPU / req', 'redis-server CPU / req', 'load generator CPU / req', 'errors', 'warm-up']
+  if (columns.rate === true) head.splice(2, 0, 'offered req/s', 'not sent (in-flight cap)')
+  if (columns.cold === true) head.splice(head.indexOf('app CPU / req'), 0, 'origin loads in the window')
+  const lines = [`| ${head.join(' | ')} |`, `|---|${head.slice(1).map(() => '---:').join('|')}|`]
   for (const r of results) {
-    const warmup = `${Math.round(r.warmupRequests).toLocaleString('en-US')} req in ${(r.warmupMs / 1000).toFixed(0)} s`
-    const cells = [ms(r.p50Ms), ms(r.p99Ms), r.originQueriesPerKey.toFixed(2), us(r.appCpuMicrosPerReq), us(r.redisCpuMicrosPerReq), us(r.loadgenCpuMicrosPerReq), String(r.errors), warmup]
-    lines.push(`| ${LABELS[r.mode]} | ${Math.round(r.reqPerSec).toLocaleString('en-US')} | ${cells.join(' | ')} |`)
+    const warmup = r.warmupRequests === 0 ? 'none (cold)' : `${Math.round(r.warmupRequests).toLocaleString('en-US')} req in ${(r.warmupMs / 1000).toFixed(0)} s`
+    const cells = [whole(r.reqPerSec), ms(r.p50Ms), ms(r.p99Ms), r.originQueriesPerKey.toFixed(2), us(r.appCpuMicrosPerReq), us(r.redisCpuMicrosPerReq), us(r.loadgenCpuMicrosPerReq), String(r.errors), warmup]
+    if (columns.rate === true) cells.splice(1, 0, whole(r.offeredRate), whole(r.dropped))
+    if (columns.cold === true) cells.splice(cells.length - 5, 0, whole(r.originQueries))
+    const label = columns.alone === true && r.mode === 'peercache' ? 'peercache alone (each app a cluster of itself)' : LABELS[r.mode]
+    lines.push(`| ${label} | ${cells.join(' | ')} |`)
   }
   return lines.join('\n')
 }
@@ -88,6 +100,9 @@ export function medians(rounds: ReadonlyArray<readonly ModeResult[]>, modes: rea
         errors: runs.reduce((sum, r) => sum + r.errors, 0),
         firstError: runs.find((r) => r.firstError !== undefined)?.firstError,
         originQueriesPerKey: m('originQueriesPerKey'),
+        originQueries: m('originQueries'),
+        offeredRate: m('offeredRate'),
+        dropped: m('dropped'),
         appCpuMicrosPerReq: m('appCpuMicrosPerReq'),
         redisCpuMicrosPerReq: m('redisCpuMicrosPerReq'),
         loadgenCpuMicrosPerReq: m('loadgenCpuMicrosPerReq'),
@@ -100,14 +115,6 @@ export function medians(rounds: ReadonlyArray<readonly ModeResult[]>, modes: rea
 function medianHot(hots: readonly HotShare[]): HotShare {
   const m = (field: keyof HotShare): number => median(hots.map((h) => h[field]))
   return { remoteGets: m('remoteGets'), fromHot: m('fromHot'), peerFetchesPerGet: m('peerFetchesPerGet'), peerErrors: m('peerErrors'), peerErrorsInRun: m('peerErrorsInRun') }
-}
-
-/** median of values (NaN when empty or when any is NaN, as for redis-server CPU outside redis mode). */
-function median(values: readonly number[]): number {
-  if (values.length === 0 || values.some(Number.isNaN)) return Number.NaN
-  const sorted = [...values].sort((a, b) => a - b)
-  const mid = sorted.length >> 1
-  return sorted.length % 2 === 1 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2
 }
 
 /** hotShareLine says how peercache served gets for keys another app owns in the measured window. */
@@ -136,16 +143,4 @@ export function benchRows(results: readonly ModeResult[]): BenchRow[] {
   add('peercache', 'map')
   add('redis', 'map')
   return rows
-}
-
-function ms(value: number): string {
-  return Number.isFinite(value) ? `${value.toFixed(1)} ms` : '—'
-}
-
-function us(value: number): string {
-  return Number.isFinite(value) ? `${value.toFixed(0)} µs` : '—'
-}
-
-function pct(share: number): string {
-  return Number.isFinite(share) ? `${(share * 100).toFixed(1)}%` : '—'
 }

@@ -67,7 +67,7 @@ async function measureShare(cacheBytes: number, hotCacheProbability: number | un
     const hitsBefore = cluster.groups.map((g) => g.stats().hot.hits)
     const remoteGets = [0, 0, 0]
     await drive(cluster.groups, MEASURED_GETS, keyOf, (peer, key) => {
-      if (cluster.caches[peer]!.picker.pickPeer(key) !== null) remoteGets[peer]!++
+      if (cluster.caches[peer]!.ownerOf(key) !== cluster.caches[peer]!.self) remoteGets[peer]!++
     })
     const hotHits = cluster.groups.reduce((sum, g, i) => sum + g.stats().hot.hits - (hitsBefore[i] as number), 0)
     return hotHits / remoteGets.reduce((a, b) => a + b, 0)

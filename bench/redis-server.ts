@@ -1,21 +1,18 @@
 /**
  * redis-server: the real Redis the cluster benchmark compares against.
  * Finds Debian's `redis-server` (installing it with apt-get when running as
- * root, as the scripts that need a Debian package do), starts it on a free
+ * root, debian.ts), starts it on a free
  * 127.0.0.1 port with persistence off, and stops it by its PID.
  */
-import { spawn, spawnSync } from 'node:child_process'
-import { accessSync, constants } from 'node:fs'
+import { spawn } from 'node:child_process'
 import { tmpdir } from 'node:os'
-import { delimiter, join } from 'node:path'
 import { freePorts } from '../demo/processes.js'
+import { ensureExecutable } from './debian.js'
 import { processCpuMicros } from './proc-cpu.js'
 
 /** How long redis-server may take to say it is ready, and to exit after SIGTERM before SIGKILL. */
 const READY_WITHIN_MS = 10_000
 const STOP_GRACE_MS = 5_000
-/** apt-get may download: bounded, but generously. */
-const APT_TIMEOUT_MS = 600_000
 
 /** INSTALL_HINT is printed when redis-server is missing and cannot be installed here. */
 export const INSTALL_HINT = 'redis-server is not installed: `sudo apt-get install -y redis-server` (Debian/Ubuntu) installs it; skipping the redis mode'
@@ -31,36 +28,9 @@ export interface RedisServer {
   killNow(): void
 }
 
-/** findExecutable returns the path of `name` on PATH, or undefined. */
-export function findExecutable(name: string): string | undefined {
-  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
-    if (dir === '') continue
-    const path = join(dir, name)
-    try {
-      accessSync(path, constants.X_OK)
-      return path
-    } catch {
-      // not in this directory
-    }
-  }
-  return undefined
-}
-
-/**
- * ensureRedisServer returns the redis-server binary, installing Debian's
- * package first when it is missing and this process is root with apt-get;
- * undefined when it is missing and cannot be installed.
- */
+/** ensureRedisServer returns the redis-server binary (installing Debian's package when it can), or undefined. */
 export function ensureRedisServer(): string | undefined {
-  const found = findExecutable('redis-server')
-  if (found !== undefined || process.getuid?.() !== 0 || findExecutable('apt-get') === undefined) return found
-  process.stderr.write('redis-server is missing: installing Debian package redis-server with apt-get…\n')
-  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' }
-  for (const args of [['update'], ['install', '-y', 'redis-server']]) {
-    const result = spawnSync('apt-get', args, { stdio: 'inherit', env, timeout: APT_TIMEOUT_MS })
-    if (result.status !== 0) return undefined
-  }
-  return findExecutable('redis-server')
+  return ensureExecutable('redis-server', 'redis-server')
 }
 
 /** startRedisServer starts `binary` on a free 127.0.0.1 port, persistence off, and resolves once it accepts connections. */

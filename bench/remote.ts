@@ -106,7 +106,7 @@ export function remoteKeys(cache: Peercache, n: number, prefix = 'product'): str
   const keys: string[] = []
   for (let i = 0; keys.length < n && i < n * 100; i++) {
     const key = `${prefix}:${i}`
-    if (cache.picker.pickPeer(key) !== null) keys.push(key)
+    if (cache.ownerOf(key) !== cache.self) keys.push(key)
   }
   return keys
 }

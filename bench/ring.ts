@@ -2,6 +2,7 @@
  * ring bench: how fast HashRing.pick finds a key's owner, against the raw
  * CRC-32 of the same key (the hash alone, with no ring walk), so the ratio
  * shows what hashing further and the lookup cost on top; and, in report(),
+ * how long a ring takes to build at 500 and 2,000 peers (ring-build.ts), and
  * how evenly each ring kind spreads keys and how many move when a peer joins.
  */
 import { crc32 } from 'node:zlib'
@@ -9,6 +10,7 @@ import { HashRing, type RingKind } from '../dist/index.js'
 import { mulberry32 } from '../demo/zipf.js'
 import { measureSync, row, type BenchRow } from './harness.js'
 import { measureBalance } from './ring-balance.js'
+import { buildReport } from './ring-build.js'
 
 const SUITE = 'ring'
 const KEY_COUNT = 10_000
@@ -17,11 +19,14 @@ const ROUNDS = 3
 const BASELINE = 'crc32(key) (node:zlib)'
 const KINDS: readonly RingKind[] = ['balanced', 'groupcache']
 
+/** PICK_PEERS are the ring sizes pick is measured at: small clusters, and a large DNS-discovered one. */
+const PICK_PEERS = [3, 10, 30, 2000]
+
 /** BALANCE sizes the balance figures: issue #12's 20 random lists of 3, 5, 10, 30 peers, 50,000 keys. */
 const BALANCE = { lists: 20, keys: 50_000, peerCounts: [3, 5, 10, 30], seed: 12 }
 
 /**
- * bench measures HashRing.pick of each ring kind over 3, 10 and 30 peers
+ * bench measures HashRing.pick of each ring kind over PICK_PEERS peers
  * against raw crc32 on the same keys. The machine is shared, so each pick is
  * measured in ROUNDS rounds, each between two baseline runs, and the row is
  * the round with the median ratio: one descheduled window does not decide it.
@@ -31,7 +36,7 @@ export async function bench(): Promise<BenchRow[]> {
   const keyAt = (i: number): string => keys[i % KEY_COUNT]!
   const rows: BenchRow[] = []
   for (const kind of KINDS) {
-    for (const n of [3, 10, 30]) {
+    for (const n of PICK_PEERS) {
       const ring = new HashRing(peerUrls(n), { ring: kind })
       const rounds = Array.from({ length: ROUNDS }, () => {
         const before = measureSync(BASELINE, (i) => crc32(keyAt(i)), MEASURE)
@@ -45,8 +50,12 @@ export async function bench(): Promise<BenchRow[]> {
   return rows
 }
 
-/** report returns the balance and movement table of both ring kinds (deterministic for BALANCE.seed). */
-export function report(): string {
+/** report returns the build-time table, then the balance and movement table of both ring kinds (deterministic for BALANCE.seed). */
+export async function report(): Promise<string> {
+  return `${await buildReport()}\n\n${balanceReport()}`
+}
+
+function balanceReport(): string {
   const lines = [
     `Ring balance (\`npm run bench -- ring\`): ${BALANCE.lists} random peer lists per size (mulberry32 seed ${BALANCE.seed}), ${BALANCE.keys.toLocaleString('en')} keys \`user:{i}:profile\`.`,
     'Busiest = the busiest peer\'s keys ÷ its fair share; moved = keys that change owner when one peer joins ÷ the ideal 1/(n+1).',

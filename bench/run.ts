@@ -3,9 +3,11 @@
  * as a table of ratios against same-run baselines, and rewrites BENCHMARKS.md
  * with it (keeping the sections of suites that run only when named).
  * `npm run bench -- ring local` runs only the named suites (no rewrite).
- * `npm run bench -- cluster [--secs 20] [--modes peercache,redis,map]` runs the
- * multi-process cluster benchmark, which takes minutes and so runs only when
- * named; it writes its own section of BENCHMARKS.md.
+ * `npm run bench -- cluster [--secs 20] [--modes peercache,redis,map]
+ * [--rate [N|auto]] [--cold] [--alone]` runs the multi-process cluster
+ * benchmark (cluster.ts), which takes minutes and so runs only when named;
+ * it writes its own sections of BENCHMARKS.md. `npm run bench -- serving
+ * [--rounds 6] [--secs 2]` runs only the server-bound serving row (wrk).
  */
 import { writeFileSync } from 'node:fs'
 import { cpus } from 'node:os'
@@ -14,12 +16,12 @@ import { keepSections } from './sections.js'
 
 /**
  * Suite is a bench module: rows of ratios (`argv` is `npm run bench`'s
- * arguments, for suites with flags), and optionally a figures table (report)
- * printed after them.
+ * arguments, for suites with flags), and optionally a figures table (report,
+ * which may measure: the ring's build times run in child processes) printed after them.
  */
 interface Suite {
   bench(argv: readonly string[]): Promise<BenchRow[]>
-  report?(): string
+  report?(): string | Promise<string>
 }
 
 const SUITES: Record<string, () => Promise<Suite>> = {
@@ -29,6 +31,7 @@ const SUITES: Record<string, () => Promise<Suite>> = {
   batch: () => import('./batch.js'),
   hot: () => import('./hot.js'),
   memory: () => import('./memory.js'),
+  serving: () => import('./serving.js'),
   cluster: () => import('./cluster.js'),
 }
 /** ONLY_WHEN_NAMED are the suites a plain `npm run bench` skips: they take minutes. */
@@ -44,7 +47,7 @@ async function main(): Promise<void> {
     process.stderr.write(`running ${name}…\n`)
     const suite = await (SUITES[name] as () => Promise<Suite>)()
     rows.push(...(await suite.bench(argv)))
-    if (suite.report !== undefined) reports.push(suite.report())
+    if (suite.report !== undefined) reports.push(await suite.report())
   }
   const table = render(rows)
   console.log([table, ...reports].join('\n\n'))
@@ -70,6 +73,7 @@ const TARGETS: ReadonlyArray<{ name: string; min?: number; max?: number; on?: 'v
   { name: 'group.peek (sync, read-only view)', min: 0.8, issue: '#2', note: 'one lookup plus an expiry check on top of the raw get' },
   { name: 'group.get → remote owner', min: 0.8, issue: '#3', note: 'client and server share 2 cores; each get also runs a flight and a protobuf decode, and copies the value for its caller' },
   { name: 'undici Pool.request → peercache handler', min: 0.9, issue: '#3', note: 'the handler parses the path, looks up the group and encodes a GetResponse' },
+  { name: 'wrk → peercache peer endpoint, cached key', min: 0.9, issue: 'As cheap as a Map', note: 'server-bound: what the endpoint costs per request over node:http answering the same bytes (routing, admission, the lookup, a GetResponse encoded per request)' },
   { name: 'cold remote get, owner loads sync (keys per CPU-s, asker + owner)', min: 1 / 1.5, issue: '#12', note: 'the owner runs a flight, the loader and a cache insert on top of the warm path' },
   { name: 'getMany(100 keys) (keys/s)', min: 2, issue: '#6', note: '' },
   { name: '100 parallel gets, coalesce on (keys/s)', min: 2, issue: '#6', note: '' },
@@ -126,8 +130,11 @@ How to read it:
 - Every suite benchmarks the built \`dist/\` (what users install), not the TypeScript sources through tsx.
 - **ring**: \`HashRing.pick\` of each ring kind vs the CRC-32 of the key alone (the balanced ring hashes the key
   further, fmix32 of its CRC-32, and reads a 64 KiB slot table; the groupcache ring reads a table of unsplit buckets
-  and searches the points only when a point splits the key's bucket); each row is the median-ratio round of three,
-  each round between two baseline runs. The balance table below is deterministic for its seed.
+  and searches the points only when a point splits the key's bucket, as most do at 2,000 peers); each row is the
+  median-ratio round of three, each round between two baseline runs. The build table is in milliseconds against a
+  fixed target (a ring is rebuilt on the event loop at each change of the peer list); on a loaded machine read its CPU
+  column, the wall clock there includes the time the process waited for a core. The balance table is deterministic
+  for its seed.
 - **remote**: a get served by the owner over HTTP (asker's caching off, coalescing off so that every get is one HTTP
   request, 64 in flight, 100-byte values) vs a raw undici
   \`Pool.request\` to a plain node:http server returning the same bytes; and raw requests to a peercache peer endpoint vs
@@ -147,8 +154,20 @@ How to read it:
 - **memory** (\`npm run bench -- memory\`): fresh processes with \`--expose-gc\`; a 64 MiB group filled (gets until it
   evicts) with 1 KiB and with 16-byte values; RSS after a full GC above an empty process's (same group, nothing
   stored) as a multiple of \`cacheBytes\`; and the heap after GC at each 1× while writing 10× the budget.
+- **serving** (server-bound): \`wrk -t1 -c32\` (Debian's \`wrk\`, C: one thread of it outruns a Node server, so
+  req/s is the server's) against a peercache peer endpoint answering one cached key vs a bare node:http server
+  answering the same bytes with the same headers (the peer's answer recorded, replayed, and checked equal), each in a
+  bench/server-child.ts process of its own, one at a time, in interleaved rounds (\`--rounds 6 --secs 2\` by
+  default); the ratio is the median of the rounds' own ratios, printed below the table with each round's and each
+  server's CPU per request. The remote suite's "peercache handler" row is the same path client-bound. Without wrk
+  (and no root apt-get to install it) the suite says so and is skipped.
 - **cluster** (below, issue #12) takes minutes and runs only when named: \`npm run bench -- cluster\` writes its own
-  section, which a plain \`npm run bench\` keeps.
+  section, which a plain \`npm run bench\` keeps. Its variants write sections of their own (below, "to be measured"
+  until a run of at least 20 s with all their modes): \`--rate [N|auto]\` (an open loop at a fixed offered rate: CPU
+  per request at equal work; \`auto\` is 60% of the Map's closed-loop max, measured first), \`--cold\` (empty caches,
+  no warm-up, from the first request), \`--alone\` (each peercache app a cluster of itself vs the same app on a Map).
+  \`--cpu-prof DIR\` with any of them, then \`npx tsx bench/profiles.ts DIR/peercache --against DIR/map\`: CPU by layer
+  in µs per request over the Map's.
 `
 }
 

@@ -29,8 +29,8 @@ const peersFile = env.DEMO_PEERS_FILE
 // self comes from PEERCACHE_SELF; peers from PEERCACHE_PEERS, or with --rolling from the peers file (a registry).
 const cache = new Peercache(
   peersFile === undefined
-    ? { closeTimeout: 1000 }
-    : { closeTimeout: 1000, drainMs, discovery: { lookup: () => readFileSync(peersFile, 'utf8').split('\n').filter(Boolean), intervalMs: 200 } },
+    ? { deploy: { closeTimeoutMs: 1000 } }
+    : { discovery: { lookup: () => readFileSync(peersFile, 'utf8').split('\n').filter(Boolean), intervalMs: 200 }, deploy: { closeTimeoutMs: 1000, drainMs } },
 )
 const counters = { requests: 0, originQueries: 0 }
 const peersDown = new Set<string>()

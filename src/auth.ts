@@ -27,6 +27,7 @@
 
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto'
 import { AuthError, InvalidArgumentError } from './errors.js'
+import { DEFAULTS } from './options.js'
 
 /**
  * AUTH_HEADER is the header that carries the signature, lowercase because
@@ -38,7 +39,6 @@ export const AUTH_HEADER = 'authorization'
 const SCHEME = 'Peercache'
 
 /** Default accepted clock skew: 30 seconds either way. */
-const DEFAULT_WINDOW_MS = 30_000
 
 /**
  * Longest header value verify will parse. A valid one is under 100 chars;
@@ -198,7 +198,7 @@ function toKeys(secrets: unknown): Buffer[] {
 
 /** Checks windowMs: a finite, non-negative number of milliseconds. */
 function toWindowMs(windowMs: unknown): number {
-  if (windowMs === undefined) return DEFAULT_WINDOW_MS
+  if (windowMs === undefined) return DEFAULTS.auth.windowMs
   if (typeof windowMs !== 'number' || !Number.isFinite(windowMs) || windowMs < 0) {
     throw new InvalidArgumentError('PeerAuth: windowMs must be a finite number >= 0')
   }
@@ -254,4 +254,11 @@ function constantTimeEqual(a: Buffer, b: Buffer): boolean {
 /** Throws the AuthError for a reason; typed `never` so callers narrow after it. */
 function fail(reason: AuthFailure): never {
   throw new AuthError(`peer authentication failed: ${reason}`)
+}
+
+/** authFrom makes the signer/verifier of the given secret(s) (the option, else PEERCACHE_SECRET), or undefined when none is set. */
+export function authFrom(secret: string | readonly string[] | undefined, windowMs: number, now: () => number): PeerAuth | undefined {
+  const secrets = parseSecrets(secret)
+  if (secrets === undefined) return undefined
+  return new PeerAuth({ secrets, windowMs, now })
 }

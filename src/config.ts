@@ -15,6 +15,7 @@
 import { readFileSync } from 'node:fs'
 import { ConfigError } from './errors.js'
 import { RING_KINDS, type RingKind } from './placement.js'
+import { HashRing, type HashFn, type RingOptions } from './ring.js'
 
 /** PeerList is a resolved peer list: who this process is, and everyone (self included). */
 export interface PeerList {
@@ -93,8 +94,45 @@ export function validatePeerConfig(self: unknown, peers: unknown, source: string
   }
   const me = normalizePeerUrl(self, source)
   if (normalised.length === 0) return { self: me, peers: [me] }
-  if (!seen.has(me)) throw new ConfigError(`self ${me} is not in the peer list from ${source}`)
+  if (!seen.has(me)) throw new ConfigError(notInList(me, normalised, source))
+  checkSchemes(me, normalised, source)
   return { self: me, peers: normalised }
+}
+
+/**
+ * notInList says why self is missing: peers are compared as written (the
+ * ring hashes the string), so `localhost` is not `127.0.0.1`. It suggests
+ * the entry with self's port, the likely same process written another way.
+ */
+function notInList(self: string, peers: readonly string[], source: string): string {
+  const shown = peers.length > 5 ? `${peers.slice(0, 5).join(', ')}, … (${peers.length} peers)` : peers.join(', ')
+  let message = `self ${self} is not in the peer list from ${source} [${shown}]: peers are compared as written; write self exactly as in the list`
+  const port = portOf(self)
+  const likely = peers.find((peer) => portOf(peer) === port)
+  if (likely !== undefined) message += ` (did you mean ${likely}?)`
+  return message
+}
+
+function portOf(url: string): string {
+  const parsed = new URL(url)
+  return parsed.port === '' ? (parsed.protocol === 'https:' ? '443' : '80') : parsed.port
+}
+
+/**
+ * checkSchemes refuses a cluster that mixes http:// and https://: this
+ * process speaks self's scheme's protocol to every peer, so an https client
+ * would speak TLS to a plain port (ERR_SSL_WRONG_VERSION_NUMBER at run time,
+ * the peer marked down) and a plain client would talk HTTP to a TLS port.
+ */
+export function checkSchemes(self: string, peers: readonly string[], source: string): void {
+  const scheme = new URL(self).protocol
+  const other = peers.find((peer) => new URL(peer).protocol !== scheme)
+  if (other === undefined) return
+  const want = scheme === 'https:' ? 'https://' : 'http://'
+  throw new ConfigError(
+    `peer ${other} in ${source} is ${new URL(other).protocol}// but self ${self} is ${want}: a mixed cluster cannot talk ` +
+      `(one side would speak TLS to a plain port); write every peer with ${want}, or change self's scheme (and server.tls) to match theirs`,
+  )
 }
 
 /**
@@ -156,4 +194,22 @@ export function splitList(value: string | undefined): string[] {
 
 function nonEmpty(value: string | undefined): value is string {
   return value !== undefined && value.trim() !== ''
+}
+
+/**
+ * ringOptions resolves the ring kind and checks the ring options by building
+ * an empty ring, so a bad combination (a `hash` with the balanced ring) is
+ * refused at construction even in a process without peers.
+ */
+export function ringOptions(kind: RingKind, options: { replicas?: number | undefined; hash?: HashFn | undefined }): RingOptions {
+  const ring: RingOptions = { ring: kind }
+  if (options.replicas !== undefined) ring.replicas = options.replicas
+  if (options.hash !== undefined) ring.hash = options.hash
+  void new HashRing([], ring)
+  return ring
+}
+
+/** discoveryRingKind is the ring kind of a Peercache whose peers come from discovery: the option, else PEERCACHE_RING, else balanced. */
+export function discoveryRingKind(options: { ring?: RingKind | undefined; env?: Record<string, string | undefined> | undefined }): RingKind {
+  return resolvePeerConfig({ ring: options.ring, env: { PEERCACHE_RING: (options.env ?? process.env).PEERCACHE_RING } }).ring
 }

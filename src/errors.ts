@@ -121,9 +121,10 @@ export class PeerTimeoutError extends PeerError {
 
 /**
  * PeerLoadTimeoutError: the peer was alive (it answered other requests or a
- * liveness probe) but had not answered this one within `loadTimeout`: the
- * owner is busy loading, not dead. It fails that get (which loads locally)
- * and is never held against the peer's health.
+ * liveness probe) but had not answered this one within `loadTimeout` (a
+ * peek: within `timeout`): the peer is busy loading, not dead. It fails that
+ * request (a get then loads locally) and is never held against the peer's
+ * health.
  */
 export class PeerLoadTimeoutError extends PeerTimeoutError {
   override readonly code: string = 'ERR_PEERCACHE_PEER_LOAD_TIMEOUT'

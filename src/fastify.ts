@@ -17,8 +17,8 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { InvalidArgumentError } from './errors.js'
 import { internals } from './internals.js'
 import type { Peercache } from './peercache.js'
-import { BATCH_BASE_PATH, CLEAR_BASE_PATH, PEEK_BASE_PATH, pathOf } from './peers/paths.js'
-import { admit, answer, errorReply, hasBody, type HandlerContext, type PeerReply, type PeerRequest, type PeerRoute } from './peers/serve.js'
+import { BATCH_BASE_PATH, CLEAR_BASE_PATH, HELLO_PATH, PEEK_BASE_PATH, STATUS_PATH, pathOf } from './proto/paths.js'
+import { admit, answer, errorReply, hasBody, type HandlerContext, type PeerReply, type PeerRequest, type PeerRoute } from './endpoint/serve.js'
 
 /** PeercachePluginOptions configure the fastify plugin. */
 export interface PeercachePluginOptions {
@@ -36,19 +36,37 @@ export interface PeercachePluginOptions {
 }
 
 /**
- * peercachePlugin registers the peer endpoint's routes (basePath, the batch
- * path, and `metricsPath` when set) and closes the cache in `onClose`. Like
- * a fastify-plugin plugin it is not encapsulated itself (so the `onClose`
- * hook is the app's), without depending on fastify-plugin.
+ * peercachePlugin registers the peer endpoint's routes (basePath, the batch,
+ * peek, clear and status paths, and `metricsPath` when set), drains the cache (`drainMs`) while
+ * fastify still routes requests, and closes it in `onClose`. Like a
+ * fastify-plugin plugin it is not encapsulated itself (so its hooks are the
+ * app's), without depending on fastify-plugin.
  */
 export async function peercachePlugin(app: FastifyInstance, options: PeercachePluginOptions): Promise<void> {
   const cache = options.cache
   const prefix = routePrefix(options.prefix)
-  const ctx = cache[internals]().endpoint
+  const { endpoint: ctx, drain } = cache[internals]()
+  // Rule: drainMs serves peers while fastify still routes. app.close() marks
+  // fastify closing (its own 503 to every request) before `preClose`, and
+  // `onClose` hooks run after its server closed; only an onClose hook added
+  // once the app is ready runs before fastify's own (they run last added,
+  // first run). The cache is closed after fastify stopped routing, as before.
+  app.addHook('onReady', async function (this: FastifyInstance) {
+    // avvio's onClose, which fastify exposes untyped; addHook refuses hooks once the app started.
+    const closer = this as unknown as AvvioCloser
+    closer.onClose(async () => {
+      await drain()
+    })
+  })
   app.addHook('onClose', async () => {
     await cache.close()
   })
   await app.register(async (routes) => peerRoutes(routes, ctx, prefix))
+}
+
+/** AvvioCloser is the avvio method every fastify instance has: onClose hooks, run last added, first run. */
+interface AvvioCloser {
+  onClose(hook: () => Promise<void>): void
 }
 
 /** routePrefix checks the `prefix` option and drops its trailing slashes ('' for none). */
@@ -86,6 +104,8 @@ function peerRoutes(routes: FastifyInstance, ctx: HandlerContext, prefix: string
   route(routes, ctx, prefix, `${BATCH_BASE_PATH}*`, 'batch')
   route(routes, ctx, prefix, `${PEEK_BASE_PATH}*`, 'peek')
   route(routes, ctx, prefix, `${CLEAR_BASE_PATH}*`, 'clear')
+  route(routes, ctx, prefix, HELLO_PATH, 'hello')
+  route(routes, ctx, prefix, STATUS_PATH, 'status')
   if (ctx.metricsPath !== undefined) route(routes, ctx, prefix, ctx.metricsPath, 'metrics')
 }
 

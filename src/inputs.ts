@@ -85,3 +85,17 @@ export function describeValue(value: unknown): string {
 function isMs(value: unknown, max: number): boolean {
   return typeof value === 'number' && Number.isFinite(value) && value >= 0 && value <= max
 }
+
+/** checkInteger throws InvalidArgumentError unless value is a safe integer >= min. */
+export function checkInteger(name: string, value: unknown, min: number): void {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min) {
+    throw new InvalidArgumentError(`${name} must be an integer >= ${min}, got ${String(value)}`)
+  }
+}
+
+/** checkProbability throws InvalidArgumentError unless value is a number in [0, 1]. */
+export function checkProbability(name: string, value: unknown): void {
+  if (typeof value !== 'number' || !(value >= 0 && value <= 1)) {
+    throw new InvalidArgumentError(`${name} must be a number from 0 to 1, got ${String(value)}`)
+  }
+}

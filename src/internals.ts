@@ -5,7 +5,7 @@
  * public API (users reach Peercache through its documented methods only).
  */
 import type { MetricsSnapshot } from './metrics.js'
-import type { HandlerContext } from './peers/handler.js'
+import type { HandlerContext } from './endpoint/handler.js'
 
 /** internals is the key of Peercache's adapter-only method. */
 export const internals: unique symbol = Symbol('peercache.internals')
@@ -16,4 +16,10 @@ export interface PeercacheInternals {
   endpoint: HandlerContext
   /** A fresh snapshot of every group's numbers and peer health. */
   metricsSnapshot(): MetricsSnapshot
+  /**
+   * drain is close()'s first step alone (keep serving peers for drainMs);
+   * close() then skips it. For a server that stops routing before it calls
+   * close(), as fastify does.
+   */
+  drain(): Promise<void>
 }

@@ -77,19 +77,21 @@ function perCache(type: 'counter' | 'gauge', field: CacheField, name: string, he
 }
 
 /**
- * Peer errors by group and peer: a series for every current peer (0 until it
- * fails) and for every peer that failed since (it may have left the list).
+ * Peer errors by group and peer. Rule: a series for every peer in the
+ * current list (0 until it fails), none for a peer that left: its series
+ * ends at once (its count is dropped when it leaves, stats.ts), so peers
+ * coming and going never pile up series. A peer listed again starts at 0
+ * (a counter reset, which Prometheus's rate() handles).
  */
 const peerErrors: MetricFamily = {
   name: 'peercache_peer_errors_total',
   type: 'counter',
-  help: 'Peer requests that failed (then loaded locally), by peer.',
+  help: 'Peer requests that failed (then loaded locally), by peer in the current list.',
   labelNames: ['group', 'peer'],
   samples: ({ groups, peers }) =>
     groups.flatMap((g) => {
       const failed = g.observations.peerErrors
-      const names = new Set([...peers.map((p) => p.peer), ...failed.keys()])
-      return [...names].map((peer) => ({ name: 'peercache_peer_errors_total', labels: { group: g.name, peer }, value: failed.get(peer) ?? 0 }))
+      return peers.map(({ peer }) => ({ name: 'peercache_peer_errors_total', labels: { group: g.name, peer }, value: failed.get(peer) ?? 0 }))
     }),
 }
 

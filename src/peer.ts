@@ -21,6 +21,16 @@ export interface PeerRequestOptions {
   signal?: AbortSignal
 }
 
+/**
+ * PeerGetOptions are a get's: `coalesce` lets gets of the same tick share a
+ * batch; `fresh` (a revalidation: this process holds an expired copy) asks
+ * the owner for a fresh value, never its stale copy (it is sent alone).
+ */
+export interface PeerGetOptions extends PeerRequestOptions {
+  coalesce?: boolean
+  fresh?: boolean
+}
+
 /** Peer is another process that owns part of the key space. */
 export interface Peer {
   /** The peer's base URL, as it stands in the peer list. */
@@ -30,7 +40,7 @@ export interface Peer {
    * LoadError when the owner's loader gave that final answer, and with a
    * PeerError for anything that is the transport's fault.
    */
-  get(group: string, key: string, options: PeerRequestOptions & { coalesce?: boolean }): Promise<PeerEntry>
+  get(group: string, key: string, options: PeerGetOptions): Promise<PeerEntry>
   /** getMany fetches several keys at once; the map holds each key's entry or its (final) error. */
   getMany(group: string, keys: readonly string[], options: PeerRequestOptions): Promise<Map<string, CacheEntry | Error>>
   /** set stores an entry at this peer (it owns the key). */
@@ -54,6 +64,16 @@ export interface PeerPicker {
    * owner before the last ring change, or the owner our ring names when a peer with another ring asked us); else null.
    */
   previousOwner?(key: string): Peer | null
+  /**
+   * pastOwners lists key's owners in the past peer lists still peeked (self excluded, whatever their health): a
+   * write of key reaches them before its owner, whose loads may peek them (group/writes.ts).
+   */
+  pastOwners?(key: string): readonly Peer[]
+  /**
+   * peekable lists the peers that only past peer lists still name (a peer that left may be draining): they may
+   * still be peeked or asked, so writes reach them too.
+   */
+  peekable?(): readonly Peer[]
 }
 
 /** NO_PEERS is the picker of a process that runs alone: it owns every key. */

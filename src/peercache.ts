@@ -6,162 +6,50 @@
  * test needs to control — clock, random source, environment, logger — is an
  * option.
  */
-import { createServer, type Server } from 'node:http'
-import { createServer as createTlsServer } from 'node:https'
-import type { AddressInfo } from 'node:net'
-import { PeerAuth, parseSecrets } from './auth.js'
-import { normalizePeerUrl, resolvePeerConfig, validatePeerConfig, type PeerConfig } from './config.js'
+import type { Server } from 'node:http'
+import { authFrom, type PeerAuth } from './auth.js'
+import { checkSchemes, discoveryRingKind, normalizePeerUrl, resolvePeerConfig, ringOptions, validatePeerConfig, type PeerConfig } from './config.js'
 import { resolveDiscovery, type ResolvedDiscovery } from './discovery/config.js'
-import type { DiscoveryOption } from './discovery/options.js'
 import { PeerRefresher } from './discovery/refresher.js'
 import { ClosedError, ConfigError, InvalidArgumentError } from './errors.js'
 import { Notifier, createEmitter, type PeercacheEmitter } from './events.js'
-import { Group, type GroupContext } from './group.js'
-import { checkInteger, checkProbability, type GroupOptions, type TypedGroupOptions } from './group-options.js'
-import { noopLogger, type Logger } from './logger.js'
-import { NO_PEERS, type PeerPicker } from './peer.js'
-import type { PeerTlsOptions } from './peers/client.js'
-import { createHandler, type HandlerContext, type PeerHandler } from './peers/handler.js'
+import type { Group } from './group/group.js'
+import { createGroup, type GroupInternals } from './group/create.js'
+import type { GroupContext } from './group/state.js'
+import type { GroupOptions, TypedGroupOptions } from './group/options.js'
+import type { Logger } from './logger.js'
+import { NO_PEERS } from './peer.js'
+import { createHandler, type HandlerContext, type PeerHandler } from './endpoint/handler.js'
 import { internals, type PeercacheInternals } from './internals.js'
 import { Tracer } from './tracing.js'
-import { DEFAULT_BASE_PATH } from './peers/paths.js'
 import { PeerPool } from './peers/pool.js'
-import { HashRing, type HashFn, type RingKind, type RingOptions } from './ring.js'
+import type { RingOptions } from './ring.js'
 import type { GroupStats } from './stats.js'
 import { renderMetrics, type MetricsSnapshot } from './metrics.js'
-import { checkCombinations } from './option-checks.js'
-import { checkTimerMs } from './inputs.js'
-
-/** PeercacheOptions configure one cluster member. Every option has a working default. */
-export interface PeercacheOptions {
-  /** This process's base URL, as it appears in `peers`. @default env PEERCACHE_SELF */
-  self?: string
-  /** Every peer's base URL, self included. @default env PEERCACHE_PEERS, or the PEERCACHE_CONFIG file, or none */
-  peers?: readonly string[]
-  /**
-   * Find the peers at run time instead: `{ dns, port }` (A/AAAA records),
-   * `{ dns, srv: true }` (SRV records), or a function returning the peer
-   * URLs. A changed answer rebuilds the ring as setPeers does; a failed one
-   * keeps the last good list. `self` then defaults to PEERCACHE_SELF, or
-   * POD_IP / HOSTNAME with the discovery port.
-   * @default env PEERCACHE_DNS=name:port or PEERCACHE_DNS_SRV=name, when `peers` is not set
-   */
-  discovery?: DiscoveryOption
-  /** Where PEERCACHE_* variables are read. @default process.env */
-  env?: Record<string, string | undefined>
-  /** Path prefix of the peer endpoint; must start and end with `/`. @default '/_groupcache/' */
-  basePath?: string
-  /**
-   * Ring placement: `balanced` spreads keys evenly; `groupcache` is Go
-   * groupcache's ring, required when the cluster includes Go peers. Every
-   * process must use the same. @default env PEERCACHE_RING, or the PEERCACHE_CONFIG file's "ring", or 'balanced'
-   */
-  ring?: RingKind
-  /** Ring points per peer. @default 1024 (balanced), 50 (groupcache, Go's) */
-  replicas?: number
-  /** Hash of the `groupcache` ring (refused with `balanced`). @default CRC-32 IEEE (Go groupcache's) */
-  hash?: HashFn
-  /**
-   * Transport deadline of one peer request, queueing included, in ms: the
-   * time to connect and for the peer to start answering. A peer silent past
-   * it is asked whether it is alive; alive, it is busy loading, and the get
-   * waits up to `loadTimeout`. @default 2000
-   */
-  timeout?: number
-  /** Longest wait for an owner that is alive but still loading the key, in ms; then the asker loads it itself. @default 30000 */
-  loadTimeout?: number
-  /** Connect timeout toward peers, in ms. @default timeout */
-  connectTimeout?: number
-  /** Time to a peer's response headers, in ms. @default timeout */
-  headersTimeout?: number
-  /** Longest gap between a peer's body chunks, in ms. @default timeout */
-  bodyTimeout?: number
-  /** Largest peer response accepted, in bytes. @default 64 MiB */
-  maxResponseBytes?: number
-  /** Connections per peer. @default 16 */
-  connections?: number
-  /** Requests pipelined per connection. @default 1 */
-  pipelining?: number
-  /**
-   * Set it to mirror values fetched from their owners into the hot cache by a
-   * coin of this probability (groupcache's way; groups may override). Unset,
-   * the hot cache admits by frequency. @default unset (frequency-aware)
-   */
-  hotCacheProbability?: number
-  /** Coalesce remote gets issued in one tick to one owner into one batch request (groups may override). @default true */
-  coalesce?: boolean
-  /** Largest request body (PUT value, batch keys) the peer endpoint accepts, in bytes. @default 64 MiB */
-  maxRequestBytes?: number
-  /** Serve Prometheus metrics at this path from handler()/listen() (opt-in), e.g. '/metrics'. */
-  metricsPath?: string
-  /** Consecutive transport failures that mark a peer down (one timeout always does). @default 3 */
-  failureThreshold?: number
-  /** First probe delay of a down peer, in ms (then exponential, jittered). @default 250 */
-  probeMinMs?: number
-  /** Longest probe delay, in ms. @default 10000 */
-  probeMaxMs?: number
-  /** Shared secret(s) that sign peer requests; the first signs, any verifies. @default env PEERCACHE_SECRET */
-  secret?: string | readonly string[]
-  /** Accepted clock skew of signed requests, in ms. @default 30000 */
-  authWindowMs?: number
-  /** TLS options toward https:// peers (a CA for self-signed clusters). */
-  tls?: PeerTlsOptions
-  /** Key and certificate: `listen()` then serves https. */
-  serverTls?: { key: string | Buffer; cert: string | Buffer; ca?: string | Buffer | Array<string | Buffer> }
-  /**
-   * How long close() keeps serving peers before it stops, in ms: the time
-   * its peers need to drop it from their rings (a discovery interval and a
-   * refresh) and to peek the keys it owned. @default 0
-   */
-  drainMs?: number
-  /**
-   * How long after a peer-list change a key's new owner peeks the key's
-   * previous owner (cache only) before loading it from the origin, in ms;
-   * 0 turns peeking off. @default 60000
-   */
-  peekWindowMs?: number
-  /** How long close() lets gets in flight finish, in ms. @default 5000 */
-  closeTimeout?: number
-  /** Most connections the server from listen() accepts at once. @default 1024 */
-  maxConnections?: number
-  /** Timeouts of the server from listen(), in ms: a slow or idle client is cut off after them. */
-  serverTimeouts?: ServerTimeouts
-  /** A pino-shaped logger. @default no-op */
-  logger?: Logger
-  /** Clock in epoch ms (TTL). @default Date.now */
-  clock?: () => number
-  /** Random source in [0, 1) (hot-cache sampling, jitter, probe backoff). @default Math.random */
-  random?: () => number
-}
-
-const DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024 * 1024
-
-/** ServerTimeouts bound how long the server from listen() waits on a client. */
-export interface ServerTimeouts {
-  /** Time to receive the request headers (slowloris bound). @default 10000 */
-  headersTimeout?: number
-  /** Time to receive the whole request. @default 30000 */
-  requestTimeout?: number
-  /** How long an idle keep-alive connection stays open. @default 5000 */
-  keepAliveTimeout?: number
-  /** How often the server checks the two timeouts above. @default 1000 */
-  checkInterval?: number
-}
+import { helloOf, type LocalIdentity } from './proto/hello.js'
+import { DEFAULTS, GROUP_DEFAULTS, clientOptions, resolveOptions, type PeercacheOptions, type ResolvedOptions, type StatusHandlerOptions } from './options.js'
+import { bind, checkServerScheme, closeServer, createPeerServer } from './server.js'
+import { StatusService } from './status/service.js'
+import type { StatusHandler } from './status/handler.js'
+import type { PeercacheStatus } from './status/types.js'
 
 /** Peercache is one process's member of a peercache cluster. */
 export class Peercache {
   /** events is a typed mitt emitter: `cache.events.on('peer-down', …)`. */
   readonly events: PeercacheEmitter = createEmitter()
+  /** logger is the logger this instance reports to: the option, the default stderr logger, or a silent one (`logger: false`). */
   readonly logger: Logger
+  /** basePath is the peer endpoint's path prefix. */
   readonly basePath: string
-  readonly #groups = new Map<string, Group<unknown>>()
+  /** Every group by name: the public face the user holds, and the internals only peercache's own code uses. */
+  readonly #groups = new Map<string, { group: Group<unknown>; internals: GroupInternals }>()
+  readonly #options: ResolvedOptions
   readonly #config: PeerConfig
-  readonly #ring: RingOptions
   readonly #pool: PeerPool | undefined
   readonly #context: GroupContext
   readonly #notify: Notifier
   readonly #auth: PeerAuth | undefined
-  readonly #options: PeercacheOptions
+  readonly #status: StatusService
   readonly #servers = new Set<Server>()
   /** listen() calls whose server is still binding. */
   readonly #binding = new Set<Promise<Server>>()
@@ -172,29 +60,35 @@ export class Peercache {
   /** Set by close(): no new groups or peer lists; peers are still served until the drain ends. */
   #draining = false
   #closed: Promise<void> | undefined
+  #longestKey: number = GROUP_DEFAULTS.maxKeyBytes
+  #drained: Promise<void> | undefined
+  /** Set once the drain is over (at once when drainMs is 0). */
+  #drainDone = false
 
   constructor(options: PeercacheOptions = {}) {
-    validateOptions(options)
-    this.#options = options
-    this.logger = options.logger ?? noopLogger()
-    this.basePath = options.basePath ?? DEFAULT_BASE_PATH
-    const discovery = resolveDiscovery(options)
+    const resolved = resolveOptions(options)
+    this.#options = resolved
+    this.logger = resolved.logger
+    this.basePath = resolved.basePath
+    const discovery = resolveDiscovery({ ...options, logger: resolved.logger })
     this.#config = discovery === undefined ? resolvePeerConfig(options) : { self: discovery.self, peers: [], ring: discoveryRingKind(options) }
-    this.#ring = ringOptions(this.#config.ring, options)
-    this.#auth = makeAuth(options)
+    const ring = ringOptions(this.#config.ring, options)
+    this.#auth = authFrom(options.secret ?? resolved.env.PEERCACHE_SECRET, resolved.auth.windowMs, resolved.clock)
     this.#notify = new Notifier(this.events, this.logger)
-    const random = options.random ?? Math.random
-    this.#pool = this.#config.self === undefined ? undefined : this.#makePool(this.#config.self, random)
+    this.#pool = this.#config.self === undefined ? undefined : this.#makePool(this.#config.self, ring, listGraceMs(discovery))
     this.#context = {
       picker: this.#pool ?? NO_PEERS,
       notify: this.#notify,
       logger: this.logger,
-      clock: options.clock ?? Date.now,
-      random,
-      hotCacheProbability: options.hotCacheProbability,
-      coalesce: options.coalesce ?? true,
+      clock: resolved.clock,
+      random: resolved.random,
+      hotCacheProbability: resolved.hotCacheProbability,
+      coalesce: resolved.coalesce,
       tracer: new Tracer(),
     }
+    const transport = { auth: this.#auth, tls: resolved.transport.tls }
+    const groups = (): GroupInternals[] => [...this.#groups.values()].map(({ internals: g }) => g)
+    this.#status = new StatusService({ self: this.#config.self, clock: resolved.clock, pool: () => this.#pool, groups, ...transport, logger: this.logger })
     if (discovery !== undefined) this.#startDiscovery(discovery)
   }
 
@@ -208,9 +102,16 @@ export class Peercache {
     return this.#pool?.peerList() ?? []
   }
 
-  /** picker is the owner lookup groups use (exposed for tools and tests). */
-  get picker(): PeerPicker {
-    return this.#context.picker
+  /**
+   * ownerOf returns the URL of the process a get of key here asks now: the
+   * key's owner on the ring, or the next live peer when the owner is marked
+   * down; `self` when this process owns it; undefined when it runs without
+   * peers. For status tools, debugging and tests.
+   */
+  ownerOf(key: string): string | undefined {
+    if (typeof key !== 'string') throw new InvalidArgumentError(`key must be a string, got ${typeof key}`)
+    if (this.#pool === undefined) return undefined
+    return this.#pool.pickPeer(key)?.url ?? this.#pool.self
   }
 
   /**
@@ -226,20 +127,21 @@ export class Peercache {
     this.#assertOpen()
     const name = (options as Partial<GroupOptions> | null)?.name
     if (typeof name === 'string' && this.#groups.has(name)) throw new InvalidArgumentError(`duplicate group name ${JSON.stringify(name)}`)
-    const group = Group.create<T>(options, this.#context)
-    this.#groups.set(group.name, group as Group<unknown>)
-    return group
+    const created = createGroup<T>(options, this.#context)
+    this.#groups.set(created.internals.name, created as { group: Group<unknown>; internals: GroupInternals })
+    this.#longestKey = Math.max(this.#longestKey, created.internals.served.maxKeyBytes)
+    return created.group
   }
 
   /** getGroup returns the named group, or undefined; T is the caller's claim of its value type (Buffer for an untyped group). */
   getGroup<T = Buffer>(name: string): Group<T> | undefined {
-    return this.#groups.get(name) as Group<T> | undefined
+    return this.#groups.get(name)?.group as Group<T> | undefined
   }
 
   /** stats returns every group's stats by name. */
   stats(): Record<string, GroupStats> {
     const out: Record<string, GroupStats> = {}
-    for (const [name, group] of this.#groups) out[name] = group.stats()
+    for (const [name, { internals }] of this.#groups) out[name] = internals.stats()
     return out
   }
 
@@ -252,8 +154,25 @@ export class Peercache {
     return renderMetrics(this.#metricsSnapshot())
   }
 
+  /**
+   * status returns this process's view of the cluster (ring, peers, groups;
+   * no key), which peers ask each other for: see docs/api.md#status.
+   */
+  status(): PeercacheStatus {
+    return this.#status.report()
+  }
+
+  /**
+   * statusHandler returns a node:http handler serving the whole cluster's
+   * status gathered from every peer, as a page or JSON (docs/api.md#status).
+   * Not part of the peer endpoint: mount it where operators reach it.
+   */
+  statusHandler(options: StatusHandlerOptions = {}): StatusHandler {
+    return this.#status.handler(options)
+  }
+
   #metricsSnapshot(): MetricsSnapshot {
-    const groups = [...this.#groups.values()].map((g) => ({ name: g.name, stats: g.stats(), observations: g.observations }))
+    const groups = [...this.#groups.values()].map(({ internals: g }) => ({ name: g.name, stats: g.stats(), observations: g.observations }))
     const peers = (this.#pool?.others() ?? []).map((p) => ({ peer: p.url, up: p.health.up }))
     return { groups, peers }
   }
@@ -269,25 +188,24 @@ export class Peercache {
     return this.#handler
   }
 
-  /**
-   * For peercache's own adapters (peercache/fastify, peercache/prom-client); not public API.
-   * @internal
-   */
+  /** For peercache's own adapters (peercache/fastify, peercache/prom-client), behind a symbol that is not exported. */
   [internals](): PeercacheInternals {
-    return { endpoint: this.#endpoint(), metricsSnapshot: () => this.#metricsSnapshot() }
+    return { endpoint: this.#endpoint(), metricsSnapshot: () => this.#metricsSnapshot(), drain: () => this.#drain() }
   }
 
   #endpoint(): HandlerContext {
     this.#endpointContext ??= {
       basePath: this.basePath,
-      group: (name) => this.#groups.get(name),
+      group: (name) => this.#groups.get(name)?.internals.served,
       maxKeyBytes: () => this.#maxKeyBytes(),
       auth: this.#auth,
       closing: () => this.#closing,
       logger: this.logger,
-      maxRequestBytes: this.#options.maxRequestBytes ?? DEFAULT_MAX_RESPONSE_BYTES,
+      maxRequestBytes: this.#options.server.maxRequestBytes,
       metricsPath: this.#options.metricsPath,
       metrics: () => this.metrics(),
+      hello: () => helloOf(this.#identity()),
+      status: () => this.status(),
     }
     return this.#endpointContext
   }
@@ -310,7 +228,8 @@ export class Peercache {
   }
 
   async #listen(port: number, host: string | undefined): Promise<Server> {
-    const server = this.#createServer()
+    checkServerScheme(this.#config.self, this.#options.server.tls !== undefined)
+    const server = createPeerServer(this.#options.server, this.handler(), this.#maxKeyBytes())
     await bind(server, port, host)
     if (this.#closing) {
       // close() ran while the server was binding: it could not close a server that was not listening yet.
@@ -345,6 +264,9 @@ export class Peercache {
     const added = after.filter((peer) => !before.has(peer))
     const removed = [...before].filter((peer) => !after.includes(peer))
     if (added.length === 0 && removed.length === 0) return
+    // A peer that left loses its per-peer series at once (metrics.ts).
+    const listed = new Set(after)
+    for (const { internals } of this.#groups.values()) internals.observations.forgetPeersBut(listed)
     this.logger.info({ added, removed }, 'peer list changed')
     if (this.#notify.wants('peers-changed')) this.#notify.emit('peers-changed', { added, removed, peers: after })
   }
@@ -353,7 +275,11 @@ export class Peercache {
   #startDiscovery(discovery: ResolvedDiscovery): void {
     this.#refresher = new PeerRefresher({
       ...discovery,
-      validate: (peers) => peers.map((peer) => normalizePeerUrl(peer, `discovery ${discovery.source}`)),
+      validate: (peers) => {
+        const list = peers.map((peer) => normalizePeerUrl(peer, `discovery ${discovery.source}`))
+        checkSchemes(discovery.self, list, `discovery ${discovery.source}`)
+        return list
+      },
       apply: (peers) => this.#replacePeers(peers),
       logger: this.logger,
     })
@@ -362,69 +288,68 @@ export class Peercache {
 
   /**
    * close stops answering peers (they get a 503 they treat as a transport
-   * failure), lets gets in flight finish for up to `closeTimeout`, then
-   * aborts the rest with ClosedError, closes the peer connections and any
-   * server listen() made. Idempotent; every call resolves when it is done.
+   * failure), lets gets in flight finish for up to `deploy.closeTimeoutMs`,
+   * then aborts the rest with ClosedError, closes the peer connections and
+   * any server listen() made. Idempotent; every call resolves when it is done.
    */
   close(): Promise<void> {
     this.#closed ??= this.#close()
     return this.#closed
   }
 
-  async #close(): Promise<void> {
+  /**
+   * #drain is close()'s first step, once: stop taking peer lists and groups,
+   * and keep serving peers for drainMs. The fastify plugin runs it while
+   * fastify still routes requests (fastify.ts), then close() skips it.
+   */
+  #drain(): Promise<void> {
+    this.#drained ??= this.#startDrain()
+    return this.#drained
+  }
+
+  async #startDrain(): Promise<void> {
     this.#refresher?.close()
     this.#draining = true
-    const drainMs = this.#options.drainMs ?? 0
+    const { drainMs } = this.#options.deploy
     if (drainMs > 0) await delay(drainMs)
+    this.#drainDone = true
+  }
+
+  async #close(): Promise<void> {
+    const drained = this.#drain()
+    // Invariant: without a drain to wait for, close() stops the groups synchronously, so a get made right after close() is refused.
+    if (!this.#drainDone) await drained
     this.#closing = true
-    const timeout = this.#options.closeTimeout ?? 5000
-    await Promise.all([...this.#groups.values()].map((group) => group.close(timeout)))
+    const { closeTimeoutMs } = this.#options.deploy
+    await Promise.all([...this.#groups.values()].map(({ internals: g }) => g.close(closeTimeoutMs)))
     await this.#pool?.close()
     // Invariant: once #closing is set no listen() adds a server, so after the bindings settle #servers is complete.
     await Promise.allSettled([...this.#binding])
-    await Promise.all([...this.#servers].map((server) => closeServer(server, timeout)))
+    await Promise.all([...this.#servers].map((server) => closeServer(server, closeTimeoutMs)))
   }
 
-  #createServer(): Server {
-    const keyBytes = this.#maxKeyBytes()
-    const timeouts = this.#options.serverTimeouts ?? {}
-    const headersTimeout = timeouts.headersTimeout ?? 10_000
-    const options = {
-      // A key of maxKeyBytes may triple when percent-encoded; leave room for the other headers.
-      maxHeaderSize: Math.max(16 * 1024, 3 * keyBytes + 3 * 255 + 16 * 1024),
-      headersTimeout,
-      // Node requires requestTimeout >= headersTimeout (0 would mean none).
-      requestTimeout: Math.max(headersTimeout, timeouts.requestTimeout ?? 30_000),
-      keepAliveTimeout: timeouts.keepAliveTimeout ?? 5_000,
-      connectionsCheckingInterval: timeouts.checkInterval ?? 1_000,
-    }
-    const tls = this.#options.serverTls
-    const server = tls === undefined ? createServer(options, this.handler()) : createTlsServer({ ...options, ...tls }, this.handler())
-    server.maxConnections = this.#options.maxConnections ?? 1024
-    return server
-  }
-
+  /** The longest key any group accepts: kept as groups are made, since every peer request checks its path against it. */
   #maxKeyBytes(): number {
-    let max = 64 * 1024
-    for (const group of this.#groups.values()) max = Math.max(max, group.maxKeyBytes)
-    return max
+    return this.#longestKey
   }
 
-  #makePool(self: string, random: () => number): PeerPool {
-    const o = this.#options
+  /** #identity is what this process's handshake says and compares (peers/handshake.ts). */
+  #identity(): LocalIdentity {
+    return { ring: this.#config.ring, peers: this.#pool?.peerList() ?? [], basePath: this.basePath, signed: this.#auth !== undefined }
+  }
+
+  #makePool(self: string, ring: RingOptions, graceMs: number): PeerPool {
+    const { deploy } = this.#options
     return new PeerPool({
       self,
       peers: this.#config.peers,
-      ring: this.#ring,
-      random,
-      ...(o.peekWindowMs === undefined ? {} : { peekWindowMs: o.peekWindowMs }),
+      ring,
+      random: this.#options.random,
+      peekWindowMs: deploy.peekWindowMs,
       client: {
-        basePath: this.basePath,
-        timeout: o.timeout ?? 2000,
-        maxResponseBytes: o.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES,
-        auth: this.#auth,
-        ...pick(o, ['connectTimeout', 'headersTimeout', 'bodyTimeout', 'connections', 'pipelining', 'tls', 'loadTimeout']),
-        health: pick(o, ['failureThreshold', 'probeMinMs', 'probeMaxMs']),
+        ...clientOptions(this.#options, this.#auth),
+        handshake: { identity: () => this.#identity(), logger: this.logger, listGraceMs: graceMs },
+        generation: (group) => this.#groups.get(group)?.internals.generation() ?? 0,
       },
       listener: {
         down: (peer, error) => {
@@ -444,79 +369,14 @@ export class Peercache {
   }
 }
 
-/** serverUrl returns the base URL a listening server answers on (for tests and demos). */
-export function serverUrl(server: Server, protocol: 'http' | 'https' = 'http'): string {
-  const address = server.address() as AddressInfo
-  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address
-  return `${protocol}://${host}:${address.port}`
-}
-
 /**
- * ringOptions resolves the ring kind and checks the ring options by building
- * an empty ring, so a bad combination (a `hash` with the balanced ring) is
- * refused at construction even in a process without peers.
+ * listGraceMs is how long a peer's differing peer list may last before the
+ * handshake reports it: with discovery, two refreshes and a lookup (peers
+ * refresh at different moments); with static lists, the default.
  */
-function ringOptions(kind: RingKind, options: PeercacheOptions): RingOptions {
-  const ring: RingOptions = { ring: kind, ...pick(options, ['replicas', 'hash']) }
-  void new HashRing([], ring)
-  return ring
-}
-
-function makeAuth(options: PeercacheOptions): PeerAuth | undefined {
-  const secrets = parseSecrets(options.secret ?? (options.env ?? process.env).PEERCACHE_SECRET)
-  if (secrets === undefined) return undefined
-  return new PeerAuth({
-    secrets,
-    ...(options.authWindowMs === undefined ? {} : { windowMs: options.authWindowMs }),
-    ...(options.clock === undefined ? {} : { now: options.clock }),
-  })
-}
-
-function validateOptions(options: PeercacheOptions): void {
-  if (options === null || typeof options !== 'object') throw new InvalidArgumentError('options must be an object')
-  const basePath = options.basePath
-  if (basePath !== undefined && (typeof basePath !== 'string' || !basePath.startsWith('/') || !basePath.endsWith('/') || basePath.length < 2)) {
-    throw new InvalidArgumentError(`basePath must start and end with "/", got ${JSON.stringify(basePath)}`)
-  }
-  for (const name of ['maxResponseBytes', 'connections', 'pipelining', 'failureThreshold', 'maxConnections', 'maxRequestBytes'] as const) {
-    if (options[name] !== undefined) checkInteger(name, options[name], 1)
-  }
-  checkCombinations(options)
-  if (options.hotCacheProbability !== undefined) checkProbability('hotCacheProbability', options.hotCacheProbability)
-  if (options.authWindowMs !== undefined) checkInteger('authWindowMs', options.authWindowMs, 0)
-  if (options.drainMs !== undefined) checkTimerMs('drainMs', options.drainMs, 0)
-  if (options.peekWindowMs !== undefined) checkInteger('peekWindowMs', options.peekWindowMs, 0)
-}
-
-function pick<T extends object, K extends keyof T>(source: T, keys: readonly K[]): { [P in K]?: NonNullable<T[P]> } {
-  const out: { [P in K]?: NonNullable<T[P]> } = {}
-  for (const key of keys) if (source[key] !== undefined) out[key] = source[key] as NonNullable<T[typeof key]>
-  return out
-}
-
-/** bind makes server listen on port/host and resolves once it does (rejects on a bind error). */
-function bind(server: Server, port: number, host: string | undefined): Promise<void> {
-  return new Promise<void>((resolve, reject) => {
-    server.once('error', reject)
-    server.listen(port, host, () => {
-      server.off('error', reject)
-      resolve()
-    })
-  })
-}
-
-async function closeServer(server: Server, timeoutMs: number): Promise<void> {
-  const closed = new Promise<void>((resolve) => server.close(() => resolve()))
-  server.closeIdleConnections()
-  const timer = setTimeout(() => server.closeAllConnections(), timeoutMs)
-  timer.unref()
-  await closed
-  clearTimeout(timer)
-}
-
-/** discoveryRingKind is the ring kind of a Peercache whose peers come from discovery: the option, else PEERCACHE_RING, else balanced. */
-function discoveryRingKind(options: PeercacheOptions): RingKind {
-  return resolvePeerConfig({ ring: options.ring, env: { PEERCACHE_RING: (options.env ?? process.env).PEERCACHE_RING } }).ring
+function listGraceMs(discovery: ResolvedDiscovery | undefined): number {
+  const grace = DEFAULTS.handshake.listGraceMs
+  return discovery === undefined ? grace : Math.max(grace, 2 * discovery.intervalMs + discovery.timeoutMs)
 }
 
 function delay(ms: number): Promise<void> {

@@ -11,9 +11,19 @@
  * On a point collision the lexicographically greater peer string wins
  * (galaxycache's rule, and Go's when peers are added in sorted order), so
  * every process agrees whatever order its peer list came in.
+ *
+ * Placement is a wire-level contract: during a rolling upgrade processes of
+ * different versions share one ring and must agree on every key's owner and
+ * failover order. So no change may move a key of an existing ring kind, for
+ * any peer list or replicas. Golden vectors pin both kinds:
+ * test/fixtures/ring-golang.json (from Go groupcache) and ring-balanced.json
+ * (recorded once from the shipped balanced ring). Never regenerate or edit
+ * them to make a test pass; a different placement is a new ring name (a new
+ * RingKind) with vectors of its own.
  */
 import { InvalidArgumentError } from './errors.js'
 import { RING_KINDS, balancedPlacement, groupcachePlacement, type HashFn, type Placement, type RingKind } from './placement.js'
+import { BUCKET_BITS, RingPoints } from './ring-points.js'
 
 export type { HashFn, RingKind } from './placement.js'
 
@@ -32,18 +42,14 @@ export interface RingOptions {
 }
 
 const MAX_REPLICAS = 10_000
-/** Owners are stored 1-based in a Uint16Array (0 = search), so a ring holds at most 65,534 peers. */
-const MAX_PEERS = 0xfffe
-/** The owner table has at most 2^16 entries: a 64 KiB table stays in the CPU's cache, a larger one does not. */
-const MAX_TABLE_BITS = 16
-const MIN_TABLE_BITS = 8
 
 /**
  * HashRing maps keys to peers by consistent hashing, so that adding or
  * removing one peer moves only that peer's share of the keys.
  *
  * A ring is immutable once built: to change the peers, build a new HashRing
- * and swap the reference, so a lookup never sees a half-updated ring.
+ * and swap the reference, so a lookup never sees a half-updated ring. (Its
+ * points finish some work lazily, at first use: that changes no answer.)
  */
 export class HashRing {
   /** The peers on the ring: a sorted, deduplicated, frozen copy of the list given. */
@@ -51,19 +57,17 @@ export class HashRing {
   /** kind is the placement this ring uses. */
   readonly kind: RingKind
   readonly #keyHash: HashFn
-  /** Point positions, sorted ascending, no duplicates. */
-  readonly #points: Uint32Array
-  /** #owners[j] is the index in `peers` of the peer owning #points[j]. */
-  readonly #owners: Uint32Array
+  /** Every peer's points; owners are indexes in `peers`. */
+  readonly #points: RingPoints
   /**
-   * The circle is cut into 2^(32 - #shift) equal buckets. #direct[b] is 1 +
-   * the owner of every key position in bucket b, or 0 when a point inside
-   * the bucket splits it (then the points are searched). Keys of a slotted
-   * placement land only on bucket starts, so no bucket is split: a pick is
-   * one hash and one read of a table small enough to stay in cache.
+   * The circle is cut into 2^16 equal buckets (the points' buckets).
+   * #direct[b] is 1 + the owner of every key position in bucket b, or 0 when
+   * a point inside the bucket splits it (then the points are searched). Keys
+   * of a slotted placement land only on bucket starts, so no bucket is split:
+   * a pick is one hash and one read of a table that stays in cache (64 KiB
+   * under 255 peers; measured: a table of 2^17 entries or more halves pick's speed).
    */
   readonly #direct: Uint8Array | Uint16Array
-  readonly #shift: number
 
   constructor(peers: readonly string[], options: RingOptions = {}) {
     this.kind = checkKind(options.ring ?? 'balanced')
@@ -71,9 +75,9 @@ export class HashRing {
     const replicas = checkReplicas(options.replicas ?? placement.defaultReplicas)
     this.#keyHash = placement.keyHash
     this.peers = Object.freeze(sortedUnique(peers))
-    ;[this.#points, this.#owners] = placePoints(this.peers, placement, replicas)
-    this.#shift = 32 - (placement.slotBits ?? tableBits(this.#points.length))
-    this.#direct = this.#directOwners(placement.slotBits !== undefined)
+    this.#points = new RingPoints(this.peers, placement, replicas)
+    // Slotted keys sit on multiples of 2^(32 - slotBits): bucket starts only while slotBits <= BUCKET_BITS.
+    this.#direct = this.#directOwners(placement.slotBits !== undefined && placement.slotBits <= BUCKET_BITS)
   }
 
   /** size is the number of peers on the ring. */
@@ -88,11 +92,11 @@ export class HashRing {
 
   /** pick returns the peer that owns `key`, or undefined when the ring is empty. */
   pick(key: string): string | undefined {
-    if (this.#points.length === 0) return undefined
+    if (this.#points.count === 0) return undefined
     const position = this.#keyHash(key)
-    const direct = this.#direct[position >>> this.#shift]!
+    const direct = this.#direct[position >>> BUCKET_BITS]!
     if (direct !== 0) return this.peers[direct - 1]
-    return this.peers[this.#owners[this.#firstPointAt(position)]!]
+    return this.peers[this.#points.ownerAt(position)]
   }
 
   /**
@@ -103,111 +107,35 @@ export class HashRing {
    * Bounded: at most `peers.length` calls to `accept` and one lap of the ring.
    */
   pickWhere(key: string, accept: (peer: string) => boolean): string | undefined {
-    const points = this.#points.length
-    if (points === 0) return undefined
     const seen = new Uint8Array(this.peers.length)
-    const start = this.#firstPointAt(this.#keyHash(key))
     let distinct = 0
-    for (let step = 0; step < points && distinct < this.peers.length; step++) {
-      const owner = this.#owners[(start + step) % points]!
-      if (seen[owner] === 1) continue
+    let found: string | undefined
+    this.#points.walk(this.#keyHash(key), (owner) => {
+      if (seen[owner] === 1) return false
       seen[owner] = 1
       distinct++
       const peer = this.peers[owner]!
-      if (accept(peer)) return peer
-    }
-    return undefined
+      if (accept(peer)) found = peer
+      return found !== undefined || distinct === this.peers.length
+    })
+    return found
   }
 
   /**
-   * #firstPointAt returns the index of the first point at or after
-   * `position`, wrapping to point 0 past the last one. Requires a non-empty ring.
-   */
-  #firstPointAt(position: number): number {
-    const index = lowerBound(this.#points, position)
-    return index === this.#points.length ? 0 : index
-  }
-
-  /**
-   * #directOwners builds #direct in one merge pass over the points. A bucket
-   * no point splits belongs wholly to the owner of the first point at or
-   * after its start; with `slotted` keys, which sit on bucket starts, so
-   * does every bucket.
+   * #directOwners builds #direct: a bucket no point splits belongs wholly to
+   * the owner of the first point at or after its start; with `slotted`
+   * keys, which sit on bucket starts, so does every bucket.
    */
   #directOwners(slotted: boolean): Uint8Array | Uint16Array {
-    // Keeps: #direct[b] !== 0 only where every key position of bucket b has the same first point.
-    const count = 2 ** (32 - this.#shift)
+    const count = 2 ** BUCKET_BITS
+    // Owners are 1-based here (0 = search): under 255 peers they fit a byte.
     const direct = this.peers.length < 0xff ? new Uint8Array(count) : new Uint16Array(count)
-    const points = this.#points
-    if (points.length === 0) return direct
-    const width = 2 ** this.#shift
-    let j = 0
+    if (this.#points.count === 0) return direct
     for (let bucket = 0; bucket < count; bucket++) {
-      const end = (bucket + 1) * width
-      const first = j
-      while (j < points.length && points[j]! < end) j++
-      // Keys up to the bucket's first point go to it, keys past it elsewhere: split unless it is the last position.
-      const split = j > first && points[first]! < end - 1
-      if (slotted || !split) direct[bucket] = 1 + this.#owners[first === points.length ? 0 : first]!
+      if (slotted || !this.#points.splits(bucket)) direct[bucket] = 1 + this.#points.firstOwner(bucket)
     }
     return direct
   }
-}
-
-/**
- * placePoints returns every peer's points, sorted and distinct, and each
- * point's owner. Owners are written peer by peer in ascending order (peers
- * are sorted), so on a collision the greater peer string writes last and
- * keeps the point: the collision rule, whatever the input order. (Uint32
- * arrays sort natively; packing owner and point into one float64 sorted ten
- * times slower, and a binary search per point cost more than the walk.)
- */
-function placePoints(peers: readonly string[], placement: Placement, replicas: number): [Uint32Array, Uint32Array] {
-  if (peers.length > MAX_PEERS) throw new InvalidArgumentError(`a ring holds at most ${MAX_PEERS} peers, got ${peers.length}`)
-  const perPeer = peers.map((peer) => Uint32Array.from(placement.points(peer, replicas)).sort())
-  const all = new Uint32Array(peers.length * replicas)
-  perPeer.forEach((points, index) => all.set(points, index * replicas))
-  const points = distinct(all.sort())
-  const owners = new Uint32Array(points.length)
-  perPeer.forEach((mine, index) => {
-    // Both lists are sorted: one forward walk finds each of this peer's points.
-    let j = 0
-    for (let k = 0; k < mine.length; k++) {
-      while (points[j]! < mine[k]!) j++
-      owners[j] = index
-    }
-  })
-  return [points, owners]
-}
-
-/** distinct returns a sorted array without its repeated values. */
-function distinct(sorted: Uint32Array): Uint32Array {
-  let count = 0
-  for (let k = 0; k < sorted.length; k++) {
-    if (count === 0 || sorted[count - 1] !== sorted[k]) sorted[count++] = sorted[k]!
-  }
-  return sorted.slice(0, count)
-}
-
-/** tableBits sizes an exact ring's owner table at about four buckets per point, within bounds. */
-function tableBits(points: number): number {
-  return Math.min(MAX_TABLE_BITS, Math.max(MIN_TABLE_BITS, Math.ceil(Math.log2(points + 1)) + 2))
-}
-
-/**
- * lowerBound returns the first index j with sorted[j] >= target, or
- * sorted.length if there is none. Requires `sorted` ascending.
- */
-function lowerBound(sorted: Uint32Array, target: number): number {
-  let lo = 0
-  let hi = sorted.length
-  // Invariant: sorted[j] < target for all j < lo, and sorted[j] >= target for all j >= hi.
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1
-    if (sorted[mid]! < target) lo = mid + 1
-    else hi = mid
-  }
-  return lo
 }
 
 /** placementFor returns the placement of `kind`; a hash is for the groupcache ring only. */

@@ -11,7 +11,10 @@
  *  - `forget(key)` detaches a flight so that later callers start a new one and
  *    the detached flight can tell (`isCurrent()`) that its result is stale.
  */
-import { AbortError, TimeoutError } from './errors.js'
+import { AbortFanout, toAbortError } from './abort-fanout.js'
+import { AbortError } from './errors.js'
+
+export { toAbortError }
 
 /** FlightContext is what the shared function receives. */
 export interface FlightContext {
@@ -40,6 +43,8 @@ export interface FlightContext {
 /** Singleflight runs at most one function per key at a time and shares its result. */
 export class Singleflight<T> {
   readonly #flights = new Map<string, Flight<T>>()
+  /** One abort listener per caller signal, for all its waits (getMany hands one signal to every key). */
+  readonly #aborts = new AbortFanout()
 
   /** size is the number of flights in progress (for tests and stats). */
   get size(): number {
@@ -91,7 +96,7 @@ export class Singleflight<T> {
       flight.waiters--
       this.#releaseIfAbandoned(key, flight)
     }
-    const waiting = abortable(flight.promise, signal)
+    const waiting = this.#aborts.wait(flight.promise, signal)
     waiting.then(leave, leave)
     return waiting
   }
@@ -199,32 +204,8 @@ class Flight<T> implements FlightContext {
  * abortable settles with `promise`, or rejects with an AbortError carrying
  * the signal's reason as soon as `signal` aborts, whichever comes first. The
  * listener is always removed, so long-lived signals do not leak listeners.
+ * (A one-off wait; Singleflight shares one listener per signal, abort-fanout.ts.)
  */
 export function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(toAbortError(signal.reason))
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(toAbortError(signal.reason))
-    signal.addEventListener('abort', onAbort, { once: true })
-    promise.then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort)
-        resolve(value)
-      },
-      (err: unknown) => {
-        signal.removeEventListener('abort', onAbort)
-        reject(err)
-      },
-    )
-  })
-}
-
-/**
- * toAbortError wraps a signal's reason in our typed AbortError (kept as
- * `cause`): a TimeoutError when the signal timed out (AbortSignal.timeout).
- */
-export function toAbortError(reason: unknown): AbortError {
-  if (reason instanceof AbortError) return reason
-  const why = reason instanceof Error ? reason.message : String(reason)
-  if ((reason as Error | null)?.name === 'TimeoutError') return new TimeoutError(`timed out: ${why}`, { cause: reason })
-  return new AbortError(`aborted: ${why}`, { cause: reason })
+  return new AbortFanout().wait(promise, signal)
 }

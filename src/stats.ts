@@ -91,7 +91,11 @@ export type LoadSource = 'local' | 'peer'
 export class GroupObservations {
   /** Load durations in seconds, by where the value came from. */
   readonly loadDurations: Readonly<Record<LoadSource, Histogram>> = { local: new Histogram(), peer: new Histogram() }
-  /** Failed peer requests by peer URL (bounded by the peers ever listed). */
+  /**
+   * Failed peer requests by peer URL. Bounded by the current peer list:
+   * forgetPeersBut drops a peer's count when it leaves the list (a request
+   * in flight that fails after may add it back until the next change).
+   */
   readonly peerErrors = new Map<string, number>()
 
   /** loaded records one successful load. */
@@ -102,5 +106,10 @@ export class GroupObservations {
   /** peerFailed counts one failed request to peer. */
   peerFailed(peer: string): void {
     this.peerErrors.set(peer, (this.peerErrors.get(peer) ?? 0) + 1)
+  }
+
+  /** forgetPeersBut drops the error counts of every peer not in current (peers that left the list). */
+  forgetPeersBut(current: ReadonlySet<string>): void {
+    for (const peer of this.peerErrors.keys()) if (!current.has(peer)) this.peerErrors.delete(peer)
   }
 }

@@ -16,7 +16,7 @@
  * `hasSubscribers` first and then calls straight through, allocating nothing.
  */
 import diagnostics, { type TracingChannel } from 'node:diagnostics_channel'
-import type { Peer, PeerRequestOptions } from './peer.js'
+import type { Peer, PeerGetOptions } from './peer.js'
 import type { CacheEntry } from './cache.js'
 
 /** GetTrace is the context of `peercache:get`. */
@@ -67,7 +67,7 @@ export class Tracer {
   }
 
   /** fetch asks peer for key, inside `peercache:fetch` when someone subscribes. */
-  fetch(peer: Peer, group: string, key: string, options: PeerRequestOptions & { coalesce?: boolean }): Promise<CacheEntry> {
+  fetch(peer: Peer, group: string, key: string, options: PeerGetOptions): Promise<CacheEntry> {
     if (!this.#fetch.hasSubscribers) return peer.get(group, key, options)
     return this.#fetch.tracePromise(peer.get, { group, key, source: 'peer', peer: peer.url }, peer, group, key, options)
   }

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest'
-import { HotAdmission } from '../src/admission.js'
+import { HotAdmission } from '../src/group/admission.js'
 import { CachePair, type CacheEntry } from '../src/cache.js'
-import { HALF_LIFE_MS, RequestRate } from '../src/rate.js'
-import { FrequencySketch, hashKey } from '../src/sketch.js'
+import { HALF_LIFE_MS, RequestRate } from '../src/group/rate.js'
+import { FrequencySketch, hashKey } from '../src/group/sketch.js'
 import { mulberry32 } from './helpers/core-helpers.js'
 
 /** payload counts key + value bytes only, so the budget below adds up by hand. */

@@ -55,9 +55,9 @@ function configError(fn: () => unknown): string {
   return (thrown as ConfigError).message
 }
 
-/** ownerOf is the owner a Peercache's picker chooses for key (its own URL when it owns the key). */
+/** ownerOf is the owner a Peercache chooses for key (its own URL when it owns the key). */
 function ownerOf(cache: Peercache, key: string): string | undefined {
-  return cache.picker.pickPeer(key)?.url ?? cache.self
+  return cache.ownerOf(key)
 }
 
 const KEYS = Array.from({ length: 300 }, (_, i) => `key-${i}`)
@@ -73,14 +73,14 @@ describe('peer list from options', () => {
     const cache = make({})
     expect(cache.self).toBeUndefined()
     expect(cache.peers).toEqual([])
-    expect(cache.picker.pickPeer('anything')).toBeNull()
+    expect(cache.ownerOf('anything')).toBeUndefined()
   })
 
   it('treats self alone as a one-peer cluster that owns every key', () => {
     const cache = make({ self: A })
     expect(cache.self).toBe(A)
     expect(cache.peers).toEqual([A])
-    for (const key of KEYS.slice(0, 20)) expect(cache.picker.pickPeer(key)).toBeNull()
+    for (const key of KEYS.slice(0, 20)) expect(cache.ownerOf(key)).toBe(A)
   })
 
   it('strips trailing slashes from self and peers', () => {
@@ -101,7 +101,7 @@ describe('peer list from options', () => {
       owners.add(owner)
       expect(ownerOf(cache, key)).toBe(owner)
       // A key this process owns is never sent to a peer.
-      if (owner === A) expect(cache.picker.pickPeer(key)).toBeNull()
+      if (owner === A) expect(cache.ownerOf(key)).toBe(cache.self)
     }
     expect(owners).toEqual(new Set([A, B, C]))
   })

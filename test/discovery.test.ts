@@ -165,7 +165,7 @@ describe('the refresh loop', () => {
   it('a process the answer leaves out owns nothing but still asks its peers', async () => {
     const cache = make({ self: SELF, discovery: { lookup: () => [A, B], intervalMs: 60_000 } })
     await waitForPeers(cache, [A, B])
-    for (let i = 0; i < 50; i++) expect(cache.picker.pickPeer(`k-${i}`)?.url).toMatch(/^http:\/\/10\.0\.0\.[23]:8080$/)
+    for (let i = 0; i < 50; i++) expect(cache.ownerOf(`k-${i}`)).toMatch(/^http:\/\/10\.0\.0\.[23]:8080$/)
   })
 
   it('close() stops the loop and is idempotent', async () => {

@@ -1,9 +1,11 @@
 /**
  * The deployment examples (examples/kubernetes, examples/compose) are read
  * and checked against the code: every variable they set is one peercache or
- * the example app reads, PEERCACHE_DNS names the headless Service and the
- * container port, self derives from what the platform provides, and the
- * grace period covers the drain. No cluster is needed.
+ * the example app reads, every variable the app needs is set, every Secret
+ * and Service they name is defined, PEERCACHE_DNS names the headless Service
+ * and the container port, self derives from what the platform provides, the
+ * grace period covers the drain, and the image holds every script they run.
+ * No cluster is needed (test/integration/example-app.test.ts runs the app).
  */
 import { readFileSync, readdirSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
@@ -35,6 +37,21 @@ function variablesRead(): { library: Set<string>; app: Set<string> } {
   return { library, app }
 }
 
+/** Every document of every YAML file in examples/kubernetes. */
+function kubernetesDocuments(): Array<{ file: string; doc: YamlValue }> {
+  return readdirSync(`${ROOT}examples/kubernetes`)
+    .filter((file) => file.endsWith('.yaml'))
+    .flatMap((file) => parseYaml(read(`examples/kubernetes/${file}`)).map((doc) => ({ file, doc })))
+}
+
+/** The variables the example app cannot run without (it exits when they are missing). */
+const REQUIRED_BY_APP = ['ORIGIN_URL']
+
+/** The scripts examples/app/Dockerfile copies into the image. */
+function imageScripts(): string[] {
+  return [...read('examples/app/Dockerfile').matchAll(/^COPY (.+) \.\/$/gm)].flatMap((m) => m[1]!.split(' '))
+}
+
 describe('examples/kubernetes', () => {
   const [service] = parseYaml(read('examples/kubernetes/service.yaml'))
   const [deployment] = parseYaml(read('examples/kubernetes/deployment.yaml'))
@@ -46,6 +63,38 @@ describe('examples/kubernetes', () => {
     const { library, app } = variablesRead()
     for (const { name } of env) expect(library.has(name) || app.has(name), name).toBe(true)
     expect(library.has('PEERCACHE_DNS') && library.has('POD_IP') && library.has('PEERCACHE_SECRET')).toBe(true)
+  })
+
+  it('every file parses, and every Secret referenced is defined in the example', () => {
+    const documents = kubernetesDocuments()
+    expect(documents.map(({ file }) => file)).toEqual(expect.arrayContaining(['deployment.yaml', 'service.yaml', 'secret.yaml', 'origin.yaml']))
+    const defined = documents.filter(({ doc }) => at(doc, 'kind') === 'Secret').map(({ doc }) => at(doc, 'metadata', 'name'))
+    const referenced = env.flatMap((e) => {
+      const ref = (e.valueFrom as { secretKeyRef?: { name: string; key: string } } | undefined)?.secretKeyRef
+      return ref === undefined ? [] : [ref]
+    })
+    expect(referenced.length).toBeGreaterThan(0)
+    for (const ref of referenced) {
+      expect(defined, ref.name).toContain(ref.name)
+      const secret = documents.find(({ doc }) => at(doc, 'kind') === 'Secret' && at(doc, 'metadata', 'name') === ref.name)!.doc
+      expect(at(secret, 'stringData', ref.key), `${ref.name}.${ref.key}`).toBeTruthy()
+    }
+  })
+
+  it('sets every variable the app needs; ORIGIN_URL names the origin Service of the example', () => {
+    for (const name of REQUIRED_BY_APP) expect(env.some((e) => e.name === name), name).toBe(true)
+    const origin = new URL(envValue('ORIGIN_URL')!)
+    const services = kubernetesDocuments().filter(({ doc }) => at(doc, 'kind') === 'Service').map(({ doc }) => doc)
+    const named = services.find((svc) => origin.hostname === `${at(svc, 'metadata', 'name')}.${at(svc, 'metadata', 'namespace')}.svc.cluster.local`)
+    expect(named, origin.hostname).toBeDefined()
+    expect(at(named!, 'spec', 'ports', 0, 'port')).toBe(Number(origin.port))
+  })
+
+  it('runs only scripts the image holds', () => {
+    for (const { doc } of kubernetesDocuments().filter(({ doc }) => at(doc, 'kind') === 'Deployment')) {
+      const command = at(doc, 'spec', 'template', 'spec', 'containers', 0, 'command') as string[]
+      expect(imageScripts()).toContain(command[1])
+    }
   })
 
   it('PEERCACHE_DNS names the headless Service and the port the container serves peers on', () => {
@@ -91,6 +140,18 @@ describe('examples/compose', () => {
     expect(Object.keys(at(compose!, 'services') as object)).toContain(discovery!.dns)
   })
 
+  it('runs a real origin, from the example image, that the app is pointed at', () => {
+    const origin = at(compose!, 'services', 'origin')
+    expect(at(origin, 'build')).toBe('../app')
+    const command = at(origin, 'command') as string[]
+    expect(imageScripts()).toContain(command[1])
+    expect(imageScripts()).toContain((at(app, 'command') as string[])[1])
+    const url = new URL(environment.ORIGIN_URL!)
+    expect(url.hostname).toBe('origin')
+    expect(url.port).toBe((at(origin, 'environment') as Record<string, string>).PORT)
+    for (const name of REQUIRED_BY_APP) expect(environment[name], name).toBeTruthy()
+  })
+
   it('self comes from HOSTNAME, which Docker writes into /etc/hosts', async () => {
     const { mkdtemp, writeFile } = await import('node:fs/promises')
     const { join } = await import('node:path')
@@ -103,6 +164,16 @@ describe('examples/compose', () => {
 
   it('the stop grace period covers the drain and close', () => {
     expect(Number(String(at(app, 'stop_grace_period')).replace(/s$/, ''))).toBeGreaterThanOrEqual(Number(environment.DRAIN_MS) / 1000 + 5)
+  })
+})
+
+describe('examples/app/Dockerfile', () => {
+  it('installs the tarball `npm pack` makes (the package is not on the registry) and copies both scripts', () => {
+    const { version } = JSON.parse(read('package.json')) as { version: string }
+    const dockerfile = read('examples/app/Dockerfile')
+    expect(dockerfile).toContain(`RUN npm install ./peercache-${version}.tgz`)
+    expect(dockerfile).toContain('npm pack --pack-destination examples/app')
+    expect(imageScripts()).toEqual(expect.arrayContaining([`peercache-${version}.tgz`, 'server.mjs', 'origin.mjs']))
   })
 })
 

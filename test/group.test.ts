@@ -17,6 +17,7 @@ import {
 } from '../src/index.js'
 import { chunkBytes } from '../src/slab.js'
 import { bytesOf, deferred, flushTasks, settle, whenAborted } from './helpers/core-helpers.js'
+import { servedGroup } from './helpers/served.js'
 
 const MiB = 1024 * 1024
 /** OVERHEAD is what each entry counts against the budget beyond its key and value bytes (a value up to 64 bytes). */
@@ -294,30 +295,32 @@ describe('byte budget', () => {
       await gate.promise
       return 'the value'
     })
-    const { group } = newGroup({ load: loader.load })
+    const { cache, group } = newGroup({ load: loader.load })
+    const owner = servedGroup(cache, 'g')
     const get = group.get('dup')
-    const served = group.serve('dup')
+    const served = owner.serve('dup')
     gate.resolve()
     const [value, entry] = await Promise.all([get, served])
     expect(plain(value)).toEqual(plain(entry.value))
     expect(loader.total()).toBe(1)
     expect(group.stats()).toMatchObject({ serverRequests: 1, main: { items: 1, bytes: 12 + OVERHEAD } })
-    await group.serve('dup')
+    await owner.serve('dup')
     expect(loader.total()).toBe(1)
   })
 
   it('serveCached answers a hit synchronously and counts it; a miss is undefined and serveLoad loads it once', async () => {
     const loader = counting(async () => 'v')
     const { cache, group } = newGroup({ load: loader.load })
-    expect(group.serveCached('k')).toBeUndefined()
-    const entry = await group.serveLoad('k')
+    const owner = servedGroup(cache, 'g')
+    expect(owner.serveCached('k')).toBeUndefined()
+    const entry = await owner.serveLoad('k')
     expect(plain(entry.value)).toEqual(plain(new TextEncoder().encode('v')))
-    expect(plain(group.serveCached('k')!.value)).toEqual(plain(entry.value)) // from the cache (the loader ran once, below)
+    expect(plain(owner.serveCached('k')!.value)).toEqual(plain(entry.value)) // from the cache (the loader ran once, below)
     expect(group.stats()).toMatchObject({ serverRequests: 2, localLoads: 1, gets: 0 })
     expect(loader.total()).toBe(1)
     await cache.close()
-    expect(group.serveCached('k')).toBeUndefined() // closed: serveLoad gives the reason
-    expect(await errorOf(group.serveLoad('k'))).toBeInstanceOf(ClosedError)
+    expect(owner.serveCached('k')).toBeUndefined() // closed: serveLoad gives the reason
+    expect(await errorOf(owner.serveLoad('k'))).toBeInstanceOf(ClosedError)
     expect(group.stats().serverRequests).toBe(2)
   })
 })
@@ -514,8 +517,8 @@ describe('keys', () => {
 
   it('rejects a key over maxKeyBytes (counted in UTF-8) before any load', async () => {
     const loader = counting(() => 'v')
-    const { group } = newGroup({ load: loader.load })
-    expect(group.maxKeyBytes).toBe(65536)
+    const { cache, group } = newGroup({ load: loader.load })
+    expect(servedGroup(cache, 'g').maxKeyBytes).toBe(65536)
     const tooLong = '€'.repeat(21846) // 21,846 UTF-16 units, 65,538 UTF-8 bytes
     expect(tooLong.length).toBeLessThan(65536)
     expect(Buffer.byteLength(tooLong)).toBeGreaterThan(65536)
@@ -814,7 +817,7 @@ describe('close', () => {
           throw await whenAborted(signal) // never resolves; honours its signal
         },
       },
-      { closeTimeout: 50 },
+      { deploy: { closeTimeoutMs: 50 } },
     )
     const inFlight = errorOf(group.get('k'))
     const loaderSignal = await started.promise
@@ -836,7 +839,7 @@ describe('close', () => {
           return new Promise<string>(() => {}) // never settles, never reads its signal
         },
       },
-      { closeTimeout: 20 },
+      { deploy: { closeTimeoutMs: 20 } },
     )
     const inFlight = errorOf(group.get('k'))
     await started.promise
@@ -853,7 +856,7 @@ describe('logger', () => {
   function keyOwnedByDeadPeer(cache: Peercache): string {
     for (let i = 0; i < 1000; i++) {
       const key = `key-${i}`
-      if (cache.picker.pickPeer(key)?.url === deadPeer) return key
+      if (cache.ownerOf(key) === deadPeer) return key
     }
     throw new Error('no key owned by the dead peer')
   }

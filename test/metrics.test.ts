@@ -100,14 +100,14 @@ async function startBusyCluster(): Promise<Cluster> {
       cache.group({ name: 'small', cacheBytes: 6 * (110 + ENTRY_OVERHEAD_BYTES + OFF_HEAP_OVERHEAD_BYTES), load: loader }) // about 6 entries
     },
     // A third peer that never answers: its keys cost a peer error, then fail over.
-    { options: (_i, urls) => ({ peers: [...urls, dead], hotCacheProbability: 1, failureThreshold: 1 }) },
+    { options: (_i, urls) => ({ peers: [...urls, dead], hotCacheProbability: 1, health: { failureThreshold: 1 } }) },
   )
   cluster = c
   const keys = Array.from({ length: 30 }, (_, i) => `k-${i}`)
   // Each member's first request goes to the dead peer, for a key it owns: a peer error every run, whatever
   // else (a batch, a peek) would have found it dead first and routed around it without a kv fetch.
   for (const member of [0, 1]) {
-    const deadKey = keys.find((key) => c.caches[member]!.picker.pickPeer(key)?.url === dead)
+    const deadKey = keys.find((key) => c.caches[member]!.ownerOf(key) === dead)
     if (deadKey === undefined) throw new Error('no key of the 30 is owned by the dead peer')
     await c.group(member, 'kv').get(deadKey)
   }
@@ -238,7 +238,7 @@ describe('cache.metrics()', () => {
     closers.push(() => closeServer(server))
     const self = serverUrl(server)
     const dead = await closedPortUrl()
-    const cache = standalone({ self, peers: [self, dead], failureThreshold: 1 })
+    const cache = standalone({ self, peers: [self, dead], health: { failureThreshold: 1 } })
     server.on('request', cache.handler())
     const group = cache.group({ name: 'kv', cacheBytes: 1 << 20, load: (key) => `v(${key})` })
     const up = (): number => one(parseSamples(cache.metrics()), 'peercache_peer_up', { peer: dead })

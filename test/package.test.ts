@@ -4,22 +4,30 @@
  * this repository's sources, and use it there from ESM, from CommonJS
  * (`require(esm)`), and from strict TypeScript under every module resolution
  * users pick. Nothing but the tarball's own files (and its declared
- * dependencies, from the registry or npm's cache) may be needed.
+ * dependencies, from the registry or npm's cache) may be needed. The README's
+ * 3-process recipe runs there as written: its app.js, three processes.
  */
-import { execFileSync } from 'node:child_process'
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import { execFile, execFileSync } from 'node:child_process'
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
+import { reservePorts, stopChild } from './helpers/child-procs.js'
+import { section } from './helpers/docs.js'
+import { startListening, type ExampleProcess } from './helpers/example-app.js'
+import { Peercache, serverUrl } from '../src/index.js'
+import { closeServer, listenLocal } from './helpers/cluster.js'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
 const require = createRequire(import.meta.url)
 const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm'
-const versionOf = (name: string): string => (require(`${name}/package.json`) as { version: string }).version
+const npx = process.platform === 'win32' ? 'npx.cmd' : 'npx'
+/** versionOf reads an installed package's version from its folder (keyv's exports do not list its package.json). */
+const versionOf = (name: string): string => (JSON.parse(readFileSync(join(root, 'node_modules', name, 'package.json'), 'utf8')) as { version: string }).version
 /** The optional peers the subpath exports need, at the versions this repo tests with (npm's cache has them). */
-const companions = ['@types/node', 'fastify', 'prom-client'].map((name) => `${name}@${versionOf(name)}`)
+const companions = ['@types/node', 'fastify', 'prom-client', 'keyv'].map((name) => `${name}@${versionOf(name)}`)
 
 /** run executes a command, failing the test with its output when it exits non-zero. */
 function run(file: string, args: readonly string[], cwd: string, timeout = 120_000): string {
@@ -49,13 +57,15 @@ const USE = `
 const EXPECTED = { value: 'hello world', bytes: 11, code: 'ERR_PEERCACHE_LOAD_FAILED', loads: 1 }
 
 const CONSUMER_TS = `import { Peercache, NotFoundError, PeercacheError, Group, type GroupOptions, type GroupStats, type Loader } from 'peercache'
+import { PeercacheStore } from 'peercache/keyv'
+import Keyv from 'keyv'
 
 const load: Loader = async (key, { signal }) => {
   if (signal.aborted) throw new NotFoundError(key)
   return { value: new TextEncoder().encode(key), ttl: 1000 }
 }
 const options: GroupOptions = { name: 'consumer', cacheBytes: 1 << 20, load, ttl: 60_000 }
-const cache = new Peercache({ env: {}, closeTimeout: 100 })
+const cache = new Peercache({ env: {}, deploy: { closeTimeoutMs: 100 } })
 const group: Group = cache.group(options)
 export async function use(): Promise<number> {
   const bytes: Uint8Array = await group.get('k', { signal: AbortSignal.timeout(500) })
@@ -88,10 +98,29 @@ export async function use(): Promise<number> {
   void group.removeLocal
   // @ts-expect-error a Group is made by cache.group(), never constructed
   void new Group(options, {})
+  const keyv = new Keyv<{ id: number }>({ store: new PeercacheStore(cache, { name: 'sessions', cacheBytes: 1 << 20 }) })
+  const session: { id: number } | undefined = await keyv.get('s')
+  void session
+  // @ts-expect-error the store's group has no loader: load is not an option
+  void new PeercacheStore(cache, { name: 'loaded', cacheBytes: 1024, load })
   await cache.close()
   return bytes.byteLength + text.length + json.a + stats.cacheHits
 }
 `
+
+/** fencedBlocks lists the bodies of the ```lang blocks of a markdown text, in order. */
+function fencedBlocks(text: string, lang: string): string[] {
+  return [...text.matchAll(new RegExp('^```' + lang + '\\n([\\s\\S]*?)^```$', 'gm'))].map((m) => m[1]!)
+}
+
+/** recipe is the README's 3-process recipe: its setup commands, app.js, and the commands that start the cluster. */
+function recipe(): { setup: string; app: string; run: string } {
+  const text = section('README.md', 'A cluster of three processes')
+  const [setup, run] = fencedBlocks(text, 'sh')
+  const [app] = fencedBlocks(text, 'js')
+  if (setup === undefined || run === undefined || app === undefined) throw new Error('the README recipe lost a code block')
+  return { setup, app, run }
+}
 
 /** The module settings a strict consumer may use, each checked against the installed package. */
 const TS_SETUPS = [
@@ -154,12 +183,33 @@ describe('the packed tarball', () => {
     expect(JSON.parse(out.trim())).toEqual(EXPECTED)
   }, 120_000)
 
+  it('installs the peercache command: npx peercache status <url> prints a status as tables', async () => {
+    // A statusHandler() served from this process; the installed command asks it over HTTP (so it runs async).
+    const cache = new Peercache({ env: {} })
+    cache.group({ name: 'kv', cacheBytes: 1024, load: (key) => key })
+    const server = await listenLocal()
+    server.on('request', cache.statusHandler())
+    try {
+      const out = await new Promise<string>((resolve, reject) => {
+        const args = ['--no-install', 'peercache', 'status', `${serverUrl(server)}/status`]
+        execFile(npx, args, { cwd: project(), timeout: 60_000, env: cleanEnv() }, (err, stdout, stderr) => (err === null ? resolve(stdout) : reject(new Error(`${err.message}\n${stderr}`))))
+      })
+      expect(out).toMatch(/^peercache cluster, gathered by \(this process, without peers\)/)
+      expect(out).toMatch(/^\(this process, without peers\)\s+kv\s+0\s/m)
+    } finally {
+      await closeServer(server)
+      await cache.close()
+    }
+  }, 120_000)
+
   it('serves its integrations as subpath exports, from ESM and CommonJS', () => {
     const esm = `
       import { peercachePlugin } from 'peercache/fastify'
       import { registerPeercacheMetrics } from 'peercache/prom-client'
+      import { PeercacheStore } from 'peercache/keyv'
       import { Registry } from 'prom-client'
       import Fastify from 'fastify'
+      import Keyv from 'keyv'
       import { Peercache } from 'peercache'
       const cache = new Peercache({ env: {} })
       cache.group({ name: 'kv', cacheBytes: 1024, load: (key) => 'v' + key })
@@ -170,14 +220,17 @@ describe('the packed tarball', () => {
       await app.register(peercachePlugin, { cache })
       await app.ready()
       const gets = (await registry.getSingleMetricAsString('peercache_gets_total')).includes('peercache_gets_total{group="kv"} 1')
+      const keyv = new Keyv({ store: new PeercacheStore(cache, { name: 'sessions', cacheBytes: 1024 }) })
+      await keyv.set('user', { id: 7 }, 60_000)
+      const stored = await keyv.get('user')
       await app.close()
-      console.log(JSON.stringify({ gets }))
+      console.log(JSON.stringify({ gets, stored }))
     `
     writeFileSync(join(project(), 'subpaths.mjs'), esm)
-    expect(JSON.parse(run(process.execPath, ['subpaths.mjs'], project()).trim())).toEqual({ gets: true })
-    const cjs = `console.log(JSON.stringify([typeof require('peercache/fastify').peercachePlugin, typeof require('peercache/prom-client').registerPeercacheMetrics]))`
+    expect(JSON.parse(run(process.execPath, ['subpaths.mjs'], project()).trim())).toEqual({ gets: true, stored: { id: 7 } })
+    const cjs = `console.log(JSON.stringify([typeof require('peercache/fastify').peercachePlugin, typeof require('peercache/prom-client').registerPeercacheMetrics, typeof require('peercache/keyv').PeercacheStore]))`
     writeFileSync(join(project(), 'subpaths.cjs'), cjs)
-    expect(JSON.parse(run(process.execPath, ['--no-warnings', 'subpaths.cjs'], project()).trim())).toEqual(['function', 'function'])
+    expect(JSON.parse(run(process.execPath, ['--no-warnings', 'subpaths.cjs'], project()).trim())).toEqual(['function', 'function', 'function'])
   }, 120_000)
 
   for (const setup of TS_SETUPS) {
@@ -203,4 +256,38 @@ describe('the packed tarball', () => {
       run(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', folder], project())
     }, 180_000)
   }
+
+  it("runs the README's 3-process recipe as written: each process answers, the key's owner alone loads it", async () => {
+    const { setup, app, run: commands } = recipe()
+    // The recipe's project is an ES module package with the tarball installed, as this one is.
+    expect(setup).toContain('npm pkg set type=module')
+    expect(setup).toContain(`npm install ../peercache/${tarball.split(/[\\/]/).pop()}`)
+    expect(JSON.parse(readFileSync(join(project(), 'package.json'), 'utf8'))).toMatchObject({ type: 'module' })
+    const starts = [...commands.matchAll(/^PORT=(\d+) PEERCACHE_SELF=(\S+) node app\.js &$/gm)]
+    expect(starts.map((m) => m[2])).toEqual(commands.match(/PEERCACHE_PEERS=(\S+)/)![1]!.split(','))
+    mkdirSync(join(project(), 'recipe'), { recursive: true })
+    writeFileSync(join(project(), 'recipe', 'app.js'), app)
+    // The same commands on ports free here: PEERCACHE_PEERS, then PORT and PEERCACHE_SELF per process.
+    const urls = await reservePorts(starts.length)
+    const apps: ExampleProcess[] = []
+    try {
+      for (const url of urls) {
+        const env = { PEERCACHE_PEERS: urls.join(','), PORT: new URL(url).port, PEERCACHE_SELF: url }
+        apps.push(await startListening(['app.js'], { cwd: join(project(), 'recipe'), tag: url, env }))
+      }
+      for (const { url } of apps) {
+        const response = await fetch(`${url}/square/12`, { signal: AbortSignal.timeout(10_000) })
+        expect(await response.text()).toBe('144\n')
+      }
+      const missing = await fetch(`${apps[0]!.url}/square/twelve`, { signal: AbortSignal.timeout(10_000) })
+      expect(missing.status).toBe(404)
+      await missing.text()
+      const computed = (): string[] => apps.flatMap((a) => a.output().split('\n')).filter((line) => / computes 12²$/.test(line))
+      // Log lines travel through pipes, independently of the HTTP answers.
+      await vi.waitFor(() => expect(computed().length).toBeGreaterThan(0), { timeout: 5_000 })
+      expect(computed()).toHaveLength(1)
+    } finally {
+      await Promise.all(apps.map((a) => stopChild(a)))
+    }
+  }, 120_000)
 })

@@ -17,6 +17,7 @@ import {
   unixNanosToMs,
   type BatchEntryMessage,
 } from '../src/proto/codec.js'
+import { parsePeerQuery, peerQuery } from '../src/proto/paths.js'
 import { mulberry32 } from './helpers/core-helpers.js'
 
 interface GetResponseVector {
@@ -307,5 +308,23 @@ describe('ns <-> ms conversion', () => {
   it('floors negative ns', () => {
     expect(unixNanosToMs(-1n)).toBe(-1)
     expect(unixNanosToMs(-1_000_000n)).toBe(-1)
+  })
+})
+
+describe('peercache query (gen, fresh): what a Go peer never reads', () => {
+  it('round-trips; nothing to say is no query at all', () => {
+    expect(peerQuery(0, false)).toBe('')
+    for (const [generation, fresh] of [[0, true], [7, false], [1_770_000_000_000, true], [Number.MAX_SAFE_INTEGER, false]] as const) {
+      const query = peerQuery(generation, fresh)
+      expect(parsePeerQuery(`/_groupcache/kv/k${query}`)).toEqual({ generation, fresh })
+    }
+    expect(parsePeerQuery('/_groupcache/kv/k')).toEqual({ generation: 0, fresh: false })
+    expect(parsePeerQuery('/_groupcache/kv/k?other=1&gen=12&x')).toEqual({ generation: 12, fresh: false })
+  })
+
+  it('refuses a gen that is not a safe non-negative integer', () => {
+    for (const bad of ['gen=', 'gen=x', 'gen=-1', 'gen=1.5', 'gen=1e3', 'gen=99999999999999999', `gen=${2 ** 53}`]) {
+      expect(parsePeerQuery(`/p?${bad}`), bad).toBeUndefined()
+    }
   })
 })

@@ -1,9 +1,10 @@
 /**
- * The integration subpaths (issue 11): `peercache/fastify` and
- * `peercache/prom-client` are exported with the same conditions as the root,
- * fastify and prom-client are optional peer dependencies (never runtime
- * dependencies), and nothing the root entry point loads imports them, so a
- * user who does not use an integration does not need its library.
+ * The integration subpaths (issue 11): `peercache/fastify`,
+ * `peercache/prom-client` and `peercache/keyv` are exported with the same
+ * conditions as the root, fastify, prom-client and keyv are optional peer
+ * dependencies (never runtime dependencies), and nothing the root entry point
+ * loads imports them, so a user who does not use an integration does not
+ * need its library.
  */
 import { existsSync, readFileSync } from 'node:fs'
 import { dirname, join, normalize } from 'node:path'
@@ -21,10 +22,13 @@ interface PackageJson {
 
 const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as PackageJson
 
+/** Each subpath, its library, and its module under src/ (and dist/). */
 const SUBPATHS = [
-  ['./fastify', 'fastify'],
-  ['./prom-client', 'prom-client'],
+  ['./fastify', 'fastify', 'fastify'],
+  ['./prom-client', 'prom-client', 'prom-client'],
+  ['./keyv', 'keyv', 'integrations/keyv'],
 ] as const
+const LIBRARIES = SUBPATHS.map(([, library]) => library)
 
 /** importsOf lists the module specifiers a source file imports or re-exports (type-only imports included). */
 function importsOf(file: string): string[] {
@@ -49,26 +53,28 @@ function reachable(entry: string): { files: Set<string>; packages: Set<string> }
 }
 
 describe('integration subpaths', () => {
-  it.each(SUBPATHS)('%s is exported with the root’s conditions, each pointing at the built module of src', (subpath, name) => {
+  it.each(SUBPATHS)('%s is exported with the root’s conditions, each pointing at the built module of src', (subpath, _library, module) => {
     const rootConditions = pkg.exports['.'] as Record<string, string>
     const conditions = pkg.exports[subpath] as Record<string, string>
     expect(Object.keys(conditions)).toEqual(Object.keys(rootConditions))
-    expect(conditions.types).toBe(`./dist/${name}.d.ts`)
-    for (const condition of Object.keys(conditions).filter((c) => c !== 'types')) expect(conditions[condition]).toBe(`./dist/${name}.js`)
-    expect(existsSync(join(root, 'src', `${name}.ts`))).toBe(true)
+    expect(conditions.types).toBe(`./dist/${module}.d.ts`)
+    for (const condition of Object.keys(conditions).filter((c) => c !== 'types')) expect(conditions[condition]).toBe(`./dist/${module}.js`)
+    expect(existsSync(join(root, 'src', `${module}.ts`))).toBe(true)
   })
 
-  it.each(SUBPATHS)('%s: its library is an optional peer dependency, not a dependency', (_subpath, library) => {
+  it.each(SUBPATHS)('%s: its library is an optional peer dependency, not a dependency', (_subpath, library, module) => {
     expect(pkg.dependencies?.[library]).toBeUndefined()
     expect(pkg.peerDependencies?.[library]).toBeDefined()
     expect(pkg.peerDependenciesMeta?.[library]?.optional).toBe(true)
-    expect(reachable(`src/${library}.ts`).packages).toContain(library)
+    expect(reachable(`src/${module}.ts`).packages).toContain(library)
   })
 
-  it('the root entry point never loads fastify or prom-client', () => {
+  it('the root entry point never loads fastify, prom-client or keyv, nor their modules', () => {
     const { files, packages } = reachable('src/index.ts')
     expect(files.size).toBeGreaterThan(10)
-    for (const library of ['fastify', 'prom-client']) expect([...packages]).not.toContain(library)
-    expect([...files].some((file) => file.endsWith('fastify.ts') || file.endsWith('prom-client.ts'))).toBe(false)
+    for (const library of LIBRARIES) expect([...packages]).not.toContain(library)
+    const modules = SUBPATHS.map(([, , module]) => join(root, 'src', `${module}.ts`))
+    expect([...files].filter((file) => modules.includes(file))).toEqual([])
+    expect([...files].some((file) => file.includes(`${join('src', 'integrations')}`))).toBe(false)
   })
 })

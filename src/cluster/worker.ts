@@ -13,6 +13,7 @@
 import { ConfigError } from '../errors.js'
 import { isPort } from '../discovery/env.js'
 import { peerUrl } from '../discovery/self.js'
+import { reportExitReasonToPrimary } from './exit-reason.js'
 
 /** ClusterPeersOptions describe one host's workers. */
 export interface ClusterPeersOptions {
@@ -48,6 +49,8 @@ export function clusterPeers(options: ClusterPeersOptions): ClusterPeers {
   if (!isPort(options.basePort) || !isPort(options.basePort + workers - 1)) throw new ConfigError(`basePort ${options.basePort} + ${workers} workers leaves the port range`)
   const url = (i: number): string => peerUrl(options.protocol ?? 'http', options.host ?? '127.0.0.1', options.basePort + i)
   const peers = Array.from({ length: workers }, (_, i) => url(i))
+  // A worker that dies (its peer port taken: EADDRINUSE) tells forkPeerWorkers why, for its log.
+  if (env === process.env) reportExitReasonToPrimary(env)
   return { self: url(index), peers, port: options.basePort + index, index }
 }
 

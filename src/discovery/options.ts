@@ -38,11 +38,6 @@ export interface LookupDiscovery {
 /** DiscoveryOption is the `discovery` option of a Peercache. */
 export type DiscoveryOption = DnsDiscovery | PeerLookup | LookupDiscovery
 
-/** DEFAULT_INTERVAL_MS is the time between refreshes. */
-export const DEFAULT_INTERVAL_MS = 5000
-/** DEFAULT_TIMEOUT_MS bounds one refresh. */
-export const DEFAULT_TIMEOUT_MS = 2000
-
 /** isDnsDiscovery tells the DNS form from the lookup forms. */
 export function isDnsDiscovery(option: DiscoveryOption): option is DnsDiscovery {
   return typeof option === 'object' && option !== null && 'dns' in option

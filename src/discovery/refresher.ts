@@ -11,9 +11,11 @@
  *  - a failed lookup, an empty answer, an invalid URL or a timeout keeps the
  *    last good list: a DNS hiccup never empties the ring. It is logged once
  *    per failure streak, and the recovery once;
- *  - the timer is unref'd (it never keeps a process alive) and close() stops it.
+ *  - its timers are unref'd (they never keep a process alive); close() stops
+ *    the loop and aborts the refresh in flight (its signal aborts, so a DNS
+ *    lookup cancels its queries), so nothing of it outlives close().
  */
-import { DiscoveryError } from '../errors.js'
+import { ClosedError, DiscoveryError } from '../errors.js'
 import type { Logger } from '../logger.js'
 import type { PeerLookup } from './options.js'
 
@@ -36,6 +38,8 @@ export class PeerRefresher {
   readonly #options: RefresherOptions
   #timer: NodeJS.Timeout | undefined
   #pending: Promise<unknown> | undefined
+  /** Aborts the refresh in flight (its deadline or close()). */
+  #controller: AbortController | undefined
   #failing = false
   #closed = false
 
@@ -52,6 +56,7 @@ export class PeerRefresher {
   close(): void {
     this.#closed = true
     clearTimeout(this.#timer)
+    this.#controller?.abort(new ClosedError('peer discovery closed'))
   }
 
   async #tick(): Promise<void> {
@@ -74,29 +79,25 @@ export class PeerRefresher {
     }
   }
 
-  /** #lookupWithin asks the source, bounded by timeoutMs, and checks the answer. */
+  /** #lookupWithin asks the source, bounded by timeoutMs and by close(), and checks the answer. */
   async #lookupWithin(): Promise<string[]> {
     const { lookup, timeoutMs, validate } = this.#options
     const controller = new AbortController()
+    this.#controller = controller
     const pending = Promise.resolve().then(() => lookup({ signal: controller.signal }))
     this.#pending = pending
     void pending.then(
       () => this.#settled(pending),
       () => this.#settled(pending),
     )
-    let timer: NodeJS.Timeout | undefined
-    const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
-        const error = new DiscoveryError(`lookup took longer than ${timeoutMs} ms`)
-        controller.abort(error)
-        reject(error)
-      }, timeoutMs)
-    })
+    const timer = setTimeout(() => controller.abort(new DiscoveryError(`lookup took longer than ${timeoutMs} ms`)), timeoutMs)
+    timer.unref()
     try {
-      const answer = await Promise.race([pending, deadline])
+      const answer = await Promise.race([pending, rejectOnAbort(controller.signal)])
       return checkAnswer(answer, validate)
     } finally {
       clearTimeout(timer)
+      if (this.#controller === controller) this.#controller = undefined
     }
   }
 
@@ -115,6 +116,11 @@ export class PeerRefresher {
     this.#failing = false
     this.#options.logger.info({ source: this.#options.source }, 'peer discovery answers again')
   }
+}
+
+/** rejectOnAbort rejects with the signal's reason once it aborts: the deadline or close() ends the wait even if the lookup ignores its signal. */
+function rejectOnAbort(signal: AbortSignal): Promise<never> {
+  return new Promise((_, reject) => signal.addEventListener('abort', () => reject(signal.reason), { once: true }))
 }
 
 function checkAnswer(answer: unknown, validate: (peers: readonly string[]) => string[]): string[] {

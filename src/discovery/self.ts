@@ -40,8 +40,17 @@ function ownAddress(input: SelfInput): string {
   const hostname = input.env.HOSTNAME?.trim()
   if (hostname) {
     if (isIP(hostname) !== 0) return hostname
-    const found = addressInHosts(readHosts(input.hostsFile ?? '/etc/hosts'), hostname)
+    const file = input.hostsFile ?? '/etc/hosts'
+    const hosts = readHosts(file)
+    const found = addressInHosts(hosts, hostname)
     if (found !== undefined) return found
+    const loopback = loopbackInHosts(hosts, hostname)
+    if (loopback.length > 0) {
+      throw new ConfigError(
+        `discovery cannot name this process: HOSTNAME ${hostname} maps only to loopback (${loopback.join(', ')}) in ${file}, ` +
+          'which other peers cannot reach, so it was skipped: set PEERCACHE_SELF (e.g. http://10.0.0.5:8080) or POD_IP to this machine\'s address',
+      )
+    }
   }
   throw new ConfigError('discovery cannot name this process: set PEERCACHE_SELF or POD_IP, or a HOSTNAME listed in the hosts file')
 }
@@ -56,12 +65,22 @@ function readHosts(file: string): string {
 
 /** addressInHosts returns the first non-loopback address the hosts text gives name, or undefined. */
 export function addressInHosts(hosts: string, name: string): string | undefined {
+  return addressesInHosts(hosts, name).find((address) => !isLoopback(address))
+}
+
+/** loopbackInHosts lists the loopback addresses the hosts text gives name (skipped: other peers cannot reach them). */
+function loopbackInHosts(hosts: string, name: string): string[] {
+  return addressesInHosts(hosts, name).filter(isLoopback)
+}
+
+/** addressesInHosts lists every IP address the hosts text gives name, in order. */
+function addressesInHosts(hosts: string, name: string): string[] {
+  const found: string[] = []
   for (const line of hosts.split('\n')) {
     const [address, ...names] = line.replace(/#.*/, '').trim().split(/\s+/)
-    if (address === undefined || !names.includes(name) || isIP(address) === 0 || isLoopback(address)) continue
-    return address
+    if (address !== undefined && names.includes(name) && isIP(address) !== 0) found.push(address)
   }
-  return undefined
+  return found
 }
 
 function isLoopback(address: string): boolean {

@@ -6,7 +6,7 @@
  * Gets are collected until the next `setImmediate` (everything issued in the
  * current macrotask, including its microtasks), then sent: one key as a
  * plain GET (what any groupcache peer understands), several as one batch.
- * Each key is settled as soon as its outcome is known (batch.ts), and keeps
+ * Each key is settled as soon as its outcome is known (batch-channel.ts), and keeps
  * its own caller signal; the batch request is aborted only when every key's
  * caller has gone. Invariant: a flush whose callers brought no signal (the
  * common case: nobody can abort) makes no AbortController, adds no listener
@@ -14,14 +14,13 @@
  */
 import type { CacheEntry } from '../cache.js'
 import { toAbortError } from '../singleflight.js'
-import type { OnBatchResult } from './batch.js'
 
 /** BatchSender sends the keys of one group to the peer and settles each key's result. */
 export interface BatchSender {
   /** sendOne fetches one key (a plain GET). */
   sendOne(group: string, key: string, signal: AbortSignal | undefined): Promise<CacheEntry>
   /** sendMany fetches several keys; onResult hears each key's entry or error as soon as it is known. */
-  sendMany(group: string, keys: readonly string[], signal: AbortSignal | undefined, onResult: OnBatchResult): Promise<unknown>
+  sendMany(group: string, keys: readonly string[], signal: AbortSignal | undefined, onResult: (key: string, result: CacheEntry | Error) => void): Promise<unknown>
 }
 
 interface Waiter {

@@ -7,32 +7,41 @@
  * the request aborted (an unread body would pin its connection).
  *
  * Answers are sorted into the owner's final answers (404 marked not-found,
- * 503 loader failed) and transport failures (PeerError), which feed the
- * peer's health and make the caller load locally.
+ * 503 marked load-failed) and transport failures (PeerError, every other
+ * status, an unmarked 503 included: a closing fastify answers its own), which
+ * feed the peer's health (liveness.ts) and make the caller load locally.
+ *
+ * Busy is not dead, for every request kind (the rule is kept in
+ * exchange.ts): health counts only evidence that the peer cannot answer —
+ * a refused or broken connection, a bad answer, a failed liveness probe —
+ * never slowness and never a 4xx refusal of one request. A request silent
+ * past the transport timeout (the owner loading, or the request queued
+ * behind its loads) waits for a peer the probe shows alive, up to its
+ * Patience: loadTimeout for gets, batches, writes and clears (then a
+ * PeerLoadTimeoutError, not held against the peer); a peek gives up at the
+ * timeout. Only a failed probe marks the peer down.
+ *
+ * Batch gets go through the peer's batch channel (batch-channel.ts), which
+ * reaches the peer through the narrow BatchPeer view this client gives it.
  */
-import { Pool, errors as undiciErrors, type Dispatcher } from 'undici'
+import { Pool, type Dispatcher } from 'undici'
 import type { PeerAuth } from '../auth.js'
-import { textDecoder } from '../bytes.js'
 import type { CacheEntry } from '../cache.js'
-import {
-  LoadError,
-  NotFoundError,
-  PeerError,
-  PeerLoadTimeoutError,
-  PeerResponseError,
-  PeerTimeoutError,
-  PeerUnavailableError,
-  ResponseTooLargeError,
-} from '../errors.js'
-import { MAX_BATCH_KEYS, decodeGetResponse, encodeBatchRequest, encodeSetRequest, type BatchEntryMessage } from '../proto/codec.js'
+import { LoadError, NotFoundError, PeerError, PeerResponseError } from '../errors.js'
+import { encodeBatchRequest, encodeSetRequest, type BatchEntryMessage } from '../proto/codec.js'
+import { ERROR_HEADER, HELLO_PATH, batchPath, clearPath, errorHeaderValue, peekPath, peerPath, peerQuery } from '../proto/paths.js'
 import { toAbortError } from '../singleflight.js'
-import { PeerHealth, type HealthOptions } from './health.js'
-import { Deadlines } from './deadlines.js'
-import { fetchBatch, toEntry, type BatchPeer, type OnBatchResult } from './batch.js'
+import { REQUEST_REFUSALS, classifyFailure, decodeValue, errorMessage, heldAgainstPeer } from './answers.js'
+import { BatchChannel, type OnBatchResult } from './batch-channel.js'
 import { streamBatch, type BatchStreamEnd } from './batch-stream.js'
-import { Batcher } from './batcher.js'
-import { exchange, type ExchangeOptions, type Liveness, type PeerResponse } from './exchange.js'
-import { ERROR_HEADER, batchPath, clearPath, errorHeaderValue, peekPath, peerPath } from './paths.js'
+import { Deadlines } from './deadlines.js'
+import { exchange, type ExchangeOptions, type PeerResponse } from './exchange.js'
+import type { HealthOptions, PeerHealth } from './health.js'
+import { PeerLiveness, type HealthListener } from './liveness.js'
+import { Handshake, type HandshakeOptions } from './handshake.js'
+import { DEFAULTS } from '../options.js'
+
+export type { HealthListener } from './liveness.js'
 
 /** PeerClientOptions configure how this process talks to its peers. */
 export interface PeerClientOptions {
@@ -44,7 +53,11 @@ export interface PeerClientOptions {
    * @default 2000
    */
   timeout: number
-  /** Longest wait for an owner that is alive but still loading the key, in ms. @default 30000 */
+  /**
+   * Longest wait for a peer that is alive but busy (loading the key, or every
+   * connection taken by loads), in ms: for gets, batches, writes and clears.
+   * @default 30000
+   */
   loadTimeout?: number
   /** TCP (and TLS) connect timeout, in ms. @default the request timeout */
   connectTimeout?: number
@@ -63,6 +76,10 @@ export interface PeerClientOptions {
   /** Signs every request when a secret is configured. */
   auth?: PeerAuth | undefined
   health?: HealthOptions
+  /** Compare the peer's configuration with this process's when it first answers and after each probe (handshake.ts); unset, never. */
+  handshake?: HandshakeOptions
+  /** The group's clear generation in this process, sent with every request about the group (group/writes.ts). @default none */
+  generation?: (group: string) => number
 }
 
 /** PeerTlsOptions are the TLS settings the client uses toward https:// peers. */
@@ -75,73 +92,53 @@ export interface PeerTlsOptions {
   servername?: string
 }
 
-/** HealthListener hears a peer going down or coming back. */
-export interface HealthListener {
-  down(peer: string, error: Error): void
-  up(peer: string): void
-}
-
-const MAX_ERROR_MESSAGE_BYTES = 1024
-
-/**
- * REQUEST_REFUSALS are the statuses that refuse one request for what it is
- * (malformed, a method the peer lacks, a body or key over the peer's
- * limits: 413, 414, 431), not the peer's state. They fail that request
- * only and never mark the peer down. 401 (secrets differ) and a bare 404
- * (wrong base path) are not here: every request would get them.
- */
-const REQUEST_REFUSALS: ReadonlySet<number> = new Set([400, 405, 413, 414, 431])
-
-/** DEFAULT_LOAD_TIMEOUT is how long an asker waits for an owner that is alive but loading, in ms. */
-export const DEFAULT_LOAD_TIMEOUT = 30_000
 
 /** HttpPeer is one remote peer reached over HTTP. */
-export class HttpPeer implements Liveness {
+export class HttpPeer {
   readonly url: string
   readonly health: PeerHealth
-  /** answers counts the responses this peer started (Liveness). */
-  answers = 0
   readonly #pool: Pool
-  /** One connection of its own for liveness probes: the pool's may all be busy with slow loads. */
+  /** One connection of its own for liveness checks: the pool's may all be busy with slow loads. */
   #probePool: Pool | undefined
-  #liveCheck: Promise<boolean> | undefined
   readonly #prefix: string
   readonly #options: PeerClientOptions
-  readonly #listener: HealthListener
-  readonly #batcher: Batcher
+  readonly #liveness: PeerLiveness
+  readonly #batches: BatchChannel
+  readonly #handshake: Handshake | undefined
   /** The first deadline of every request to this peer, on shared timers (deadlines.ts). */
   readonly #deadlines = new Deadlines()
-  #probeTimer: NodeJS.Timeout | undefined
   #closed = false
   /** Set once the peer answered the peek endpoint with a bare 404 (a Go peer): never peeked again. */
   #peekUnsupported = false
-  /** Set once the peer showed it cannot serve batches (batch.ts): per-key gets from then on. */
-  #batchUnsupported = false
 
   constructor(url: string, options: PeerClientOptions, listener: HealthListener, random: () => number) {
     this.url = url
     this.#options = options
-    this.#listener = listener
-    this.health = new PeerHealth(options.health ?? {}, random)
     const parsed = new URL(url)
     // A base URL may carry a path (http://host/cache): it prefixes basePath.
     this.#prefix = parsed.pathname.replace(/\/+$/, '')
     this.#pool = new Pool(parsed.origin, poolOptions(options))
-    this.#batcher = new Batcher(
-      {
-        sendOne: (group, key, signal) => this.#getOne(group, key, signal),
-        sendMany: (group, keys, signal, onResult) => fetchBatch(this.#batchLink, group, keys, signal, onResult),
-      },
-      MAX_BATCH_KEYS,
-    )
+    if (options.handshake !== undefined) this.#handshake = new Handshake(url, options.handshake, (signal) => this.#sendHello(signal))
+    const handshake = this.#handshake
+    this.#liveness = new PeerLiveness(url, options.health ?? {}, listener, random, (own) => this.#sendProbe(own), handshake && (() => handshake.run()))
+    this.health = this.#liveness.health
+    this.#batches = new BatchChannel({
+      url,
+      getOne: (group, key, signal) => this.#getOne(group, key, signal),
+      stream: (group, keys, signal, onEntry) => this.#streamBatch(group, keys, signal, onEntry),
+      classify: (err) => classifyFailure(url, err),
+      succeeded: () => this.#liveness.succeeded(),
+      failed: (error) => this.#liveness.failed(error),
+    })
   }
 
   /**
    * get fetches key of group from this peer (see the file comment for the
    * error classes). With `coalesce`, gets of the same tick share one batch.
    */
-  get(group: string, key: string, options: { signal?: AbortSignal; coalesce?: boolean }): Promise<CacheEntry> {
-    if (options.coalesce === true && !this.#batchUnsupported) return this.#batcher.get(group, key, options.signal)
+  get(group: string, key: string, options: { signal?: AbortSignal; coalesce?: boolean; fresh?: boolean }): Promise<CacheEntry> {
+    if (options.fresh === true) return this.#getOne(group, key, options.signal, true)
+    if (options.coalesce === true) return this.#batches.get(group, key, options.signal)
     return this.#getOne(group, key, options.signal)
   }
 
@@ -149,29 +146,29 @@ export class HttpPeer implements Liveness {
    * getMany fetches several keys in one batch request. The map holds each
    * key's own outcome: its entry, its final error (NotFoundError,
    * LoadError) or a PeerError; `onResult` hears each one as it arrives.
-   * A batch is never a unit of failure (batch.ts says how).
+   * A batch is never a unit of failure (batch-channel.ts says how).
    */
   getMany(
     group: string,
     keys: readonly string[],
     options: { signal?: AbortSignal | undefined; onResult?: OnBatchResult | undefined },
   ): Promise<Map<string, CacheEntry | Error>> {
-    return fetchBatch(this.#batchLink, group, keys, options.signal, options.onResult)
+    return this.#batches.getMany(group, keys, options.signal, options.onResult)
   }
 
   /** set stores key's entry at this peer (PUT with a SetRequest body, mailgun-compatible). */
   async set(group: string, key: string, entry: CacheEntry, options: { signal?: AbortSignal }): Promise<void> {
     const body = encodeSetRequest({ group, key, value: entry.value, expiresAt: entry.expiresAt })
-    const response = await this.request('PUT', this.#prefix + peerPath(this.#options.basePath, group, key), body, options.signal)
+    const response = await this.#request('PUT', this.#keyPath(group, key, false), body, options.signal, 'load')
     if (response.status !== 200) throw this.#unexpected(response)
-    this.#succeeded()
+    this.#liveness.succeeded()
   }
 
   /** remove drops key from this peer's caches (DELETE, mailgun-compatible). */
   async remove(group: string, key: string, options: { signal?: AbortSignal }): Promise<void> {
-    const response = await this.request('DELETE', this.#prefix + peerPath(this.#options.basePath, group, key), undefined, options.signal)
+    const response = await this.#request('DELETE', this.#keyPath(group, key, false), undefined, options.signal, 'load')
     if (response.status !== 200) throw this.#unexpected(response)
-    this.#succeeded()
+    this.#liveness.succeeded()
   }
 
   /**
@@ -180,14 +177,13 @@ export class HttpPeer implements Liveness {
    */
   async peek(group: string, key: string, options: { signal?: AbortSignal }): Promise<CacheEntry | undefined> {
     if (this.#peekUnsupported) return undefined
-    // A peek never loads: the transport `timeout` bounds it (no load deadline).
-    const response = await this.request('GET', this.#prefix + peekPath(group, key), undefined, options.signal)
-    const marker = response.headers['x-peercache-error']
+    const response = await this.#request('GET', this.#prefix + peekPath(group, key) + this.#query(group, false), undefined, options.signal, 'transport')
+    const marker = response.headers[ERROR_HEADER]
     if (response.status === 404 && marker === undefined) this.#peekUnsupported = true
     if (response.status === 404 && marker !== errorHeaderValue.noSuchGroup) return undefined
     if (response.status !== 200) throw this.#unexpected(response)
     const entry = this.#decodeValue(response)
-    this.#succeeded()
+    this.#liveness.succeeded()
     return entry
   }
 
@@ -198,51 +194,73 @@ export class HttpPeer implements Liveness {
    * count against the peer's health (it answered).
    */
   async clear(group: string, options: { signal?: AbortSignal }): Promise<void> {
-    const response = await this.request('POST', this.#prefix + clearPath(group), EMPTY_BODY, options.signal)
+    const response = await this.#request('POST', this.#prefix + clearPath(group) + this.#query(group, false), EMPTY_BODY, options.signal, 'load')
     if (response.status === 404 && response.headers[ERROR_HEADER] === undefined) {
-      this.#succeeded()
+      this.#liveness.succeeded()
       throw new PeerResponseError(this.url, 'has no clear endpoint (a Go groupcache peer?): its entries were not cleared', { status: 404 })
     }
     if (response.status !== 200) throw this.#unexpected(response)
-    this.#succeeded()
+    this.#liveness.succeeded()
   }
 
-  async #getOne(group: string, key: string, signal: AbortSignal | undefined): Promise<CacheEntry> {
-    const path = this.#prefix + peerPath(this.#options.basePath, group, key)
-    const response = await this.request('GET', path, undefined, signal, true)
-    return this.#readGetResponse(response)
-  }
-
-  /** The view of this peer that batch.ts works through (made once per peer). */
-  readonly #batchLink: BatchPeer = this.#makeBatchLink()
-
-  #makeBatchLink(): BatchPeer {
-    // eslint-disable-next-line @typescript-eslint/no-this-alias
-    const peer = this
-    return {
-      get url() {
-        return peer.url
-      },
-      get up() {
-        return peer.health.up
-      },
-      get batchUnsupported() {
-        return peer.#batchUnsupported
-      },
-      set batchUnsupported(value: boolean) {
-        peer.#batchUnsupported = value
-      },
-      stream: (group, keys, signal, onEntry) => this.#streamBatch(group, keys, signal, onEntry),
-      getOne: (group, key, signal) => this.#getOne(group, key, signal),
-      classify: (err) => this.#classify(err),
-      succeeded: () => this.#succeeded(),
-      failed: (error) => this.#failed(error),
+  /**
+   * Sends one bounded request and reads the whole (capped) body. It records
+   * transport failures against this peer's health and rethrows them as
+   * PeerErrors; a caller's abort becomes an AbortError and counts nothing.
+   */
+  async #request(method: Dispatcher.HttpMethod, path: string, body: Uint8Array | undefined, signal: AbortSignal | undefined, patience: Patience): Promise<PeerResponse> {
+    try {
+      // Success is recorded by the caller once it accepted the answer: a
+      // 200 with an undecodable body is a failure, not a success.
+      return await exchange(this.#pool, this.#exchangeOptions(method, path, body, signal, patience))
+    } catch (err) {
+      if (signal?.aborted) throw toAbortError(signal.reason)
+      const peerError = classifyFailure(this.url, err)
+      if (heldAgainstPeer(peerError)) this.#liveness.failed(peerError)
+      throw peerError
     }
   }
 
+  /** close stops probing and closes the pool's connections. Idempotent. */
+  async close(): Promise<void> {
+    if (this.#closed) return
+    this.#closed = true
+    this.#liveness.close()
+    this.#handshake?.close()
+    await Promise.all([this.#pool.destroy().catch(() => {}), this.#probePool?.destroy().catch(() => {})])
+  }
+
+  async #getOne(group: string, key: string, signal: AbortSignal | undefined, fresh = false): Promise<CacheEntry> {
+    const response = await this.#request('GET', this.#keyPath(group, key, fresh), undefined, signal, 'load')
+    return this.#readGetResponse(response)
+  }
+
+  /** The path of key under basePath, with the query this process adds (peerQuery: invisible to Go peers). */
+  #keyPath(group: string, key: string, fresh: boolean): string {
+    return this.#prefix + peerPath(this.#options.basePath, group, key) + this.#query(group, fresh)
+  }
+
+  /** Every request about a group carries the group's clear generation here: the peer fences itself by it (group/writes.ts). */
+  #query(group: string, fresh: boolean): string {
+    return peerQuery(this.#options.generation?.(group) ?? 0, fresh)
+  }
+
   #streamBatch(group: string, keys: readonly string[], signal: AbortSignal | undefined, onEntry: (entry: BatchEntryMessage) => void): Promise<BatchStreamEnd> {
-    const path = this.#prefix + batchPath(group)
-    return streamBatch(this.#pool, { ...this.#exchangeOptions('POST', path, encodeBatchRequest(keys), signal, true), streaming: true }, onEntry)
+    const path = this.#prefix + batchPath(group) + this.#query(group, false)
+    return streamBatch(this.#pool, { ...this.#exchangeOptions('POST', path, encodeBatchRequest(keys), signal, 'load'), streaming: true }, onEntry)
+  }
+
+  /** One probe (liveness.ts): a GET of the base path, on the probe connection or the pool, bounded by the transport timeout. */
+  #sendProbe(ownConnection: boolean): Promise<PeerResponse> {
+    let dispatcher = this.#pool
+    if (ownConnection) dispatcher = this.#probePool ??= new Pool(new URL(this.url).origin, { ...poolOptions(this.#options), connections: 1 })
+    return exchange(dispatcher, this.#exchangeOptions('GET', this.#prefix + this.#options.basePath, undefined, undefined, 'probe'))
+  }
+
+  /** One hello (handshake.ts): signed, bounded by the transport timeout and a small body cap, never counted against the peer. */
+  #sendHello(signal: AbortSignal): Promise<PeerResponse> {
+    const options = this.#exchangeOptions('GET', this.#prefix + HELLO_PATH, undefined, signal, 'probe')
+    return exchange(this.#pool, { ...options, maxResponseBytes: Math.min(options.maxResponseBytes, DEFAULTS.handshake.maxResponseBytes) })
   }
 
   /**
@@ -253,72 +271,13 @@ export class HttpPeer implements Liveness {
    */
   #unexpected(response: PeerResponse): PeerResponseError {
     const error = new PeerResponseError(this.url, `answered ${response.status}: ${errorMessage(response.body)}`, { status: response.status })
-    if (REQUEST_REFUSALS.has(response.status)) this.#succeeded()
-    else this.#failed(error)
+    if (REQUEST_REFUSALS.has(response.status)) this.#liveness.succeeded()
+    else this.#liveness.failed(error)
     return error
   }
 
-  /**
-   * request sends one bounded request and reads the whole (capped) body. It
-   * records transport failures against this peer's health and rethrows them
-   * as PeerErrors; a caller's abort becomes an AbortError and counts nothing.
-   */
-  async request(method: Dispatcher.HttpMethod, path: string, body: Uint8Array | undefined, signal?: AbortSignal, mayLoad = false): Promise<PeerResponse> {
-    try {
-      // Success is recorded by the caller once it accepted the answer: a
-      // 200 with an undecodable body is a failure, not a success.
-      return await exchange(this.#pool, this.#exchangeOptions(method, path, body, signal, mayLoad))
-    } catch (err) {
-      if (signal?.aborted) throw toAbortError(signal.reason)
-      const peerError = this.#classify(err)
-      if (heldAgainstPeer(peerError)) this.#failed(peerError)
-      throw peerError
-    }
-  }
-
-  /** close stops probing and closes the pool's connections. Idempotent. */
-  async close(): Promise<void> {
-    if (this.#closed) return
-    this.#closed = true
-    clearTimeout(this.#probeTimer)
-    await Promise.all([this.#pool.destroy().catch(() => {}), this.#probePool?.destroy().catch(() => {})])
-  }
-
-  /** answered records that one of this peer's responses started (Liveness). */
-  answered(): void {
-    this.answers++
-  }
-
-  /**
-   * check resolves to whether this peer answers at all (Liveness): one probe
-   * at a time, shared by every request that asks, on a connection of its
-   * own, bounded by the transport timeout.
-   */
-  check(): Promise<boolean> {
-    this.#liveCheck ??= this.#checkAlive().finally(() => {
-      this.#liveCheck = undefined
-    })
-    return this.#liveCheck
-  }
-
-  async #checkAlive(): Promise<boolean> {
-    if (this.#closed) return false
-    this.#probePool ??= new Pool(new URL(this.url).origin, { ...poolOptions(this.#options), connections: 1 })
-    const options = this.#exchangeOptions('GET', this.#prefix + this.#options.basePath, undefined, undefined, false)
-    try {
-      await exchange(this.#probePool, options)
-      return true
-    } catch {
-      return false
-    }
-  }
-
-  /**
-   * The bounds of one request. A request that may wait for the owner's
-   * loader (a get, a batch) tells busy from dead (exchange.ts): past the
-   * transport timeout it waits for a live owner up to loadTimeout.
-   */
-  #exchangeOptions(method: Dispatcher.HttpMethod, path: string, body: Uint8Array | undefined, signal: AbortSignal | undefined, mayLoad: boolean): ExchangeOptions {
+  /** The bounds of one request: the transport's, and how long it waits for this peer while it is alive (Patience). */
+  #exchangeOptions(method: Dispatcher.HttpMethod, path: string, body: Uint8Array | undefined, signal: AbortSignal | undefined, patience: Patience): ExchangeOptions {
     const { timeout, maxResponseBytes, auth } = this.#options
     let headers: Record<string, string> | undefined
     if (auth !== undefined || body !== undefined) {
@@ -327,129 +286,65 @@ export class HttpPeer implements Liveness {
       if (body !== undefined) headers['content-type'] = 'application/x-protobuf'
     }
     const options: ExchangeOptions = { method, path, headers, body, peer: this.url, timeout, maxResponseBytes, signal, deadlines: this.#deadlines }
-    if (mayLoad) {
-      options.liveness = this
-      options.loadTimeout = this.#options.loadTimeout ?? DEFAULT_LOAD_TIMEOUT
-      options.headersTimeout = this.#options.headersTimeout
-      options.bodyTimeout = this.#options.bodyTimeout
-    }
+    if (patience === 'probe') return options
+    options.liveness = this.#liveness
+    options.headersTimeout = this.#options.headersTimeout
+    options.bodyTimeout = this.#options.bodyTimeout
+    if (patience === 'load') options.loadTimeout = this.#options.loadTimeout ?? DEFAULTS.transport.loadTimeoutMs
     return options
   }
 
   #readGetResponse(response: PeerResponse): CacheEntry {
     if (response.status === 200) {
       const entry = this.#decodeValue(response)
-      this.#succeeded()
+      this.#liveness.succeeded()
       return entry
     }
     const message = errorMessage(response.body)
-    const marker = response.headers['x-peercache-error']
+    const marker = response.headers[ERROR_HEADER]
     // The owner's final answers prove it alive.
     if (response.status === 404 && marker === errorHeaderValue.notFound) {
-      this.#succeeded()
+      this.#liveness.succeeded()
       throw new NotFoundError(message)
     }
-    if (response.status === 503 && marker !== errorHeaderValue.closing) {
-      this.#succeeded()
+    // Rule: a get never fails because a peer is closing. Only our handler's
+    // marked 503 is the loader's answer; an unmarked 5xx is the server
+    // layer's (fastify answers its own 503 while it closes): a transport failure.
+    if (response.status === 503 && marker === errorHeaderValue.loadFailed) {
+      this.#liveness.succeeded()
       throw new LoadError(`owner ${this.url} failed to load: ${message}`)
     }
-    // Anything else (a bare 404, 400, 500, 401...) is a peer that cannot answer: a transport problem.
+    // Anything else (a bare 404 or 503, 400, 500, 401...) is a peer that cannot answer: a transport problem.
     throw this.#unexpected(response)
   }
 
+  /** The entry of a 200 answer; a bad one is held against the peer (answers.ts). */
   #decodeValue(response: PeerResponse): CacheEntry {
-    const type = response.headers['content-type']
-    // Go's client accepts a missing Content-Type; so do we. Anything else is not a groupcache answer.
-    if (type !== undefined && !String(type).startsWith('application/x-protobuf')) {
-      const error = new PeerResponseError(this.url, `answered 200 with content type ${String(type)}`, { status: 200 })
-      this.#failed(error)
-      throw error
-    }
     try {
-      const message = decodeGetResponse(response.body)
-      return toEntry(message.value, message.expiresAt, message.stale, message.minuteQps)
+      return decodeValue(this.url, response)
     } catch (err) {
-      const error = new PeerResponseError(this.url, 'answered a body that is not a GetResponse', { status: 200, cause: err })
-      this.#failed(error)
-      throw error
-    }
-  }
-
-  #classify(err: unknown): PeerError {
-    if (err instanceof PeerError) return err
-    const code = (err as { code?: unknown } | null)?.code
-    if (
-      err instanceof undiciErrors.ConnectTimeoutError ||
-      err instanceof undiciErrors.HeadersTimeoutError ||
-      err instanceof undiciErrors.BodyTimeoutError
-    ) {
-      return new PeerTimeoutError(this.url, (err as Error).message, { cause: err })
-    }
-    const why = err instanceof Error ? err.message : String(err)
-    return new PeerUnavailableError(this.url, typeof code === 'string' ? `${code}: ${why}` : why, { cause: err })
-  }
-
-  #succeeded(): void {
-    if (this.health.succeeded()) this.#listener.up(this.url)
-  }
-
-  #failed(error: PeerError): void {
-    if (!this.health.failed(error instanceof PeerTimeoutError)) return
-    this.#listener.down(this.url, error)
-    this.#scheduleProbe()
-  }
-
-  /**
-   * While down, probe with backoff. Any HTTP answer means the peer is back,
-   * except those of a peer that is up but cannot serve us: a 401 (secrets
-   * differ) and a 503 `closing` (its cache is closed while its server still
-   * answers). Marking those up would only make them flap.
-   */
-  #scheduleProbe(): void {
-    if (this.#closed) return
-    clearTimeout(this.#probeTimer)
-    this.#probeTimer = setTimeout(() => void this.#probe(), this.health.nextProbeDelay())
-    this.#probeTimer.unref()
-  }
-
-  async #probe(): Promise<void> {
-    if (this.#closed || this.health.up) return
-    try {
-      const response = await exchange(this.#pool, this.#exchangeOptions('GET', this.#prefix + this.#options.basePath, undefined, undefined, false))
-      if (!servesUs(response)) throw new PeerResponseError(this.url, `probe answered ${response.status}`, { status: response.status })
-      this.#succeeded()
-    } catch {
-      this.#scheduleProbe()
+      this.#liveness.failed(err as PeerError)
+      throw err
     }
   }
 }
 
 /**
- * heldAgainstPeer is false for failures that say nothing about the peer:
- * an owner still loading past loadTimeout (busy, not dead) and a value over
- * maxResponseBytes (that key's size, not the peer's state).
+ * Patience is how long a request waits for this peer while it is silent but
+ * alive (the rule: exchange.ts): `load` up to loadTimeout (a get, a batch, a
+ * set, a remove, a clear: each is worth the wait, and a live peer busy with
+ * loads is not dead); `transport` not past the transport timeout (a peek:
+ * it only saves a load); `probe` no liveness check at all (a probe is one).
  */
-function heldAgainstPeer(error: PeerError): boolean {
-  return !(error instanceof PeerLoadTimeoutError || error instanceof ResponseTooLargeError)
-}
-
-/** servesUs is false for a probe answer from a peer that is up but cannot serve us (see #scheduleProbe). */
-function servesUs(response: PeerResponse): boolean {
-  if (response.status === 401) return false
-  return !(response.status === 503 && response.headers[ERROR_HEADER] === errorHeaderValue.closing)
-}
+type Patience = 'load' | 'transport' | 'probe'
 
 const EMPTY_BODY = new Uint8Array(0)
-
-function errorMessage(body: Uint8Array): string {
-  return textDecoder.decode(body.subarray(0, MAX_ERROR_MESSAGE_BYTES)).trimEnd()
-}
 
 function poolOptions(options: PeerClientOptions): Pool.Options {
   const tls = options.tls ?? {}
   return {
-    connections: options.connections ?? 16,
-    pipelining: options.pipelining ?? 1,
+    connections: options.connections ?? DEFAULTS.transport.connections,
+    pipelining: options.pipelining ?? DEFAULTS.transport.pipelining,
     headersTimeout: options.headersTimeout ?? options.timeout,
     bodyTimeout: options.bodyTimeout ?? options.timeout,
     keepAliveTimeout: 4_000,

@@ -19,14 +19,33 @@
  * passes is aborted the moment undici starts it, and its caller is told at
  * once, not then.
  *
- * Busy is not dead (issue 13): with `liveness`, the transport deadline
- * (`timeout`) passing before the response starts does not end the request
- * by itself. An owner that is loading a slow key sends nothing until the
- * value is ready (Go's server too), so the asker asks whether the peer is
- * alive: it is if it answered anything since this request was sent, or if
- * a liveness probe (liveness.check) gets an answer. Alive, the request keeps
- * waiting up to `loadTimeout` (then PeerLoadTimeoutError, which is not held
- * against the peer's health); not alive, it ends with PeerTimeoutError.
+ * Busy is not dead (issue 13). This is the rule every request kind follows
+ * (a get, a batch, a set, a remove, a peek, a clear: client.ts gives each
+ * its `liveness`), and the one place it is kept:
+ *
+ *  - The transport deadline (`timeout`) bounds connecting and a silent
+ *    peer, queueing included. But a peer's silence is not evidence that it
+ *    cannot answer: an owner loading a slow key sends nothing until the
+ *    value is ready (Go's server too), and a request queued behind such
+ *    loads on every connection of the pool waits without being sent.
+ *  - So a request still unanswered at half its deadline asks whether the
+ *    peer is alive: it is if it answered anything since this request was
+ *    sent, or if a liveness probe (liveness.check: one at a time, on a
+ *    connection of its own) gets an answer.
+ *  - Only a failed probe is evidence of death: the request then ends with
+ *    PeerTimeoutError, held against the peer (one timeout marks it down).
+ *  - Alive, the request waits up to its patience, `loadTimeout` in all
+ *    (gets, batches, writes, clears), and then ends with
+ *    PeerLoadTimeoutError, which is never held against the peer. A request
+ *    without patience beyond the deadline (a peek: it only saves a load)
+ *    ends with PeerLoadTimeoutError at the deadline, once the peer is known
+ *    alive; not known alive then, it waits for the probe's verdict, which
+ *    bounds it by half a deadline more (the probe has `timeout`).
+ *  - A response that started is alive by definition; one that has not
+ *    ended by the deadline (a body dripping in) is a PeerTimeoutError,
+ *    except a streamed one (a batch), whose parts come as loads finish.
+ * Without `liveness` (the probes themselves) the deadline just ends the
+ * request with PeerTimeoutError.
  */
 import type { IncomingHttpHeaders } from 'node:http'
 import type { Dispatcher } from 'undici'
@@ -72,13 +91,13 @@ export interface ExchangeOptions {
   signal: AbortSignal | undefined
   /** Tells busy from dead when `timeout` passes without a response (see the file comment). */
   liveness?: Liveness | undefined
-  /** Longest wait for a peer known alive, from the start, in ms. @default timeout */
+  /** Patience: the longest wait for a peer known alive, from the start, in ms. @default timeout (no wait past the deadline) */
   loadTimeout?: number | undefined
   /** Where the first deadline (timeout, or half of it with liveness) waits: the peer's shared timers. Else a timer of its own. */
   deadlines?: Deadlines | undefined
-  /** undici's headers timeout when set explicitly (else loadTimeout with liveness, the pool's without). */
+  /** undici's headers timeout when set explicitly (else, with liveness, loadTimeout or 2 × timeout if longer; the pool's without). */
   headersTimeout?: number | undefined
-  /** undici's body timeout of a streamed answer when set explicitly (else loadTimeout). */
+  /** undici's body timeout of a streamed answer when set explicitly (else as headersTimeout). */
   bodyTimeout?: number | undefined
   /**
    * A streamed answer (a batch): once it started, its parts may come as far
@@ -98,12 +117,15 @@ export function exchange(dispatcher: Dispatcher, options: ExchangeOptions): Prom
 export function dispatchBounded(dispatcher: Dispatcher, options: ExchangeOptions, handler: BoundedHandler): void {
   if (handler.settled) return
   try {
-    const { method, path, headers, body, loadTimeout } = options
+    const { method, path, headers, body, loadTimeout, timeout } = options
     const dispatchOptions: Dispatcher.DispatchOptions = { method, path, headers: headers ?? null, body: body ?? null }
-    // undici must not end a request the deadline logic above keeps alive.
-    if (options.liveness !== undefined && loadTimeout !== undefined) {
-      dispatchOptions.headersTimeout = options.headersTimeout ?? loadTimeout
-      if (options.streaming === true) dispatchOptions.bodyTimeout = options.bodyTimeout ?? loadTimeout
+    // undici must not end a request the deadline logic above keeps alive: a
+    // peer's silence is judged by the liveness probe, whose verdict may come
+    // up to 1.5 × timeout after the start (a peek waits for it too).
+    if (options.liveness !== undefined) {
+      const patience = Math.max(loadTimeout ?? timeout, 2 * timeout)
+      dispatchOptions.headersTimeout = options.headersTimeout ?? patience
+      if (options.streaming === true) dispatchOptions.bodyTimeout = options.bodyTimeout ?? patience
     }
     dispatcher.dispatch(dispatchOptions, handler)
   } catch (err) {
@@ -122,7 +144,7 @@ export abstract class BoundedHandler implements Dispatcher.DispatchHandler, Dead
   readonly #reject: (err: unknown) => void
   /** The deadline timer after the first one (the first is in options.deadlines when given). */
   #timer: NodeJS.Timeout | undefined
-  /** Whether the first deadline is the liveness halfway point (else the transport deadline). */
+  /** Whether the first deadline is the liveness halfway point (with liveness; else the transport deadline). */
   readonly #halfwayFirst: boolean
   // The links of the first deadline in options.deadlines (Deadline).
   deadlineDue = 0
@@ -145,9 +167,9 @@ export abstract class BoundedHandler implements Dispatcher.DispatchHandler, Dead
     this.options = options
     this.#reject = reject
     this.#answersAtStart = options.liveness?.answers ?? 0
-    const { liveness, loadTimeout, timeout } = options
+    const { liveness, timeout } = options
     // With liveness, a request still unanswered at half the deadline starts the shared probe, so the probe has a whole transport timeout to answer.
-    this.#halfwayFirst = liveness !== undefined && loadTimeout !== undefined && loadTimeout > timeout
+    this.#halfwayFirst = liveness !== undefined
     const firstDelay = this.#halfwayFirst ? timeout / 2 : timeout
     if (options.deadlines !== undefined) options.deadlines.add(this, firstDelay)
     else {
@@ -240,21 +262,31 @@ export abstract class BoundedHandler implements Dispatcher.DispatchHandler, Dead
 
   /** The transport deadline passed: end the request, unless the peer is busy rather than dead (file comment). */
   #deadline(): void {
-    const { liveness, loadTimeout, timeout, peer } = this.options
-    if ((this.started && this.options.streaming !== true) || liveness === undefined || loadTimeout === undefined || loadTimeout <= timeout) {
+    const { liveness, timeout, peer } = this.options
+    if ((this.started && this.options.streaming !== true) || liveness === undefined) {
       this.stop(new PeerTimeoutError(peer, `no answer within ${timeout} ms`))
       return
     }
-    const keepWaiting = (): void => {
-      this.#timer = setTimeout(() => this.stop(new PeerLoadTimeoutError(peer, `the owner was still loading after ${loadTimeout} ms`)), loadTimeout - timeout)
-      this.#timer.unref()
-    }
-    if (this.started || liveness.answers > this.#answersAtStart) return keepWaiting()
+    if (this.started || liveness.answers > this.#answersAtStart) return this.#keepWaiting()
     void (this.#liveCheck ?? liveness.check()).then((alive) => {
       if (this.#settled) return
-      if (alive) keepWaiting()
+      if (alive) this.#keepWaiting()
       else this.stop(new PeerTimeoutError(peer, `no answer within ${timeout} ms, and no answer to a liveness probe`))
     })
+  }
+
+  /**
+   * The peer is alive: wait for it until the request's patience (loadTimeout,
+   * counted from the transport deadline on as loadTimeout − timeout) runs
+   * out, then give up without blaming it.
+   */
+  #keepWaiting(): void {
+    const { loadTimeout, timeout, peer } = this.options
+    const patience = loadTimeout ?? timeout
+    const giveUp = (): void => this.stop(new PeerLoadTimeoutError(peer, `alive but still busy after ${patience} ms (it answered a liveness probe or other requests)`))
+    if (patience <= timeout) return giveUp()
+    this.#timer = setTimeout(giveUp, patience - timeout)
+    this.#timer.unref()
   }
 }
 

@@ -59,6 +59,30 @@ export class PastGenerations {
     return null
   }
 
+  /**
+   * ownersBefore lists the clients of key's owners in every kept past
+   * generation, self excluded, whatever their health: the peers a load of
+   * key may still peek, which a write of key must reach first.
+   */
+  ownersBefore(key: string, self: string, current: Generation, now: number): HttpPeer[] {
+    this.#trim(current, now)
+    const owners = new Set<HttpPeer>()
+    for (const past of this.#past) {
+      const owner = past.ring.pick(key)
+      const peer = owner === undefined || owner === self ? undefined : past.peers.get(owner)
+      if (peer !== undefined) owners.add(peer)
+    }
+    return [...owners]
+  }
+
+  /** departed lists the clients of the peers only the kept past generations name (they may be draining: still peeked). */
+  departed(current: Generation, now: number): HttpPeer[] {
+    this.#trim(current, now)
+    const gone = new Set<HttpPeer>()
+    for (const past of this.#past) for (const [url, peer] of past.peers) if (!current.peers.has(url)) gone.add(peer)
+    return [...gone]
+  }
+
   /** clients lists every client the history holds (to close them with the pool). */
   clients(): HttpPeer[] {
     return this.#past.flatMap((past) => [...past.peers.values()])

@@ -10,6 +10,7 @@
  * Only transport failures count. An owner's final answer (not found, loader
  * failed) proves the peer is alive.
  */
+import { DEFAULTS } from '../options.js'
 
 /** HealthOptions tune when a peer is marked down and how it is probed. */
 export interface HealthOptions {
@@ -35,9 +36,9 @@ export class PeerHealth {
   #attempt = 0
 
   constructor(options: HealthOptions, random: () => number) {
-    this.#threshold = options.failureThreshold ?? 3
-    this.#probeMinMs = options.probeMinMs ?? 250
-    this.#probeMaxMs = options.probeMaxMs ?? 10_000
+    this.#threshold = options.failureThreshold ?? DEFAULTS.health.failureThreshold
+    this.#probeMinMs = options.probeMinMs ?? DEFAULTS.health.probeMinMs
+    this.#probeMaxMs = options.probeMaxMs ?? DEFAULTS.health.probeMaxMs
     this.#random = random
   }
 

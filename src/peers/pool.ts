@@ -19,6 +19,7 @@ import type { Peer, PeerPicker } from '../peer.js'
 import { HashRing, type RingOptions } from '../ring.js'
 import { HttpPeer, type HealthListener, type PeerClientOptions } from './client.js'
 import { PastGenerations, type Generation } from './generations.js'
+import { DEFAULTS } from '../options.js'
 
 /** PeerPoolOptions configure a pool. */
 export interface PeerPoolOptions {
@@ -49,7 +50,7 @@ export class PeerPool implements PeerPicker {
   constructor(options: PeerPoolOptions) {
     this.self = options.self
     this.#options = options
-    this.#past = new PastGenerations(options.peekWindowMs ?? 60_000)
+    this.#past = new PastGenerations(options.peekWindowMs ?? DEFAULTS.deploy.peekWindowMs)
     this.#routing = this.#build(options.peers, new Map())
   }
 
@@ -81,6 +82,21 @@ export class PeerPool implements PeerPicker {
       return peer !== undefined && peer.health.up ? peer : null
     }
     return this.#past.ownerBefore(key, this.self, owner, routing, this.#now())
+  }
+
+  /** ring is the current generation's ring (immutable: a change swaps in a new one), for status reports. */
+  get ring(): HashRing {
+    return this.#routing.ring
+  }
+
+  /** pastOwners lists key's owners in the past generations still peeked (generations.ts), whatever their health. */
+  pastOwners(key: string): HttpPeer[] {
+    return this.#past.ownersBefore(key, this.self, this.#routing, this.#now())
+  }
+
+  /** peekable lists the peers only the past generations still peeked name (left, perhaps draining). */
+  peekable(): HttpPeer[] {
+    return this.#past.departed(this.#routing, this.#now())
   }
 
   /** peers lists every other peer of the current generation. */

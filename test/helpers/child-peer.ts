@@ -15,7 +15,9 @@
  * staleWhileRevalidate 60 s) whose loader answers `${TAG}:${key}#${n}`, n
  * counting its loads of that key. Commands, one per stdin line, each
  * answered by one stdout line: `advance MS` → `ADVANCED`, `stats GROUP` →
- * `STATS {json}`.
+ * `STATS {json}`. Always: `remote N` gets N keys (k0, k1, …) this process
+ * does not own from their owners → `REMOTE n` (n got; LOGGER=false sets
+ * `logger: false`, else the default logger writes to stderr).
  */
 import { createInterface } from 'node:readline'
 import { Peercache } from '../../src/index.js'
@@ -24,9 +26,21 @@ import { closeOnSigterm } from './sigterm.js'
 const tag = process.env.TAG ?? 'child'
 const t0 = process.env.CLOCK_T0 === undefined ? undefined : Number(process.env.CLOCK_T0)
 let now = t0 ?? 0
-const cache = new Peercache(t0 === undefined ? {} : { clock: () => now })
+const cache = new Peercache({ ...(t0 === undefined ? {} : { clock: () => now }), ...(process.env.LOGGER === 'false' ? { logger: false as const } : {}) })
 if (cache.self === undefined) throw new Error('child-peer needs PEERCACHE_SELF')
-cache.group({ name: 'kv', cacheBytes: 1 << 20, load: (key) => `${tag}:${key}` })
+const kv = cache.group({ name: 'kv', cacheBytes: 1 << 20, load: (key) => `${tag}:${key}` })
+
+/** getRemote gets up to n keys another peer owns (at most 1000 tried), and returns how many it got. */
+async function getRemote(n: number): Promise<number> {
+  let got = 0
+  for (let i = 0; got < n && i < 1000; i++) {
+    if (cache.ownerOf(`k${i}`) === cache.self) continue
+    await kv.get(`k${i}`)
+    got++
+  }
+  return got
+}
+
 if (t0 !== undefined) {
   const loads = new Map<string, number>()
   cache.group({
@@ -40,14 +54,15 @@ if (t0 !== undefined) {
       return `${tag}:${key}#${n}`
     },
   })
-  createInterface({ input: process.stdin }).on('line', (line) => {
-    const [command, argument] = line.split(' ')
-    if (command === 'advance') {
-      now += Number(argument)
-      process.stdout.write('ADVANCED\n')
-    } else if (command === 'stats') process.stdout.write(`STATS ${JSON.stringify(cache.getGroup(argument ?? '')?.stats() ?? null)}\n`)
-  })
 }
+createInterface({ input: process.stdin }).on('line', (line) => {
+  const [command, argument] = line.split(' ')
+  if (command === 'advance') {
+    now += Number(argument)
+    process.stdout.write('ADVANCED\n')
+  } else if (command === 'stats') process.stdout.write(`STATS ${JSON.stringify(cache.getGroup(argument ?? '')?.stats() ?? null)}\n`)
+  else if (command === 'remote') void getRemote(Number(argument)).then((got) => process.stdout.write(`REMOTE ${got}\n`))
+})
 
 const port = Number(new URL(cache.self).port)
 await cache.listen(port, '127.0.0.1')

@@ -18,14 +18,7 @@ const env = process.env
 const tag = env.TAG ?? 'child'
 const port = Number(env.PORT)
 const write = (line: string): boolean => process.stdout.write(`${line}\n`)
-const cache = new Peercache({
-  env: { POD_IP: env.POD_IP },
-  discovery: { dns: env.DNS_NAME ?? '', port, servers: [env.DNS_SERVER ?? ''], intervalMs: Number(env.INTERVAL_MS ?? 100), ...(env.DNS_SRV === '1' ? { srv: true } : {}) },
-  drainMs: Number(env.DRAIN_MS ?? 0),
-  hotCacheProbability: 0,
-  // Generous on a busy test machine: a timeout would mark a live peer down and cost extra loads.
-  timeout: 10_000,
-})
+const cache = new Peercache({ env: { POD_IP: env.POD_IP }, discovery: { dns: env.DNS_NAME ?? '', port, servers: [env.DNS_SERVER ?? ''], intervalMs: Number(env.INTERVAL_MS ?? 100), ...(env.DNS_SRV === '1' ? { srv: true } : {}) }, hotCacheProbability: 0, deploy: { drainMs: Number(env.DRAIN_MS ?? 0) }, transport: { timeoutMs: 10_000 } })
 cache.events.on('peers-changed', (e) => write(`PEERS ${JSON.stringify(e.peers)}`))
 cache.group({
   name: 'kv',

@@ -8,33 +8,30 @@
  *  - SRV records from `--srv-host` flags (`setSrv`): dnsmasq does not reread
  *    those on SIGHUP, so the helper restarts it on the same port.
  *
- * A missing dnsmasq is a failure with a clear message, never a skip. The
- * process is stopped by its own PID (`stop()`, in afterAll).
+ * It is one of the two TestDnsServer implementations (test/helpers/dns-server.ts
+ * picks it when it is installed). Started while missing, it is a failure with
+ * a clear message, never a skip. The process is stopped by its own PID
+ * (`stop()`, in afterAll).
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises'
-import { createServer } from 'node:net'
-import { createSocket } from 'node:dgram'
 import { tmpdir, userInfo } from 'node:os'
 import { join } from 'node:path'
+import type { SrvRecord, TestDnsServer } from './dns-server.js'
+import { freeDnsPort } from './dns-port.js'
 
 const CANDIDATES = ['/usr/sbin/dnsmasq', '/usr/bin/dnsmasq', '/usr/local/sbin/dnsmasq']
 const START_DEADLINE_MS = 10_000
 const RELOAD_DEADLINE_MS = 10_000
 
-/** SrvRecord is one SRV answer: a target host (name or address) and its port. */
-export interface SrvRecord {
-  target: string
-  port: number
-}
-
 /** Dnsmasq is one running dnsmasq process. */
-export class Dnsmasq {
+export class Dnsmasq implements TestDnsServer {
   readonly port: number
   readonly #dir: string
   readonly #hostsFile: string
-  #srv: string[] = []
+  /** The --srv-host flags of each SRV name. */
+  readonly #srv = new Map<string, string[]>()
   #process: ChildProcess | undefined
   #log = ''
 
@@ -75,7 +72,7 @@ export class Dnsmasq {
 
   /** setSrv makes `records` the SRV answer of name (dnsmasq restarted on the same port). */
   async setSrv(name: string, records: readonly SrvRecord[]): Promise<void> {
-    this.#srv = records.map((r, i) => `--srv-host=${name},${r.target},${r.port},0,${100 - i}`)
+    this.#srv.set(name, records.map((r, i) => `--srv-host=${name},${r.target},${r.port},0,${100 - i}`))
     await this.#kill()
     await this.#launch()
   }
@@ -114,7 +111,7 @@ export class Dnsmasq {
     const args = [
       '--conf-file=/dev/null', '--no-resolv', '--no-hosts', '--keep-in-foreground', '--log-facility=-',
       '--pid-file=', `--user=${userInfo().username}`, `--addn-hosts=${this.#hostsFile}`, `--port=${this.port}`,
-      '--listen-address=127.0.0.1', '--bind-interfaces', '--local-ttl=0', '--log-queries', ...this.#srv,
+      '--listen-address=127.0.0.1', '--bind-interfaces', '--local-ttl=0', '--log-queries', ...[...this.#srv.values()].flat(),
     ]
     const child = spawn(dnsmasqPath(), args, { stdio: ['ignore', 'pipe', 'pipe'] })
     this.#process = child
@@ -162,6 +159,11 @@ export class Dnsmasq {
   }
 }
 
+/** dnsmasqInstalled tells whether the dnsmasq binary is on this machine. */
+export function dnsmasqInstalled(): boolean {
+  return CANDIDATES.some((path) => existsSync(path))
+}
+
 /** dnsmasqPath finds the dnsmasq binary or throws an error that says how to install it. */
 function dnsmasqPath(): string {
   const found = CANDIDATES.find((path) => existsSync(path))
@@ -169,23 +171,4 @@ function dnsmasqPath(): string {
     throw new Error(`dnsmasq is not installed (looked in ${CANDIDATES.join(', ')}): the discovery tests need a real DNS server; install it with \`apt-get install dnsmasq\``)
   }
   return found
-}
-
-/** freeDnsPort finds a port free for both UDP and TCP on 127.0.0.1 (DNS uses both). */
-async function freeDnsPort(): Promise<number> {
-  for (let attempt = 0; attempt < 20; attempt++) {
-    const udp = createSocket('udp4')
-    const port = await new Promise<number>((resolve, reject) => {
-      udp.once('error', reject)
-      udp.bind(0, '127.0.0.1', () => resolve(udp.address().port))
-    })
-    const tcpFree = await new Promise<boolean>((resolve) => {
-      const tcp = createServer()
-      tcp.once('error', () => resolve(false))
-      tcp.listen(port, '127.0.0.1', () => tcp.close(() => resolve(true)))
-    })
-    await new Promise<void>((resolve) => udp.close(() => resolve()))
-    if (tcpFree) return port
-  }
-  throw new Error('no port free for both UDP and TCP on 127.0.0.1')
 }

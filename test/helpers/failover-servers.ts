@@ -6,11 +6,14 @@
  *
  *  - startBlackHole: accepts TCP connections and never writes a byte.
  *  - startScriptedPeer: a raw node:http server that answers every request
- *    with whatever the test's `respond` does (garbage, truncated, dripping).
+ *    with whatever the test's `respond` does (garbage, truncated, dripping),
+ *    but the handshake's hello, which it answers as a Go peer does (a bare
+ *    404) and does not record: the script is about data requests.
  */
 import { createServer as createHttpServer, request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http'
 import { createServer as createNetServer, type AddressInfo, type Server, type Socket } from 'node:net'
 import { HashRing } from '../../src/index.js'
+import { HELLO_PATH } from '../../src/proto/paths.js'
 
 /** BlackHole is a TCP server that accepts and then says nothing, ever. */
 export interface BlackHole {
@@ -79,6 +82,11 @@ export async function startScriptedPeer(respond: (req: IncomingMessage, res: Ser
   const sockets = new Set<Socket>()
   const timers = new Set<NodeJS.Timeout>()
   const server = createHttpServer((req, res) => {
+    if (req.url === HELLO_PATH) {
+      res.statusCode = 404
+      res.end('404 page not found\n')
+      return
+    }
     requests.push({ method: req.method ?? '', path: req.url ?? '' })
     const tools: ScriptTools = {
       every(ms, fn) {

@@ -16,6 +16,7 @@
  */
 import type { IncomingMessage, Server, ServerResponse } from 'node:http'
 import { HashRing, serverUrl, type RingOptions } from '../../src/index.js'
+import { HELLO_PATH } from '../../src/proto/paths.js'
 import type { Cluster } from './cluster.js'
 import { listenLocal } from './cluster.js'
 import { deferred, type Deferred } from './core-helpers.js'
@@ -43,13 +44,16 @@ export const BATCH_PREFIX = '/_peercache/batch/'
 export const KEY_PREFIX = '/_groupcache/'
 
 /**
- * recordRequests logs every request `server` receives. The listener is put
- * before the peer handler (prependListener); it only reads method and URL.
+ * recordRequests logs every request `server` receives but the handshake's
+ * hello (HELLO_PATH: it comes when a peer first answers and after each
+ * probe, and is no data request). The listener is put before the peer
+ * handler (prependListener); it only reads method and URL.
  */
 export function recordRequests(server: Server): RequestLog {
   const all: LoggedRequest[] = []
   const waiting = new Set<(r: LoggedRequest) => void>()
   server.prependListener('request', (req: IncomingMessage) => {
+    if (req.url === HELLO_PATH) return
     const logged = { method: req.method ?? '', url: req.url ?? '' }
     all.push(logged)
     for (const notify of waiting) notify(logged)
@@ -105,10 +109,18 @@ export interface FakePeer {
   close(): Promise<void>
 }
 
-/** startFakePeer starts a plain node:http server on 127.0.0.1 port 0 answering with `handle`. */
+/**
+ * startFakePeer starts a plain node:http server on 127.0.0.1 port 0 answering
+ * with `handle`, but the handshake's hello (HELLO_PATH), which it answers as
+ * a Go peer does (a bare 404) without `handle` seeing it.
+ */
 export async function startFakePeer(handle: (req: IncomingMessage, res: ServerResponse) => void): Promise<FakePeer> {
   const server = await listenLocal()
-  server.on('request', handle)
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    if (req.url !== HELLO_PATH) return handle(req, res)
+    res.statusCode = 404
+    res.end('404 page not found\n')
+  })
   return {
     server,
     url: serverUrl(server),

@@ -17,6 +17,7 @@ import { PeerAuth } from '../../src/auth.js'
 import { Peercache, PeerResponseError, serverUrl, type Group, type PeercacheEvents } from '../../src/index.js'
 import { decodeBatchResponse, decodeGetResponse, encodeBatchRequest, encodeSetRequest } from '../../src/proto/codec.js'
 import { kvGroup, reference, startCluster, type Cluster } from '../helpers/cluster.js'
+import { servedGroup } from '../helpers/served.js'
 import { peekText, rawExchange } from '../helpers/security-http.js'
 
 const SECRET = 'a-long-shared-secret'
@@ -229,8 +230,8 @@ describe('the server of a Peercache with a secret', () => {
   })
 
   it('answers 401 to a valid signature replayed with another method, path, group or body', async () => {
-    const { group, client } = await serve({ secret: SECRET })
-    group.setLocal('victim', { value: new TextEncoder().encode('kept'), expiresAt: 0 })
+    const { cache, group, client } = await serve({ secret: SECRET })
+    servedGroup(cache, 'kv').setLocal('victim', { value: new TextEncoder().encode('kept'), expiresAt: 0 })
     const getHeader = auth.sign('GET', '/_groupcache/kv/victim')
     // Same header, another method.
     expect((await send(client, 'DELETE', '/_groupcache/kv/victim', { authorization: getHeader })).status).toBe(401)
@@ -265,7 +266,7 @@ describe('the server of a Peercache with a secret', () => {
   })
 
   it('honours authWindowMs', async () => {
-    const { client } = await serve({ secret: SECRET, authWindowMs: 5_000 })
+    const { client } = await serve({ secret: SECRET, auth: { windowMs: 5_000 } })
     const shifted = (ms: number): PeerAuth => new PeerAuth({ secrets: [SECRET], now: () => Date.now() + ms })
     expect((await signed(client, shifted(-10_000), 'GET', path)).status).toBe(401)
     expect((await signed(client, shifted(-3_000), 'GET', path)).status).toBe(200)
@@ -295,7 +296,7 @@ describe('secret rotation', () => {
     // failureThreshold is raised so that B's 401s do not mark it down: this
     // test is about which signatures are accepted, not about peer health.
     const c = await startCluster(2, kvGroup(), {
-      options: (i) => ({ secret: i === 0 ? ['new-secret-0123456789', 'old-secret-0123456789'] : ['old-secret-0123456789'], hotCacheProbability: 0, coalesce: false, failureThreshold: 1000 }),
+      options: (i) => ({ secret: i === 0 ? ['new-secret-0123456789', 'old-secret-0123456789'] : ['old-secret-0123456789'], hotCacheProbability: 0, coalesce: false, health: { failureThreshold: 1000 } }),
     })
     cluster = c
     const ownedByA = keysOwnedBy(c, 0)
@@ -370,7 +371,7 @@ describe('a secret on one side only', () => {
   })
 
   it('a peer without a secret asking a peer with one: 401, a peer error and a local load; writes are refused', async () => {
-    const c = await startCluster(2, kvGroup(), { options: (i) => ({ ...(i === 1 ? { secret: SECRET } : {}), hotCacheProbability: 0, failureThreshold: 1000 }) })
+    const c = await startCluster(2, kvGroup(), { options: (i) => ({ ...(i === 1 ? { secret: SECRET } : {}), hotCacheProbability: 0, health: { failureThreshold: 1000 } }) })
     cluster = c
     const errors = peerErrorsOf(c.caches[0]!)
     const [key, other] = keysOwnedBy(c, 1)

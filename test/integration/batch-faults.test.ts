@@ -20,7 +20,7 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { Client } from 'undici'
 import { LoadError, Peercache, serverUrl, type PeercacheEvents } from '../../src/index.js'
-import { BATCH_ANSWER_BUDGET } from '../../src/peers/batch-answer.js'
+import { BATCH_ANSWER_BUDGET } from '../../src/endpoint/batch-answer.js'
 import { decodeBatchResponse, encodeBatchRequest, encodeGetResponse } from '../../src/proto/codec.js'
 import { closeServer, listenLocal, startCluster, type Cluster, type MemberOptions } from '../helpers/cluster.js'
 import { deferred } from '../helpers/core-helpers.js'
@@ -58,7 +58,7 @@ describe('an owner closing while it serves a coalesced batch', () => {
       started.resolve()
       await release.promise
       return `v(${key})`
-    }, { closeTimeout: 50 })
+    }, { deploy: { closeTimeoutMs: 50 } })
     const keys = keysOwnedBy(c, 1, 200, 'closing')
     const gets = Promise.allSettled(keys.map((key) => c.group(0).getString(key))) // one tick: one batch
     await started.promise // the owner is serving the batch
@@ -79,7 +79,7 @@ describe('an owner closing while it serves a coalesced batch', () => {
 describe('one batch, many outcomes', () => {
   it('values summing past maxResponseBytes: streamed per key, each key loaded once, the owner stays up', async () => {
     const value = new Uint8Array(100 * 1024).fill(7)
-    const { c, downs } = await start(() => value, { maxResponseBytes: 1024 * 1024 })
+    const { c, downs } = await start(() => value, { transport: { maxResponseBytes: 1024 * 1024 } })
     const keys = keysOwnedBy(c, 1, 40, 'big') // 4 MB of values in one batch, 1 MB cap
     const values = await Promise.all(keys.map((key) => c.group(0).get(key)))
     for (const got of values) expect(got.byteLength).toBe(value.byteLength)
@@ -93,7 +93,7 @@ describe('one batch, many outcomes', () => {
     const { c, downs } = await start(async (key) => {
       await sleep(20)
       return `v(${key})`
-    }, { timeout: 200 })
+    }, { transport: { timeoutMs: 200 } })
     const keys = keysOwnedBy(c, 1, 1000, 'long') // 1000 keys, 64 loads at a time, 20 ms each: far past 200 ms
     const values = await Promise.all(keys.map((key) => c.group(0).getString(key)))
     expect(values).toEqual(keys.map((key) => `v(${key})`))
@@ -111,7 +111,7 @@ describe('one batch, many outcomes', () => {
         await sleep(600) // the owner stays busy well past the transport timeout
       }
       return `v(${key})`
-    }, { timeout: 200 })
+    }, { transport: { timeoutMs: 200 } })
     keys.push(...keysOwnedBy(c, 1, 20, 'mixed'))
     const slow = c.group(0).getString(keys[0]!)
     const fast = await Promise.all(keys.slice(1).map((key) => c.group(0).getString(key))) // same tick: one batch of 20

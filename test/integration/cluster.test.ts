@@ -94,7 +94,7 @@ describe('a three-member cluster', () => {
   it('a stopped owner: the others still answer its keys by loading locally, counting peer errors', async () => {
     // A high failure threshold keeps the stopped owner "up", so every get tries it
     // (and the failover walk of the pool, tested elsewhere, never starts).
-    const c = await startCluster(3, kvGroup(), { options: { hotCacheProbability: 0, failureThreshold: 1_000_000 } })
+    const c = await startCluster(3, kvGroup(), { options: { hotCacheProbability: 0, health: { failureThreshold: 1_000_000 } } })
     cluster = c
     const victim = 2
     const keys = KEYS.filter((key) => c.ownerOf(key) === victim).slice(0, 20)
@@ -123,7 +123,7 @@ describe('a three-member cluster', () => {
   })
 
   it("a closing owner's 503 is a peer error (local load), not the owner's final answer", async () => {
-    const c = await startCluster(3, kvGroup(), { options: { hotCacheProbability: 0, failureThreshold: 1_000_000 } })
+    const c = await startCluster(3, kvGroup(), { options: { hotCacheProbability: 0, health: { failureThreshold: 1_000_000 } } })
     cluster = c
     const victim = 1
     const keys = KEYS.filter((key) => c.ownerOf(key) === victim).slice(0, 5)
@@ -232,8 +232,8 @@ describe('members that disagree about the ring', () => {
     const c = await crossed()
     cluster = c
     const key = 'contested'
-    expect(c.caches[0]!.picker.pickPeer(key)?.url).toBe(c.urls[1])
-    expect(c.caches[1]!.picker.pickPeer(key)?.url).toBe(c.urls[0])
+    expect(c.caches[0]!.ownerOf(key)).toBe(c.urls[1])
+    expect(c.caches[1]!.ownerOf(key)).toBe(c.urls[0])
 
     const [a, b] = await Promise.all([c.group(0).getString(key), c.group(1).getString(key)])
     expect(a).toBe(reference(key))

@@ -58,13 +58,13 @@ describe('connectTimeout', () => {
     const self = serverUrl(local)
     const stuck = `http://127.0.0.1:${port}`
     // The overall deadline is long: only the connect timeout can end the request first.
-    const cache = new Peercache({ self, peers: [self, stuck], connectTimeout: 300, timeout: 15_000, coalesce: false })
+    const cache = new Peercache({ self, peers: [self, stuck], coalesce: false, transport: { connectTimeoutMs: 300, timeoutMs: 15_000 } })
     cleanups.push(() => cache.close())
     const group = cache.group({ name: 'g', cacheBytes: 1 << 20, load: (key) => `local:${key}` })
     const errors: Array<PeercacheEvents['peer-error']> = []
     cache.events.on('peer-error', (e) => errors.push(e))
     let key = ''
-    for (let i = 0; key === ''; i++) if (cache.picker.pickPeer(`k${i}`)?.url === stuck) key = `k${i}`
+    for (let i = 0; key === ''; i++) if (cache.ownerOf(`k${i}`) === stuck) key = `k${i}`
 
     const value = await group.get(key)
     expect(Buffer.from(value).toString()).toBe(`local:${key}`)

@@ -1,5 +1,6 @@
 /**
- * DNS discovery against a real DNS server (dnsmasq, test/helpers/dnsmasq.ts):
+ * DNS discovery against a real DNS server (test/helpers/dns-server.ts: dnsmasq
+ * when installed, else a pure-JS server; PEERCACHE_TEST_DNS forces either):
  * child-process peers on 127.0.0.2, 127.0.0.3, … share one port and find
  * each other through the A records of one name, as pods behind a Kubernetes
  * headless Service do. The cluster scales 3 → 4 → 2 by rewriting the DNS
@@ -11,21 +12,21 @@ import { createSocket } from 'node:dgram'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { HashRing, Peercache, type Logger } from '../../src/index.js'
 import { DnsChild, freeSharedPort, waitForPeers } from '../helpers/dns-cluster.js'
-import { Dnsmasq } from '../helpers/dnsmasq.js'
+import { startDnsServer, type TestDnsServer } from '../helpers/dns-server.js'
 import { recordingLogger } from '../helpers/recording-logger.js'
 
 const NAME = 'peers.test'
 const ADDRESSES = ['127.0.0.2', '127.0.0.3', '127.0.0.4', '127.0.0.5']
 
-let dns: Dnsmasq
+let dns: TestDnsServer
 /** The same server, by a name that does not clash with the option field `dns`. */
-let server: Dnsmasq
+let server: TestDnsServer
 let port: number
 let client: Peercache | undefined
 const children = new Map<string, DnsChild>()
 
 beforeAll(async () => {
-  dns = await Dnsmasq.start()
+  dns = await startDnsServer()
   server = dns
   port = await freeSharedPort(ADDRESSES)
 })
@@ -79,19 +80,13 @@ async function holds(url: string, key: string): Promise<boolean> {
   return response.status === 200
 }
 
-describe('discovery through DNS (dnsmasq)', () => {
+describe('discovery through DNS', () => {
   it('scales a 3-process cluster to 4 and back to 2 through DNS alone', { timeout: 240_000 }, async () => {
     const three = ADDRESSES.slice(0, 3)
     await dns.setHosts({ [NAME]: three })
     await startChildren(three)
     const urls3 = await setDns(three)
-    client = new Peercache({
-      env: {},
-      self: 'http://127.0.0.1:1',
-      discovery: { dns: NAME, port, servers: [dns.server], intervalMs: 100 },
-      hotCacheProbability: 0,
-      timeout: 10_000,
-    })
+    client = new Peercache({ env: {}, self: 'http://127.0.0.1:1', discovery: { dns: NAME, port, servers: [dns.server], intervalMs: 100 }, hotCacheProbability: 0, transport: { timeoutMs: 10_000 } })
     const group = client.group({ name: 'kv', cacheBytes: 1 << 20, load: (key) => Promise.reject(new Error(`the client owns nothing, yet loaded ${key}`)) })
     await waitForPeers(client, urls3)
 
@@ -143,7 +138,7 @@ describe('discovery through DNS (dnsmasq)', () => {
   })
 })
 
-describe('DNS answers and failures (dnsmasq)', () => {
+describe('DNS answers and failures', () => {
   const SELF = 'http://127.0.0.1:1'
   let cache: Peercache | undefined
   afterEach(async () => {
@@ -169,6 +164,22 @@ describe('DNS answers and failures (dnsmasq)', () => {
     await waitForPeers(c, ['http://127.0.0.2:7001', 'http://127.0.0.3:7002'])
     await server.setSrv('_peercache._tcp.srv.test', [{ target: 'p2.srv.test', port: 7002 }])
     await waitForPeers(c, ['http://127.0.0.3:7002'])
+  })
+
+  it('SRV targets without an address are left out, warned once; the others are the peers, and a target that resolves again joins', async () => {
+    const name = '_peercache._tcp.part.test'
+    await server.setHosts({ 'p1.part.test': ['127.0.0.2'], 'p2.part.test': ['127.0.0.3'] })
+    await server.setSrv(name, [{ target: 'p1.part.test', port: 7001 }, { target: 'p2.part.test', port: 7002 }, { target: 'p3.part.test', port: 7003 }])
+    const { warns, infos, logger } = recordingLogger()
+    const c = watch({ dns: name, srv: true }, logger)
+    await waitForPeers(c, ['http://127.0.0.2:7001', 'http://127.0.0.3:7002'])
+    await server.waitForQueries('p3.part.test', 3)
+    expect(c.peers).toEqual(['http://127.0.0.2:7001', 'http://127.0.0.3:7002'])
+    expect(warns.filter((m) => m.includes('discovery failed'))).toEqual([])
+    expect(warns.filter((m) => m.includes('SRV target'))).toHaveLength(1)
+    await server.setHosts({ 'p1.part.test': ['127.0.0.2'], 'p2.part.test': ['127.0.0.3'], 'p3.part.test': ['127.0.0.4'] })
+    await waitForPeers(c, ['http://127.0.0.2:7001', 'http://127.0.0.3:7002', 'http://127.0.0.4:7003'])
+    expect(infos.filter((m) => m.includes('SRV target'))).toHaveLength(1)
   })
 
   it('a failed lookup, an empty answer or a dead server keeps the last good list, logged once per streak', async () => {

@@ -28,7 +28,7 @@
  *   less than a gross 512 MB (see RSS_BOUND);
  * - the sentinel key's cached value is unchanged and was loaded once.
  *
- * A summary line (count, statuses, duration) is printed for the README.
+ * A summary line (count, statuses, duration) is printed for docs/security.md (Fuzzing).
  * FUZZ_SEED replays a run.
  */
 import type { Server } from 'node:http'
@@ -377,14 +377,7 @@ let vault: Group
 let sentinelLoads = 0
 
 beforeAll(async () => {
-  cache = new Peercache({
-    env: {},
-    secret: SECRET,
-    maxRequestBytes: CAP,
-    metricsPath: '/metrics',
-    closeTimeout: 1000,
-    serverTimeouts: { headersTimeout: 5000, requestTimeout: 10_000, keepAliveTimeout: 5000, checkInterval: 500 },
-  })
+  cache = new Peercache({ env: {}, secret: SECRET, metricsPath: '/metrics', server: { maxRequestBytes: CAP, headersTimeoutMs: 5000, requestTimeoutMs: 10_000, keepAliveTimeoutMs: 5000, checkIntervalMs: 500 }, deploy: { closeTimeoutMs: 1000 } })
   cache.group({
     name: 'kv',
     cacheBytes: 8 << 20,

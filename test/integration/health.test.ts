@@ -61,7 +61,7 @@ describe('a refusal of one request is not evidence against the peer', () => {
   })
 
   it('413: sets over the owner’s maxRequestBytes reject with a PeerError; the owner stays up and serves its other keys', async () => {
-    const { c, downs } = await start({ maxRequestBytes: 1024 })
+    const { c, downs } = await start({ server: { maxRequestBytes: 1024 } })
     const keys = keysOwnedBy(c, 1, 5, 'big')
     for (const key of keys) await expect(c.group(0).set(key, 'x'.repeat(64 * 1024))).rejects.toBeInstanceOf(PeerError)
     expect(downs).toEqual([])
@@ -74,7 +74,7 @@ describe('a refusal of one request is not evidence against the peer', () => {
 
 describe('a peer that answers but cannot serve', () => {
   it('its cache closed, its server up: marked down once, probed without flapping up, its keys load locally without asking it', async () => {
-    const { c, downs, ups } = await start({ probeMinMs: 20, probeMaxMs: 40 })
+    const { c, downs, ups } = await start({ health: { probeMinMs: 20, probeMaxMs: 40 } })
     const log = recordRequests(c.servers[1]!)
     await c.caches[1]!.close() // the server stays up (close() leaves a server it did not create listening)
     const keys = keysOwnedBy(c, 1, 40, 'closed')
@@ -103,7 +103,7 @@ describe('a peer that answers but cannot serve', () => {
 
 describe('a busy owner is not a dead owner', () => {
   it('an origin 3× slower than the transport timeout: the asker waits for the owner, which stays up; nothing loads twice', async () => {
-    const { c, downs } = await start({ timeout: 200 }, 600)
+    const { c, downs } = await start({ transport: { timeoutMs: 200 } }, 600)
     const keys = keysOwnedBy(c, 1, 4, 'slow')
     // Alone: nothing else proves the owner alive, so a liveness probe must.
     expect(await c.group(0).getString(keys[0]!)).toBe(`v(${keys[0]})`)
@@ -116,7 +116,7 @@ describe('a busy owner is not a dead owner', () => {
   })
 
   it('past loadTimeout the asker loads the key itself, and the owner is not held responsible', async () => {
-    const { c, downs } = await start({ timeout: 100, loadTimeout: 300 }, 1200)
+    const { c, downs } = await start({ transport: { timeoutMs: 100, loadTimeoutMs: 300 } }, 1200)
     const errors: Array<PeercacheEvents['peer-error']> = []
     c.caches[0]!.events.on('peer-error', (e) => errors.push(e))
     const keys = keysOwnedBy(c, 1, 3, 'slow-past')

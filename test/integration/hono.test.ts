@@ -1,5 +1,5 @@
 /**
- * hono on @hono/node-server (issue 11): the two ways the README documents to
+ * hono on @hono/node-server (issue 11): the two ways docs/integrations.md documents to
  * serve the peer endpoint next to a hono app, each checked with a real
  * peercache peer talking to the hono-side member: gets, a batch, set and
  * remove — and the app's own routes still answered by hono.
@@ -39,17 +39,17 @@ function keysOwnedBy(peers: readonly string[], owner: string, prefix: string, n:
   return keys
 }
 
-/** Mount returns the request listener of member A's server, built as one README snippet does. */
+/** Mount returns the request listener of member A's server, built as one docs/integrations.md snippet does. */
 type Mount = (cache: Peercache, app: Hono<{ Bindings: HttpBindings }>) => (req: IncomingMessage, res: ServerResponse) => void
 
-/** In front of hono (the README's first snippet). */
+/** In front of hono (docs/integrations.md's first snippet). */
 const inFront: Mount = (cache, app) => {
   const peer = cache.handler()
   const hono = getRequestListener(app.fetch)
   return (req, res) => peer(req, res, () => void hono(req, res))
 }
 
-/** Inside hono (the README's second snippet). */
+/** Inside hono (docs/integrations.md's second snippet). */
 const inside: Mount = (cache, app) => {
   const peer = cache.handler()
   const toPeercache = (c: { env: HttpBindings }): Response => {

@@ -51,7 +51,7 @@ afterEach(async () => {
 
 /** start serves a Peercache (groups `kv` and `small`, maxKeyBytes 32) with listen(0, '127.0.0.1'). */
 async function start(options: PeercacheOptions = {}): Promise<Peercache> {
-  const c = new Peercache({ env: {}, maxRequestBytes: CAP, closeTimeout: 1000, ...options })
+  const c = new Peercache({ env: {}, ...options, server: { maxRequestBytes: CAP, ...options.server }, deploy: { closeTimeoutMs: 1000, ...options.deploy } })
   cache = c
   c.group({ name: 'kv', cacheBytes: 4 << 20, load: (key) => reference(key) })
   c.group({ name: 'small', cacheBytes: 1 << 20, maxKeyBytes: 32, load: (key) => reference(key) })
@@ -248,7 +248,7 @@ describe('bodies', () => {
   })
 
   it('answers 400 to a batch of 10,001 keys and serves one of 10,000', async () => {
-    await start({ maxRequestBytes: 1 << 20 })
+    await start({ server: { maxRequestBytes: 1 << 20 } })
     const over = await request('POST', '/_peercache/batch/kv', batchOf(10_001))
     expect(over.status).toBe(400)
     expect(over.text).toBe('bad request: batch exceeds 10000 keys\n')
@@ -261,7 +261,7 @@ describe('bodies', () => {
 })
 
 describe('slow and idle clients', () => {
-  const timeouts = { headersTimeout: 1000, requestTimeout: 2000, checkInterval: 200, keepAliveTimeout: 500 }
+  const timeouts = { headersTimeoutMs: 1000, requestTimeoutMs: 2000, checkIntervalMs: 200, keepAliveTimeoutMs: 500 }
 
   /** trickle writes one byte every 200 ms (at most `max`) until the socket closes; returns the bytes written. */
   async function trickle(socket: net.Socket, max: number): Promise<number> {
@@ -277,7 +277,7 @@ describe('slow and idle clients', () => {
 
   /** watched starts the server and opens a connection that records what the server sends and when it closes it (within 10 s). */
   async function watched(): Promise<{ socket: net.Socket; closed: Promise<number | undefined>; received: () => Buffer }> {
-    await start({ serverTimeouts: timeouts })
+    await start({ server: { ...timeouts } })
     const socket = await connect(port, sockets)
     socket.on('error', () => {})
     const chunks: Buffer[] = []
@@ -320,7 +320,7 @@ describe('slow and idle clients', () => {
   })
 
   it('closes an idle keep-alive connection after keepAliveTimeout', async () => {
-    await start({ serverTimeouts: timeouts })
+    await start({ server: { ...timeouts } })
     const socket = await connect(port, sockets)
     socket.on('error', () => {})
     const answered = new Promise<number>((resolve) => {
@@ -340,7 +340,7 @@ describe('slow and idle clients', () => {
 
 describe('many connections', () => {
   it('serves at most maxConnections at once, drops the rest, and recovers once they are gone', async () => {
-    await start({ maxConnections: 20, serverTimeouts: { headersTimeout: 5000, requestTimeout: 10_000, keepAliveTimeout: 5000 } })
+    await start({ server: { maxConnections: 20, headersTimeoutMs: 5000, requestTimeoutMs: 10_000, keepAliveTimeoutMs: 5000 } })
     let dropped = 0
     server.on('drop', () => dropped++)
     let closedCount = 0

@@ -5,11 +5,12 @@
  * rule. Real node:http servers on 127.0.0.1, real undici clients.
  */
 import type { Server } from 'node:http'
-import { afterEach, describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it, onTestFinished } from 'vitest'
 import { Peercache, serverUrl, type Group, type PeerEntry } from '../../src/index.js'
 import { encodeGetResponse } from '../../src/proto/codec.js'
 import { closeServer, kvGroup, listenLocal, reference, startCluster, type Cluster } from '../helpers/cluster.js'
 import { mulberry32 } from '../helpers/core-helpers.js'
+import { peerClient } from '../helpers/peer-client.js'
 
 let cluster: Cluster | undefined
 const servers: Server[] = []
@@ -24,14 +25,15 @@ afterEach(async () => {
 
 /** keyOwnedElsewhere finds a key member `index` does not own. */
 function keyOwnedElsewhere(c: Cluster, index: number, prefix = 'k'): string {
-  for (let i = 0; ; i++) if (c.caches[index]!.picker.pickPeer(`${prefix}${i}`) !== null) return `${prefix}${i}`
+  for (let i = 0; ; i++) if (c.caches[index]!.ownerOf(`${prefix}${i}`) !== c.urls[index]) return `${prefix}${i}`
 }
 
 describe('minute_qps between peercache peers', () => {
   it('an owner tells each answer its key\'s request rate, per key and in batches, and it grows with the requests', async () => {
     cluster = await startCluster(2, kvGroup(), { options: { coalesce: false } })
     const key = keyOwnedElsewhere(cluster, 0)
-    const owner = cluster.caches[0]!.picker.pickPeer(key)!
+    const owner = peerClient(cluster.caches[0]!.ownerOf(key)!)
+    onTestFinished(() => owner.close())
     const first = (await owner.get('kv', key, { coalesce: false })) as PeerEntry
     expect(new TextDecoder().decode(first.value)).toBe(reference(key))
     expect(first.minuteQps).toBeGreaterThan(0)
@@ -76,8 +78,9 @@ describe('a Go-shaped owner', () => {
     self.on('request', cache.handler())
     const group = cache.group({ name: 'kv', cacheBytes: 1 << 20, load: () => 'local' })
     let key = 'k0'
-    for (let i = 0; cache.picker.pickPeer(key) === null; i++) key = `k${i}`
-    const entry = (await cache.picker.pickPeer(key)!.get('kv', key, {})) as PeerEntry
+    for (let i = 0; cache.ownerOf(key) === cache.self; i++) key = `k${i}`
+    const client = peerClient(cache.ownerOf(key)!)
+    const entry = (await client.get('kv', key, {}).finally(() => client.close())) as PeerEntry
     expect(entry.minuteQps).toBeUndefined()
     expect(Object.keys(entry).sort()).toEqual(['expiresAt', 'value'])
 

@@ -200,10 +200,10 @@ describe('options are checked together at construction', () => {
   }
 
   it.each<[string, PeercacheOptions]>([
-    ['timeout past 2^31 - 1 ms (its timer would fire at once)', { timeout: 2 ** 31 }],
-    ['closeTimeout past 2^31 - 1 ms', { closeTimeout: 3e9 }],
-    ['serverTimeouts.keepAliveTimeout past 2^31 - 1 ms', { serverTimeouts: { keepAliveTimeout: 2 ** 31 } }],
-    ['probeMinMs above probeMaxMs', { probeMinMs: 5000, probeMaxMs: 1000 }],
+    ['timeout past 2^31 - 1 ms (its timer would fire at once)', { transport: { timeoutMs: 2 ** 31 } }],
+    ['closeTimeout past 2^31 - 1 ms', { deploy: { closeTimeoutMs: 3e9 } }],
+    ['serverTimeouts.keepAliveTimeout past 2^31 - 1 ms', { server: { keepAliveTimeoutMs: 2 ** 31 } }],
+    ['probeMinMs above probeMaxMs', { health: { probeMinMs: 5000, probeMaxMs: 1000 } }],
     ['a relative metricsPath', { metricsPath: 'metrics' }],
     ['a metricsPath under the peer endpoint', { metricsPath: '/_groupcache/metrics' }],
     ['a clock that is not a function', { clock: 5 as unknown as () => number }],
@@ -220,7 +220,7 @@ describe('options are checked together at construction', () => {
   })
 
   it('takes the largest timers, a probeMinMs alone above the default probeMaxMs, and a metricsPath outside the endpoint', () => {
-    const cache = make({ timeout: 2 ** 31 - 1, closeTimeout: 2 ** 31 - 1, probeMinMs: 60_000, metricsPath: '/metrics' })
+    const cache = make({ metricsPath: '/metrics', transport: { timeoutMs: 2 ** 31 - 1 }, deploy: { closeTimeoutMs: 2 ** 31 - 1 }, health: { probeMinMs: 60_000 } })
     expect(cache.basePath).toBe('/_groupcache/')
   })
 })

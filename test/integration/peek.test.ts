@@ -55,9 +55,9 @@ describe('previous-owner peeking', () => {
     expect(c.loads[2]!.get(fresh)).toBe(1)
   })
 
-  it('peekWindowMs: 0 turns peeking off', async () => {
+  it('deploy.peekWindowMs: 0 turns peeking off', async () => {
     const answer = { peers: [] as string[] }
-    const c = (cluster = await startDiscovered(3, answer, { peekWindowMs: 0 }))
+    const c = (cluster = await startDiscovered(3, answer, { deploy: { peekWindowMs: 0 } }))
     answer.peers = c.urls.slice(0, 2)
     await converge(c, answer.peers)
     const keys = Array.from({ length: 80 }, (_, i) => `k-${i}`)

@@ -1,6 +1,6 @@
 /**
  * A rolling restart under load, as a Kubernetes Deployment does it: three
- * child-process peers found through DNS (dnsmasq); one at a time, a peer
+ * child-process peers found through a real DNS server (dns-server.ts); one at a time, a peer
  * leaves the DNS answer and gets SIGTERM (it drains for `drainMs`: its peers
  * drop it from their rings and peek its keys while it still answers), exits,
  * starts again outside the answer, and rejoins it. Meanwhile the test
@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { HashRing, Peercache } from '../../src/index.js'
 import { mulberry32 } from '../../demo/zipf.js'
 import { DnsChild, freeSharedPort, waitForPeers } from '../helpers/dns-cluster.js'
-import { Dnsmasq } from '../helpers/dnsmasq.js'
+import { startDnsServer, type TestDnsServer } from '../helpers/dns-server.js'
 
 const NAME = 'rolling.test'
 const ADDRESSES = ['127.0.0.2', '127.0.0.3', '127.0.0.4']
@@ -22,7 +22,7 @@ const KEYS = 150
 const WORKERS = 8
 const DRAIN_MS = 2000
 
-let dns: Dnsmasq
+let dns: TestDnsServer
 let port: number
 let client: Peercache | undefined
 const children = new Map<string, DnsChild>()
@@ -30,7 +30,7 @@ const children = new Map<string, DnsChild>()
 const everyChild: DnsChild[] = []
 
 beforeAll(async () => {
-  dns = await Dnsmasq.start()
+  dns = await startDnsServer()
   port = await freeSharedPort(ADDRESSES)
 })
 
@@ -62,7 +62,7 @@ describe('rolling restart under load', () => {
     await dns.setHosts({ [NAME]: ADDRESSES })
     await Promise.all(ADDRESSES.map(start))
     const clientLoads: string[] = []
-    client = new Peercache({ env: {}, self: 'http://127.0.0.1:1', hotCacheProbability: 0, timeout: 10_000, discovery: { dns: NAME, port, servers: [dns.server], intervalMs: 100 } })
+    client = new Peercache({ env: {}, self: 'http://127.0.0.1:1', hotCacheProbability: 0, discovery: { dns: NAME, port, servers: [dns.server], intervalMs: 100 }, transport: { timeoutMs: 10_000 } })
     const group = client.group({ name: 'kv', cacheBytes: 1 << 20, load: (key) => (clientLoads.push(key), `client:${key}`) })
     await announce(ADDRESSES)
 

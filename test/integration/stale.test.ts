@@ -114,25 +114,35 @@ describe('staleWhileRevalidate', () => {
     now = T0 + TTL + 100
     gate = deferred()
     const held = gate
-    const askersAsked = [nextLoad(c.caches[0]!, 'peer'), nextLoad(c.caches[2]!, 'peer')]
+    const askersRefreshed = [nextLoad(c.caches[0]!, 'peer'), nextLoad(c.caches[2]!, 'peer')]
     const answers = await Promise.all([0, 1, 2, 0, 2].map((i) => c.group(i).getString(key)))
     expect(answers.every((a) => a === `${key}#1`)).toBe(true)
-    // The askers' refreshes reached the owner while its own refresh was held: it answered them stale (not cached).
-    await Promise.all(askersAsked)
     expect(c.group(0).stats().staleHits).toBe(2)
     const ownerRefreshed = nextLoad(c.caches[1]!, 'local')
     held.resolve()
     await ownerRefreshed
-    // Askers refresh through the owner: their next refresh brings the fresh value into their hot copy.
-    for (const i of [0, 2]) {
-      const arrived = nextLoad(c.caches[i]!, 'peer')
-      expect(await c.group(i).getString(key)).toBe(`${key}#1`)
-      await arrived
-      expect(await c.group(i).getString(key)).toBe(`${key}#2`)
-    }
-    expect(await c.group(1).getString(key)).toBe(`${key}#2`)
+    // The askers' refreshes reached the owner while its own refresh was held: they waited for it (a
+    // revalidation is answered fresh), so their hot copies hold the fresh value at once.
+    await Promise.all(askersRefreshed)
+    for (const i of [0, 1, 2]) expect(await c.group(i).getString(key)).toBe(`${key}#2`)
+    expect(c.group(0).stats().staleHits).toBe(2)
     // Only the owner ever loaded, twice in all.
     expect(c.loads[1]!.get(key)).toBe(2)
+    expect(c.loadsOf(key)).toBe(2)
+  })
+
+  it('a non-owner\'s refresh brings the fresh value: it waits for the owner\'s own refresh, not one round behind', async () => {
+    const c = await start()
+    const [key] = keysOwnedBy(c, 1, 1, 'behind') as [string]
+    expect(await c.group(0).getString(key)).toBe(`${key}#1`)
+    expect(textOf(c.group(0).peek(key))).toBe(`${key}#1`) // mirrored in hot
+    now = T0 + TTL + 100 // both copies expired, within staleWhileRevalidate
+    const refreshed = nextLoad(c.caches[0]!, 'peer')
+    expect(await c.group(0).getString(key)).toBe(`${key}#1`) // stale at once, one refresh behind it
+    const arrived = await refreshed
+    expect(await c.group(0).getString(key)).toBe(`${key}#2`)
+    expect(c.group(0).stats().staleHits).toBe(1)
+    expect(arrived.peer).toBe(c.urls[1])
     expect(c.loadsOf(key)).toBe(2)
   })
 

@@ -91,7 +91,7 @@ function peerErrorsOf(cache: Peercache): Array<PeercacheEvents['peer-error']> {
 
 describe('an https cluster whose members trust its CA', () => {
   it('serves gets across peers over TLS', async () => {
-    const c = await startTlsCluster(2, () => ({ tls: { ca: trusted.cert } }))
+    const c = await startTlsCluster(2, () => ({ transport: { tls: { ca: trusted.cert } } }))
     for (const cache of c.caches) {
       for (const key of KEYS) expect(await kv(cache).getString(key)).toBe(reference(key))
     }
@@ -103,7 +103,7 @@ describe('an https cluster whose members trust its CA', () => {
   })
 
   it('carries signed batch, PUT and DELETE over TLS (secret + TLS, the recommended deployment)', async () => {
-    const c = await startTlsCluster(2, () => ({ tls: { ca: trusted.cert }, secret: 'a-long-shared-secret', coalesce: true }))
+    const c = await startTlsCluster(2, () => ({ secret: 'a-long-shared-secret', coalesce: true, transport: { tls: { ca: trusted.cert } } }))
     const [a, b] = c.caches.map(kv) as [ReturnType<typeof kv>, ReturnType<typeof kv>]
     const remote = KEYS.filter((key) => c.ownerOf(key) === 1)
     expect(remote.length).toBeGreaterThan(0)
@@ -121,7 +121,7 @@ describe('an https cluster whose members trust its CA', () => {
 describe('a member that does not trust the peer certificate', () => {
   it('refuses the connection with the default trust store: a PeerError naming the certificate, then a local load', async () => {
     // Member 0 has no `tls` option (Node's default CAs); member 1 trusts the cluster CA.
-    const c = await startTlsCluster(2, (i) => (i === 0 ? {} : { tls: { ca: trusted.cert } }))
+    const c = await startTlsCluster(2, (i) => (i === 0 ? {} : { transport: { tls: { ca: trusted.cert } } }))
     const errors = peerErrorsOf(c.caches[0]!)
     const remote = KEYS.filter((key) => c.ownerOf(key) === 1)
     for (const key of remote) expect(await kv(c.caches[0]!).getString(key)).toBe(reference(key))
@@ -142,7 +142,7 @@ describe('a member that does not trust the peer certificate', () => {
   })
 
   it('refuses a peer whose certificate comes from another CA', async () => {
-    const c = await startTlsCluster(2, (i) => ({ tls: { ca: i === 0 ? stranger.cert : trusted.cert } }))
+    const c = await startTlsCluster(2, (i) => ({ transport: { tls: { ca: i === 0 ? stranger.cert : trusted.cert } } }))
     const errors = peerErrorsOf(c.caches[0]!)
     const key = KEYS.find((k) => c.ownerOf(k) === 1)!
     expect(await kv(c.caches[0]!).getString(key)).toBe(reference(key))
@@ -152,7 +152,7 @@ describe('a member that does not trust the peer certificate', () => {
   })
 
   it('connects without verification only when rejectUnauthorized is false (an explicit opt-out)', async () => {
-    const c = await startTlsCluster(2, () => ({ tls: { rejectUnauthorized: false } }))
+    const c = await startTlsCluster(2, () => ({ transport: { tls: { rejectUnauthorized: false } } }))
     const key = KEYS.find((k) => c.ownerOf(k) === 1)!
     expect(await kv(c.caches[0]!).getString(key)).toBe(reference(key))
     expect(kv(c.caches[0]!).stats()).toMatchObject({ peerLoads: 1, peerErrors: 0 })
@@ -166,15 +166,7 @@ describe('listen() with serverTls', () => {
     const urls = ports.map((port) => `https://127.0.0.1:${port}`)
     const members = await Promise.all(
       ports.map(async (port, i) => {
-        const cache = new Peercache({
-          env: {},
-          self: urls[i]!,
-          peers: urls,
-          serverTls: { key: trusted.key, cert: trusted.cert },
-          tls: { ca: trusted.cert },
-          hotCacheProbability: 0,
-          coalesce: false,
-        })
+        const cache = new Peercache({ env: {}, self: urls[i]!, peers: urls, hotCacheProbability: 0, coalesce: false, server: { tls: { key: trusted.key, cert: trusted.cert } }, transport: { tls: { ca: trusted.cert } } })
         caches.push(cache)
         cache.group({ name: 'kv', cacheBytes: 1 << 20, load: (key) => reference(key) })
         const server = await cache.listen(port, '127.0.0.1')

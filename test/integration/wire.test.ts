@@ -156,8 +156,8 @@ describe('server errors (Go server vectors)', () => {
     expect(body.endsWith(`${LOADER_FAILURE}\n`)).toBe(true)
     expect(body.slice(0, -1)).not.toContain('\n')
     expect(response.headers['content-length']).toBe(String(response.body.byteLength))
-    // Not a not-found, not a shutdown: our client treats this 503 as the final answer.
-    expect(response.headers['x-peercache-error']).toBeUndefined()
+    // Marked: our client treats only this marked 503 as the final answer (an unmarked one is a transport failure).
+    expect(response.headers['x-peercache-error']).toBe('load-failed')
     expect(seen.broken).toEqual(['k1'])
   })
 

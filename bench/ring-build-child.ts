@@ -1,0 +1,42 @@
+/**
+ * ring-build-child: the fresh process ring-build.ts starts for one round of
+ * one case. It builds a ring of `kind` over `peers` seeded random peers (the
+ * first build of the process, cold), then the same list with one more peer
+ * (warm: what a long-running process pays on each change of its peer list),
+ * then times the first failover walk on it (pickWhere skipping the owner),
+ * which moves the points into their buckets, work the build leaves to the
+ * first lookup that needs it. Prints `RESULT <json>` (RingBuildResult).
+ */
+import { HashRing, type RingKind } from '../dist/index.js'
+import { mulberry32 } from '../demo/zipf.js'
+import { randomPeers } from './ring-balance.js'
+
+/** RingBuildResult is one round's milliseconds (wall clock, and CPU of the whole process for the warm build). */
+export interface RingBuildResult {
+  coldMs: number
+  warmMs: number
+  warmCpuMs: number
+  firstWalkMs: number
+}
+
+const [kind, count, seed] = process.argv.slice(2)
+const urls = randomPeers(Number(count) + 1, mulberry32(Number(seed)))
+const joiner = urls.pop()!
+
+const cold = timed(() => new HashRing(urls, { ring: kind as RingKind }))
+const cpu = process.cpuUsage()
+const warm = timed(() => new HashRing([...urls, joiner], { ring: kind as RingKind }))
+const warmCpu = process.cpuUsage(cpu)
+const owner = warm.value.pick('user:1:profile')
+const walk = timed(() => warm.value.pickWhere('user:1:profile', (peer) => peer !== owner))
+if (cold.value.size !== urls.length || walk.value === undefined) throw new Error('ring-build-child: the rings do not hold the peers')
+
+const result: RingBuildResult = { coldMs: cold.ms, warmMs: warm.ms, warmCpuMs: (warmCpu.user + warmCpu.system) / 1000, firstWalkMs: walk.ms }
+process.stdout.write(`RESULT ${JSON.stringify(result)}\n`)
+
+/** timed runs fn once and returns its value and its wall-clock milliseconds. */
+function timed<T>(fn: () => T): { value: T; ms: number } {
+  const start = performance.now()
+  const value = fn()
+  return { value, ms: performance.now() - start }
+}
