@@ -21,6 +21,14 @@ export interface PeerRequestOptions {
   signal?: AbortSignal
 }
 
+/** PeerGetOptions are a get's: its bounds, whether it may share a batch, and headers to send with it. */
+export interface PeerGetOptions extends PeerRequestOptions {
+  /** Let gets of the same tick share one batch request. */
+  coalesce?: boolean
+  /** Extra request headers (trace context, tracing.ts); a Peer may ignore them. */
+  headers?: Readonly<Record<string, string>>
+}
+
 /** Peer is another process that owns part of the key space. */
 export interface Peer {
   /** The peer's base URL, as it stands in the peer list. */
@@ -30,7 +38,7 @@ export interface Peer {
    * LoadError when the owner's loader gave that final answer, and with a
    * PeerError for anything that is the transport's fault.
    */
-  get(group: string, key: string, options: PeerRequestOptions & { coalesce?: boolean }): Promise<PeerEntry>
+  get(group: string, key: string, options: PeerGetOptions): Promise<PeerEntry>
   /** getMany fetches several keys at once; the map holds each key's entry or its (final) error. */
   getMany(group: string, keys: readonly string[], options: PeerRequestOptions): Promise<Map<string, CacheEntry | Error>>
   /** set stores an entry at this peer (it owns the key). */

@@ -174,6 +174,7 @@ export class Peercache {
       maxRequestBytes: this.#options.server.maxRequestBytes,
       metricsPath: this.#options.metricsPath,
       metrics: () => this.metrics(),
+      tracer: this.#context.tracer,
     }
     return this.#endpointContext
   }
