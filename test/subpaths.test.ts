@@ -1,9 +1,11 @@
 /**
- * The integration subpaths (issue 11): `peercache/fastify` and
- * `peercache/prom-client` are exported with the same conditions as the root,
- * fastify and prom-client are optional peer dependencies (never runtime
- * dependencies), and nothing the root entry point loads imports them, so a
- * user who does not use an integration does not need its library.
+ * The integration subpaths (issue 11): `peercache/fastify`,
+ * `peercache/prom-client` and `peercache/opentelemetry` are exported with
+ * the same conditions as the root, their libraries (fastify, prom-client,
+ * @opentelemetry/api and /instrumentation) are optional peer dependencies
+ * (never runtime dependencies), and nothing the root entry point loads
+ * imports them, so a user who does not use an integration does not need its
+ * library.
  */
 import { existsSync, readFileSync } from 'node:fs'
 import { dirname, join, normalize } from 'node:path'
@@ -21,10 +23,13 @@ interface PackageJson {
 
 const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as PackageJson
 
-const SUBPATHS = [
-  ['./fastify', 'fastify'],
-  ['./prom-client', 'prom-client'],
-] as const
+/** Each subpath, its module under src/ (without .ts), and the libraries it needs. */
+const SUBPATHS: ReadonlyArray<readonly [string, string, readonly string[]]> = [
+  ['./fastify', 'fastify', ['fastify']],
+  ['./prom-client', 'prom-client', ['prom-client']],
+  ['./opentelemetry', 'integrations/opentelemetry', ['@opentelemetry/api', '@opentelemetry/instrumentation']],
+]
+const LIBRARIES = SUBPATHS.flatMap(([, , libraries]) => libraries)
 
 /** importsOf lists the module specifiers a source file imports or re-exports (type-only imports included). */
 function importsOf(file: string): string[] {
@@ -58,17 +63,20 @@ describe('integration subpaths', () => {
     expect(existsSync(join(root, 'src', `${name}.ts`))).toBe(true)
   })
 
-  it.each(SUBPATHS)('%s: its library is an optional peer dependency, not a dependency', (_subpath, library) => {
-    expect(pkg.dependencies?.[library]).toBeUndefined()
-    expect(pkg.peerDependencies?.[library]).toBeDefined()
-    expect(pkg.peerDependenciesMeta?.[library]?.optional).toBe(true)
-    expect(reachable(`src/${library}.ts`).packages).toContain(library)
+  it.each(SUBPATHS)('%s: its libraries are optional peer dependencies, not dependencies', (_subpath, name, libraries) => {
+    for (const library of libraries) {
+      expect(pkg.dependencies?.[library]).toBeUndefined()
+      expect(pkg.peerDependencies?.[library]).toBeDefined()
+      expect(pkg.peerDependenciesMeta?.[library]?.optional).toBe(true)
+      expect(reachable(`src/${name}.ts`).packages).toContain(library)
+    }
   })
 
-  it('the root entry point never loads fastify or prom-client', () => {
+  it('the root entry point never loads an integration or its library', () => {
     const { files, packages } = reachable('src/index.ts')
     expect(files.size).toBeGreaterThan(10)
-    for (const library of ['fastify', 'prom-client']) expect([...packages]).not.toContain(library)
-    expect([...files].some((file) => file.endsWith('fastify.ts') || file.endsWith('prom-client.ts'))).toBe(false)
+    for (const library of LIBRARIES) expect([...packages]).not.toContain(library)
+    const modules = SUBPATHS.map(([, name]) => normalize(join(root, 'src', `${name}.ts`)))
+    expect([...files].filter((file) => modules.includes(file) || file.includes('/integrations/'))).toEqual([])
   })
 })
