@@ -21,9 +21,19 @@ import { startListening, type ExampleProcess } from './helpers/example-app.js'
 const root = fileURLToPath(new URL('..', import.meta.url))
 const require = createRequire(import.meta.url)
 const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm'
-const versionOf = (name: string): string => (require(`${name}/package.json`) as { version: string }).version
-/** The optional peers the subpath exports need, at the versions this repo tests with (npm's cache has them). */
-const companions = ['@types/node', 'fastify', 'prom-client'].map((name) => `${name}@${versionOf(name)}`)
+/** versionOf reads an installed package's version from its package.json file (some, like @opentelemetry/api, do not export it). */
+const versionOf = (name: string): string => (JSON.parse(readFileSync(join(root, 'node_modules', name, 'package.json'), 'utf8')) as { version: string }).version
+/** The optional peers the subpath exports need, and the SDK the OpenTelemetry example runs with, at the versions this repo tests with (npm's cache has them). */
+const companions = [
+  '@types/node',
+  'fastify',
+  'prom-client',
+  '@opentelemetry/api',
+  '@opentelemetry/instrumentation',
+  '@opentelemetry/sdk-trace-base',
+  '@opentelemetry/sdk-metrics',
+  '@opentelemetry/context-async-hooks',
+].map((name) => `${name}@${versionOf(name)}`)
 
 /** run executes a command, failing the test with its output when it exits non-zero. */
 function run(file: string, args: readonly string[], cwd: string, timeout = 120_000): string {
@@ -53,13 +63,14 @@ const USE = `
 const EXPECTED = { value: 'hello world', bytes: 11, code: 'ERR_PEERCACHE_LOAD_FAILED', loads: 1 }
 
 const CONSUMER_TS = `import { Peercache, NotFoundError, PeercacheError, Group, type GroupOptions, type GroupStats, type Loader } from 'peercache'
+import { PeercacheInstrumentation, type PeercacheInstrumentationConfig } from 'peercache/opentelemetry'
 
 const load: Loader = async (key, { signal }) => {
   if (signal.aborted) throw new NotFoundError(key)
   return { value: new TextEncoder().encode(key), ttl: 1000 }
 }
 const options: GroupOptions = { name: 'consumer', cacheBytes: 1 << 20, load, ttl: 60_000 }
-const cache = new Peercache({ env: {}, closeTimeout: 100 })
+const cache = new Peercache({ env: {}, deploy: { closeTimeoutMs: 100 } })
 const group: Group = cache.group(options)
 export async function use(): Promise<number> {
   const bytes: Uint8Array = await group.get('k', { signal: AbortSignal.timeout(500) })
@@ -92,6 +103,12 @@ export async function use(): Promise<number> {
   void group.removeLocal
   // @ts-expect-error a Group is made by cache.group(), never constructed
   void new Group(options, {})
+  const config: PeercacheInstrumentationConfig = { recordKeys: true, enabled: false }
+  const instrumentation = new PeercacheInstrumentation(config)
+  const unobserve: () => void = instrumentation.observe(cache)
+  unobserve()
+  // @ts-expect-error observe takes a Peercache
+  instrumentation.observe(group)
   await cache.close()
   return bytes.byteLength + text.length + json.a + stats.cacheHits
 }
@@ -193,9 +210,26 @@ describe('the packed tarball', () => {
     `
     writeFileSync(join(project(), 'subpaths.mjs'), esm)
     expect(JSON.parse(run(process.execPath, ['subpaths.mjs'], project()).trim())).toEqual({ gets: true })
-    const cjs = `console.log(JSON.stringify([typeof require('peercache/fastify').peercachePlugin, typeof require('peercache/prom-client').registerPeercacheMetrics]))`
+    const cjs = `console.log(JSON.stringify([
+      typeof require('peercache/fastify').peercachePlugin,
+      typeof require('peercache/prom-client').registerPeercacheMetrics,
+      typeof require('peercache/opentelemetry').PeercacheInstrumentation,
+    ]))`
     writeFileSync(join(project(), 'subpaths.cjs'), cjs)
-    expect(JSON.parse(run(process.execPath, ['--no-warnings', 'subpaths.cjs'], project()).trim())).toEqual(['function', 'function'])
+    expect(JSON.parse(run(process.execPath, ['--no-warnings', 'subpaths.cjs'], project()).trim())).toEqual(['function', 'function', 'function'])
+  }, 120_000)
+
+  it('runs the OpenTelemetry example of docs/integrations.md as written: spans of the get and its load, the metrics', () => {
+    const [example] = fencedBlocks(section('docs/integrations.md', 'OpenTelemetry'), 'js')
+    if (example === undefined) throw new Error('docs/integrations.md lost the OpenTelemetry example')
+    writeFileSync(join(project(), 'otel-example.mjs'), example)
+    const out = run(process.execPath, ['otel-example.mjs'], project())
+    expect(out).toContain('{"id":"42"}')
+    // The console exporters print each span and each metric as an object.
+    expect(out).toMatch(/name: 'peercache\.get'/)
+    expect(out).toMatch(/name: 'peercache\.load'/)
+    expect(out).toMatch(/name: 'peercache\.gets'/)
+    expect(out).toMatch(/'peercache\.source': 'local'/)
   }, 120_000)
 
   for (const setup of TS_SETUPS) {

@@ -51,6 +51,8 @@ export class Batcher {
   /** group → key → waiters; cleared by each flush. */
   #pending = new Map<string, Map<string, Waiter[]>>()
   #scheduled = false
+  /** Whether a get of this flush came traced: only then is a flush's trace context looked for (untraced, nothing is walked). */
+  #traced = false
 
   constructor(sender: BatchSender, maxKeys: number) {
     this.#sender = sender
@@ -65,6 +67,7 @@ export class Batcher {
       if (keys === undefined) this.#pending.set(group, (keys = new Map()))
       const waiters = keys.get(key)
       const waiter: Waiter = { resolve, reject, signal, headers }
+      if (headers !== undefined) this.#traced = true
       if (waiters === undefined) keys.set(key, [waiter])
       else waiters.push(waiter)
       this.#schedule()
@@ -79,17 +82,19 @@ export class Batcher {
 
   #flush(): void {
     this.#scheduled = false
+    const traced = this.#traced
+    this.#traced = false
     const pending = this.#pending
     this.#pending = new Map()
     for (const [group, keys] of pending) {
       const all = [...keys.entries()]
-      for (let i = 0; i < all.length; i += this.#maxKeys) void this.#send(group, new Map(all.slice(i, i + this.#maxKeys)))
+      for (let i = 0; i < all.length; i += this.#maxKeys) void this.#send(group, new Map(all.slice(i, i + this.#maxKeys)), traced)
     }
   }
 
-  async #send(group: string, keys: Map<string, Waiter[]>): Promise<void> {
+  async #send(group: string, keys: Map<string, Waiter[]>, traced: boolean): Promise<void> {
     const joined = JoinedSignal.of([...keys.values()].flat())
-    const headers = firstHeaders(keys)
+    const headers = traced ? firstHeaders(keys) : undefined
     try {
       if (keys.size === 1) {
         const [key, waiters] = keys.entries().next().value as [string, Waiter[]]
