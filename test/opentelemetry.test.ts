@@ -18,7 +18,7 @@ import { instrumentName } from '../src/integrations/otel-metrics.js'
 import { METRIC_FAMILIES } from '../src/metrics.js'
 import { internals } from '../src/internals.js'
 import { TRACING_CHANNELS } from '../src/tracing.js'
-import { metricPoints, startSdk, type OtelSdk, type SpanRecord } from './helpers/otel-sdk.js'
+import { metricPoints, startMeter, startSdk, type OtelSdk, type SpanRecord } from './helpers/otel-sdk.js'
 
 let sdk: OtelSdk
 const cleanups: Array<() => unknown> = []
@@ -188,6 +188,20 @@ describe('peercache/opentelemetry metrics', () => {
     expect(instrumentName({ name: 'peercache_cache_bytes', type: 'gauge' })).toEqual({ name: 'peercache.cache_bytes', unit: 'By' })
     const names = METRIC_FAMILIES.map((family) => instrumentName(family).name)
     expect(new Set(names).size).toBe(names.length)
+  })
+
+  it('moves its instruments to a new meter provider (setMeterProvider), the old one no longer read', async () => {
+    const instrumentation = instrument()
+    const cache = standalone('otel-meters', (key) => key)
+    cleanups.push(instrumentation.observe(cache))
+    await cache.getGroup('otel-meters')!.get('a')
+    expect(metricPoints(await sdk.collect(), 'peercache.gets')).toEqual([{ attributes: { group: 'otel-meters' }, value: 1 }])
+    const other = startMeter()
+    cleanups.push(() => other.meterProvider.shutdown())
+    instrumentation.setMeterProvider(other.meterProvider)
+    await cache.getGroup('otel-meters')!.get('b')
+    expect(metricPoints(await other.collect(), 'peercache.gets')).toEqual([{ attributes: { group: 'otel-meters' }, value: 2 }])
+    expect(metricPoints(await sdk.collect(), 'peercache.gets')).toEqual([{ attributes: { group: 'otel-meters' }, value: 1 }])
   })
 
   it('stops reading a cache once unobserved, and every cache while disabled (the last values stand, as cumulative series do)', async () => {

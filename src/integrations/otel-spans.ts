@@ -46,7 +46,7 @@ interface OpenSpan {
   status: 'ok' | 'not_found' | 'error'
 }
 
-/** TraceContext is any channel's context once the call settled: tracePromise adds `error` or `result`. */
+/** Settled is any channel's context once the call settled: tracePromise adds `error` (or `result`) to it. */
 type Settled = object & { error?: unknown }
 
 const SPAN_KINDS: Readonly<Record<Operation, SpanKind>> = { get: SpanKind.INTERNAL, fetch: SpanKind.CLIENT, serve: SpanKind.SERVER, load: SpanKind.INTERNAL }

@@ -32,6 +32,26 @@ class TestReader extends MetricReader {
   protected override async onShutdown(): Promise<void> {}
 }
 
+/** Meter is a meter provider whose reader collects when asked. */
+export interface Meter {
+  readonly meterProvider: MeterProvider
+  /** collect reads every instrument now. */
+  collect(): Promise<ResourceMetrics>
+}
+
+/** startMeter starts a meter provider with a reader of its own. */
+export function startMeter(): Meter {
+  const reader = new TestReader()
+  return {
+    meterProvider: new MeterProvider({ readers: [reader] }),
+    collect: async () => {
+      const { resourceMetrics, errors } = await reader.collect()
+      if (errors.length > 0) throw new Error(`metric collection failed: ${errors.map(String).join('; ')}`)
+      return resourceMetrics
+    },
+  }
+}
+
 /** OtelSdk is one running SDK. */
 export interface OtelSdk {
   readonly tracerProvider: BasicTracerProvider
@@ -52,18 +72,13 @@ export function startSdk(): OtelSdk {
   context.setGlobalContextManager(contextManager)
   const exporter = new InMemorySpanExporter()
   const tracerProvider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] })
-  const reader = new TestReader()
-  const meterProvider = new MeterProvider({ readers: [reader] })
+  const { meterProvider, collect } = startMeter()
   return {
     tracerProvider,
     meterProvider,
     spans: () => exporter.getFinishedSpans().map(toRecord),
     resetSpans: () => exporter.reset(),
-    collect: async () => {
-      const { resourceMetrics, errors } = await reader.collect()
-      if (errors.length > 0) throw new Error(`metric collection failed: ${errors.map(String).join('; ')}`)
-      return resourceMetrics
-    },
+    collect,
     shutdown: async () => {
       await Promise.all([tracerProvider.shutdown(), meterProvider.shutdown()])
       context.disable()
