@@ -22,13 +22,16 @@ export interface PeerRequestOptions {
 }
 
 /**
- * PeerGetOptions are a get's: `coalesce` lets gets of the same tick share a
- * batch; `fresh` (a revalidation: this process holds an expired copy) asks
- * the owner for a fresh value, never its stale copy (it is sent alone).
+ * PeerGetOptions are a get's: its bounds; `coalesce` lets gets of the same
+ * tick share a batch; `fresh` (a revalidation: this process holds an expired
+ * copy) asks the owner for a fresh value, never its stale copy (it is sent
+ * alone); `headers` are extra request headers (trace context, tracing.ts).
  */
 export interface PeerGetOptions extends PeerRequestOptions {
   coalesce?: boolean
   fresh?: boolean
+  /** Extra request headers (trace context, tracing.ts); a Peer may ignore them. */
+  headers?: Readonly<Record<string, string>>
 }
 
 /** Peer is another process that owns part of the key space. */

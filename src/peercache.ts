@@ -206,6 +206,7 @@ export class Peercache {
       metrics: () => this.metrics(),
       hello: () => helloOf(this.#identity()),
       status: () => this.status(),
+      tracer: this.#context.tracer,
     }
     return this.#endpointContext
   }

@@ -5,7 +5,17 @@
  *
  *   peercache:get    a get (a hit, or a wait for the key's flight)  { group, key }
  *   peercache:load   a run of this process's loader                 { group, key, source: 'local' }
- *   peercache:fetch  a request for the key to its owner             { group, key, source: 'peer', peer }
+ *   peercache:fetch  a request for the key to its owner             { group, key, source: 'peer', peer, headers }
+ *   peercache:serve  the owner answering a peer's get or batch      { group, key, keys, traceparent, tracestate }
+ *
+ * Across processes a trace goes on through the fetch's `headers`: a
+ * subscriber may fill that record at `start` (or in a store transform bound
+ * to `start`, which runs just before it) with W3C `traceparent` and
+ * `tracestate`, and the peer client sends them with the request of that
+ * fetch (peers/client.ts; a coalesced batch carries its first waiter's). The
+ * owner's endpoint hands the incoming request's two headers to
+ * `peercache:serve`, whose subscriber continues the trace from them. Go
+ * peers ignore the headers; request signatures do not cover them (auth.ts).
  *
  * Each publishes what `TracingChannel#tracePromise` publishes: `start`, then
  * `end` when the call returns, then `error` (with `context.error`) if it
@@ -39,16 +49,31 @@ export interface FetchTrace {
   source: 'peer'
   /** The owner's base URL. */
   peer: string
+  /** Headers to send with this fetch's request (trace context): empty until a subscriber fills it at `start`. */
+  headers: Record<string, string>
+}
+
+/** ServeTrace is the context of `peercache:serve`: the owner answering a peer. */
+export interface ServeTrace {
+  group: string
+  /** The key of a get; undefined for a batch. */
+  key: string | undefined
+  /** How many keys the request asks for: 1 for a get, the batch's size for a batch. */
+  keys: number
+  /** The asker's W3C trace context headers as they arrived (undefined when absent). */
+  traceparent: string | undefined
+  tracestate: string | undefined
 }
 
 /** TRACING_CHANNELS names the tracing channels (each is `tracing:<name>:start`, `…:end`, and so on). */
-export const TRACING_CHANNELS = { get: 'peercache:get', load: 'peercache:load', fetch: 'peercache:fetch' } as const
+export const TRACING_CHANNELS = { get: 'peercache:get', load: 'peercache:load', fetch: 'peercache:fetch', serve: 'peercache:serve' } as const
 
 /** Tracer holds one instance's tracing channels (the channels themselves are process-wide, by name). */
 export class Tracer {
   readonly #get: TracingChannel<unknown, GetTrace> = diagnostics.tracingChannel(TRACING_CHANNELS.get)
   readonly #load: TracingChannel<unknown, LoadTrace> = diagnostics.tracingChannel(TRACING_CHANNELS.load)
   readonly #fetch: TracingChannel<unknown, FetchTrace> = diagnostics.tracingChannel(TRACING_CHANNELS.fetch)
+  readonly #serve: TracingChannel<unknown, ServeTrace> = diagnostics.tracingChannel(TRACING_CHANNELS.serve)
 
   /** tracesGets is true while someone subscribes to `peercache:get`: only then call `get`. */
   get tracesGets(): boolean {
@@ -66,10 +91,26 @@ export class Tracer {
     return this.#load.tracePromise(callLoader<C, R>, { group, key, source: 'local' }, undefined, loader, key, context)
   }
 
-  /** fetch asks peer for key, inside `peercache:fetch` when someone subscribes. */
+  /**
+   * fetch asks peer for key, inside `peercache:fetch` when someone
+   * subscribes; the request then carries the headers the subscriber put in
+   * the context's `headers` at `start` (the same record: filled before
+   * peer.get runs).
+   */
   fetch(peer: Peer, group: string, key: string, options: PeerGetOptions): Promise<CacheEntry> {
     if (!this.#fetch.hasSubscribers) return peer.get(group, key, options)
-    return this.#fetch.tracePromise(peer.get, { group, key, source: 'peer', peer: peer.url }, peer, group, key, options)
+    const headers: Record<string, string> = {}
+    return this.#fetch.tracePromise(peer.get, { group, key, source: 'peer', peer: peer.url, headers }, peer, group, key, { ...options, headers })
+  }
+
+  /** tracesServes is true while someone subscribes to `peercache:serve`: only then call `serve`. */
+  get tracesServes(): boolean {
+    return this.#serve.hasSubscribers
+  }
+
+  /** serve runs the owner's answer to a peer (`answer(...args)`) inside `peercache:serve` (call it only when tracesServes). */
+  serve<A extends unknown[], R>(trace: ServeTrace, answer: (...args: A) => R | Promise<R>, thisArg: unknown, ...args: A): Promise<R> {
+    return this.#serve.tracePromise(answer as (...args: A) => Promise<R>, trace, thisArg, ...args)
   }
 }
 

@@ -24,10 +24,20 @@ const root = fileURLToPath(new URL('..', import.meta.url))
 const require = createRequire(import.meta.url)
 const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm'
 const npx = process.platform === 'win32' ? 'npx.cmd' : 'npx'
-/** versionOf reads an installed package's version from its folder (keyv's exports do not list its package.json). */
+/** versionOf reads an installed package's version from its package.json file (keyv and @opentelemetry/api do not export it). */
 const versionOf = (name: string): string => (JSON.parse(readFileSync(join(root, 'node_modules', name, 'package.json'), 'utf8')) as { version: string }).version
-/** The optional peers the subpath exports need, at the versions this repo tests with (npm's cache has them). */
-const companions = ['@types/node', 'fastify', 'prom-client', 'keyv'].map((name) => `${name}@${versionOf(name)}`)
+/** The optional peers the subpath exports need, and the SDK the OpenTelemetry example runs with, at the versions this repo tests with (npm's cache has them). */
+const companions = [
+  '@types/node',
+  'fastify',
+  'prom-client',
+  'keyv',
+  '@opentelemetry/api',
+  '@opentelemetry/instrumentation',
+  '@opentelemetry/sdk-trace-base',
+  '@opentelemetry/sdk-metrics',
+  '@opentelemetry/context-async-hooks',
+].map((name) => `${name}@${versionOf(name)}`)
 
 /** run executes a command, failing the test with its output when it exits non-zero. */
 function run(file: string, args: readonly string[], cwd: string, timeout = 120_000): string {
@@ -59,6 +69,7 @@ const EXPECTED = { value: 'hello world', bytes: 11, code: 'ERR_PEERCACHE_LOAD_FA
 const CONSUMER_TS = `import { Peercache, NotFoundError, PeercacheError, Group, type GroupOptions, type GroupStats, type Loader } from 'peercache'
 import { PeercacheStore } from 'peercache/keyv'
 import Keyv from 'keyv'
+import { PeercacheInstrumentation, type PeercacheInstrumentationConfig } from 'peercache/opentelemetry'
 
 const load: Loader = async (key, { signal }) => {
   if (signal.aborted) throw new NotFoundError(key)
@@ -103,6 +114,12 @@ export async function use(): Promise<number> {
   void session
   // @ts-expect-error the store's group has no loader: load is not an option
   void new PeercacheStore(cache, { name: 'loaded', cacheBytes: 1024, load })
+  const config: PeercacheInstrumentationConfig = { recordKeys: true, enabled: false }
+  const instrumentation = new PeercacheInstrumentation(config)
+  const unobserve: () => void = instrumentation.observe(cache)
+  unobserve()
+  // @ts-expect-error observe takes a Peercache
+  instrumentation.observe(group)
   await cache.close()
   return bytes.byteLength + text.length + json.a + stats.cacheHits
 }
@@ -228,9 +245,22 @@ describe('the packed tarball', () => {
     `
     writeFileSync(join(project(), 'subpaths.mjs'), esm)
     expect(JSON.parse(run(process.execPath, ['subpaths.mjs'], project()).trim())).toEqual({ gets: true, stored: { id: 7 } })
-    const cjs = `console.log(JSON.stringify([typeof require('peercache/fastify').peercachePlugin, typeof require('peercache/prom-client').registerPeercacheMetrics, typeof require('peercache/keyv').PeercacheStore]))`
+    const cjs = `console.log(JSON.stringify([typeof require('peercache/fastify').peercachePlugin, typeof require('peercache/prom-client').registerPeercacheMetrics, typeof require('peercache/opentelemetry').PeercacheInstrumentation, typeof require('peercache/keyv').PeercacheStore]))`
     writeFileSync(join(project(), 'subpaths.cjs'), cjs)
-    expect(JSON.parse(run(process.execPath, ['--no-warnings', 'subpaths.cjs'], project()).trim())).toEqual(['function', 'function', 'function'])
+    expect(JSON.parse(run(process.execPath, ['--no-warnings', 'subpaths.cjs'], project()).trim())).toEqual(['function', 'function', 'function', 'function'])
+  }, 120_000)
+
+  it('runs the OpenTelemetry example of docs/integrations.md as written: spans of the get and its load, the metrics', () => {
+    const [example] = fencedBlocks(section('docs/integrations.md', 'OpenTelemetry'), 'js')
+    if (example === undefined) throw new Error('docs/integrations.md lost the OpenTelemetry example')
+    writeFileSync(join(project(), 'otel-example.mjs'), example)
+    const out = run(process.execPath, ['otel-example.mjs'], project())
+    expect(out).toContain('{"id":"42"}')
+    // The console exporters print each span and each metric as an object.
+    expect(out).toMatch(/name: 'peercache\.get'/)
+    expect(out).toMatch(/name: 'peercache\.load'/)
+    expect(out).toMatch(/name: 'peercache\.gets'/)
+    expect(out).toMatch(/'peercache\.source': 'local'/)
   }, 120_000)
 
   for (const setup of TS_SETUPS) {

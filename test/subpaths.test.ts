@@ -1,10 +1,11 @@
 /**
  * The integration subpaths (issue 11): `peercache/fastify`,
- * `peercache/prom-client` and `peercache/keyv` are exported with the same
- * conditions as the root, fastify, prom-client and keyv are optional peer
- * dependencies (never runtime dependencies), and nothing the root entry point
- * loads imports them, so a user who does not use an integration does not
- * need its library.
+ * `peercache/prom-client`, `peercache/keyv` and `peercache/opentelemetry` are
+ * exported with the same conditions as the root, their libraries (fastify,
+ * prom-client, keyv, @opentelemetry/api and /instrumentation) are optional
+ * peer dependencies (never runtime dependencies), and nothing the root entry
+ * point loads imports them, so a user who does not use an integration does
+ * not need its library.
  */
 import { existsSync, readFileSync } from 'node:fs'
 import { dirname, join, normalize } from 'node:path'
@@ -22,13 +23,14 @@ interface PackageJson {
 
 const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as PackageJson
 
-/** Each subpath, its library, and its module under src/ (and dist/). */
-const SUBPATHS = [
-  ['./fastify', 'fastify', 'fastify'],
-  ['./prom-client', 'prom-client', 'prom-client'],
-  ['./keyv', 'keyv', 'integrations/keyv'],
-] as const
-const LIBRARIES = SUBPATHS.map(([, library]) => library)
+/** Each subpath, its module under src/ (without .ts), and the libraries it needs. */
+const SUBPATHS: ReadonlyArray<readonly [string, string, readonly string[]]> = [
+  ['./fastify', 'fastify', ['fastify']],
+  ['./prom-client', 'prom-client', ['prom-client']],
+  ['./keyv', 'integrations/keyv', ['keyv']],
+  ['./opentelemetry', 'integrations/opentelemetry', ['@opentelemetry/api', '@opentelemetry/instrumentation']],
+]
+const LIBRARIES = SUBPATHS.flatMap(([, , libraries]) => libraries)
 
 /** importsOf lists the module specifiers a source file imports or re-exports (type-only imports included). */
 function importsOf(file: string): string[] {
@@ -62,19 +64,20 @@ describe('integration subpaths', () => {
     expect(existsSync(join(root, 'src', `${module}.ts`))).toBe(true)
   })
 
-  it.each(SUBPATHS)('%s: its library is an optional peer dependency, not a dependency', (_subpath, library, module) => {
-    expect(pkg.dependencies?.[library]).toBeUndefined()
-    expect(pkg.peerDependencies?.[library]).toBeDefined()
-    expect(pkg.peerDependenciesMeta?.[library]?.optional).toBe(true)
-    expect(reachable(`src/${module}.ts`).packages).toContain(library)
+  it.each(SUBPATHS)('%s: its libraries are optional peer dependencies, not dependencies', (_subpath, name, libraries) => {
+    for (const library of libraries) {
+      expect(pkg.dependencies?.[library]).toBeUndefined()
+      expect(pkg.peerDependencies?.[library]).toBeDefined()
+      expect(pkg.peerDependenciesMeta?.[library]?.optional).toBe(true)
+      expect(reachable(`src/${name}.ts`).packages).toContain(library)
+    }
   })
 
-  it('the root entry point never loads fastify, prom-client or keyv, nor their modules', () => {
+  it('the root entry point never loads an integration or its library', () => {
     const { files, packages } = reachable('src/index.ts')
     expect(files.size).toBeGreaterThan(10)
     for (const library of LIBRARIES) expect([...packages]).not.toContain(library)
-    const modules = SUBPATHS.map(([, , module]) => join(root, 'src', `${module}.ts`))
-    expect([...files].filter((file) => modules.includes(file))).toEqual([])
-    expect([...files].some((file) => file.includes(`${join('src', 'integrations')}`))).toBe(false)
+    const modules = SUBPATHS.map(([, name]) => normalize(join(root, 'src', `${name}.ts`)))
+    expect([...files].filter((file) => modules.includes(file) || file.includes('/integrations/'))).toEqual([])
   })
 })

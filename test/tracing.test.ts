@@ -1,8 +1,10 @@
 /**
  * Tracing (issue 11): diagnostics_channel TracingChannels `peercache:get`,
- * `peercache:load` and `peercache:fetch` publish start/end/asyncStart/
- * asyncEnd (and error) in order, with group, key, source and peer in their
- * context, so a tracer can make nested spans; with no subscriber nothing is
+ * `peercache:load`, `peercache:fetch` and `peercache:serve` publish
+ * start/end/asyncStart/asyncEnd (and error) in order, with group, key,
+ * source and peer in their context, so a tracer can make nested spans; the
+ * headers a subscriber puts in a fetch's context travel to the owner's
+ * serve (signed requests still verify); with no subscriber nothing is
  * traced at all.
  */
 import { AsyncLocalStorage } from 'node:async_hooks'
@@ -33,10 +35,10 @@ afterEach(async () => {
   for (const cache of caches.splice(0)) await cache.close()
 })
 
-/** record subscribes to every phase of the three channels, keeping the events of `group` (unsubscribed after the test). */
+/** record subscribes to every phase of the four channels, keeping the events of `group` (unsubscribed after the test). */
 function record(group: string): Seen[] {
   const seen: Seen[] = []
-  for (const channel of ['get', 'load', 'fetch'] as const) {
+  for (const channel of ['get', 'load', 'fetch', 'serve'] as const) {
     const tracing = diagnostics.tracingChannel(TRACING_CHANNELS[channel])
     const subscribers = Object.fromEntries(
       PHASES.map((phase) => [
@@ -51,6 +53,25 @@ function record(group: string): Seen[] {
     cleanups.push(() => tracing.unsubscribe(subscribers))
   }
   return seen
+}
+
+/** countTraces counts the calls of TracingChannel#tracePromise, on any channel, until the test ends. */
+function countTraces(): () => number {
+  const prototype = Object.getPrototypeOf(diagnostics.tracingChannel(TRACING_CHANNELS.get)) as { tracePromise: (...args: unknown[]) => unknown }
+  const original = prototype.tracePromise
+  let calls = 0
+  prototype.tracePromise = function (this: unknown, ...args: unknown[]) {
+    calls++
+    return original.apply(this, args)
+  }
+  cleanups.push(() => (prototype.tracePromise = original))
+  return () => calls
+}
+
+/** traceparentOf is a W3C traceparent made from key, so each fetch's is its own. */
+function traceparentOf(key: string): string {
+  const hex = Buffer.from(key.padEnd(16, '.').slice(0, 16)).toString('hex')
+  return `00-${hex}-${hex.slice(0, 16)}-01`
 }
 
 function steps(seen: readonly Seen[]): string[] {
@@ -127,13 +148,52 @@ describe('tracing channels', () => {
     expect(await c.group(0).getString(key)).toBe(`v(${key})`)
     const fetches = seen.filter((s) => s.channel === 'fetch')
     expect(fetches.map((s) => s.phase)).toEqual(['start', 'end', 'asyncStart', 'asyncEnd'])
-    expect(fetches[0]!.context).toEqual({ group: 'kv', key, source: 'peer', peer: c.urls[1] })
+    expect(fetches[0]!.context).toEqual({ group: 'kv', key, source: 'peer', peer: c.urls[1], headers: {} })
+    // The owner answered inside its serve, around its load; nobody filled the headers, so no trace context came.
+    const serves = seen.filter((s) => s.channel === 'serve')
+    expect(serves.map((s) => s.phase)).toEqual(['start', 'end', 'asyncStart', 'asyncEnd'])
+    expect(serves[0]!.context).toEqual({ group: 'kv', key, keys: 1, traceparent: undefined, tracestate: undefined })
     // The owner (member 1, same process) ran its loader to answer: a local load span, inside the asker's fetch.
     const order = steps(seen)
-    expect(order.indexOf('load:start')).toBeGreaterThan(order.indexOf('fetch:start'))
+    expect(order.indexOf('load:start')).toBeGreaterThan(order.indexOf('serve:start'))
+    expect(order.indexOf('serve:start')).toBeGreaterThan(order.indexOf('fetch:start'))
+    expect(order.indexOf('load:asyncEnd')).toBeLessThan(order.indexOf('serve:asyncEnd'))
     expect(order.indexOf('load:asyncEnd')).toBeLessThan(order.indexOf('fetch:asyncEnd'))
     expect(order[0]).toBe('get:start')
     expect(order.at(-1)).toBe('get:asyncEnd')
+  })
+
+  it('the headers a subscriber puts in a fetch’s context reach the owner’s serve, alone or batched, signed requests verifying', async () => {
+    const fetch = diagnostics.tracingChannel(TRACING_CHANNELS.fetch)
+    const fill = {
+      start: (message: unknown) => {
+        const context = message as { key: string; headers: Record<string, string> }
+        context.headers.traceparent = traceparentOf(context.key)
+        context.headers.tracestate = `peercache=${context.key}`
+      },
+    } as unknown as Parameters<typeof fetch.subscribe>[0]
+    fetch.subscribe(fill)
+    cleanups.push(() => fetch.unsubscribe(fill))
+    const seen = record('kv')
+    const c = await startCluster(2, ({ cache }) => void cache.group({ name: 'kv', cacheBytes: 1 << 20, load: (key) => `v(${key})` }), {
+      options: { secret: 'a shared secret of the test cluster' },
+    })
+    cluster = c
+    const [alone, ...batched] = keysOwnedBy(c, 1, 4, 'carried') as [string, ...string[]]
+    expect(await c.group(0).getString(alone)).toBe(`v(${alone})`)
+    // Three gets of one tick share one batch, which carries its first get's headers.
+    expect(await Promise.all(batched.map((key) => c.group(0).getString(key)))).toEqual(batched.map((key) => `v(${key})`))
+    const serves = seen.filter((s) => s.channel === 'serve' && s.phase === 'start').map((s) => s.context)
+    expect(serves).toEqual([
+      { group: 'kv', key: alone, keys: 1, traceparent: traceparentOf(alone), tracestate: `peercache=${alone}` },
+      { group: 'kv', key: undefined, keys: 3, traceparent: traceparentOf(batched[0]!), tracestate: `peercache=${batched[0]}` },
+    ])
+    // The batch's misses were loaded inside its serve.
+    const all = steps(seen.filter((s) => s.channel === 'serve' || s.channel === 'load'))
+    const batch = all.slice(all.lastIndexOf('serve:start'))
+    expect(batch.filter((step) => step === 'load:start' || step === 'load:asyncEnd')).toEqual([...Array(3).fill('load:start'), ...Array(3).fill('load:asyncEnd')])
+    expect(batch.at(-1)).toBe('serve:asyncEnd')
+    expect(c.caches[0]!.stats().kv!.peerLoads).toBe(4)
   })
 
   it('a store bound to start is the loader’s current context, so spans nest', async () => {
@@ -152,22 +212,27 @@ describe('tracing channels', () => {
   })
 
   it('traces nothing while nobody subscribes', async () => {
-    const prototype = Object.getPrototypeOf(diagnostics.tracingChannel(TRACING_CHANNELS.get)) as { tracePromise: (...args: unknown[]) => unknown }
-    const original = prototype.tracePromise
-    let calls = 0
-    prototype.tracePromise = function (this: unknown, ...args: unknown[]) {
-      calls++
-      return original.apply(this, args)
-    }
-    cleanups.push(() => (prototype.tracePromise = original))
+    const calls = countTraces()
     const cache = standalone('untraced', (key) => key)
     const group = cache.getGroup('untraced')!
     for (const channel of Object.values(TRACING_CHANNELS)) expect(diagnostics.tracingChannel(channel).hasSubscribers).toBe(false)
     await group.get('a')
     await group.get('a')
-    expect(calls).toBe(0)
+    expect(calls()).toBe(0)
     record('untraced')
     await group.get('b')
-    expect(calls).toBe(2) // the get and its load
+    expect(calls()).toBe(2) // the get and its load
+  })
+
+  it('traces nothing on either side of a remote get while nobody subscribes, then the four channels once someone does', async () => {
+    const calls = countTraces()
+    const c = await startCluster(2, ({ cache }) => void cache.group({ name: 'kv', cacheBytes: 1 << 20, load: (key) => `v(${key})` }))
+    cluster = c
+    const [first, second] = keysOwnedBy(c, 1, 2, 'untraced') as [string, string]
+    expect(await c.group(0).getString(first)).toBe(`v(${first})`)
+    expect(calls()).toBe(0)
+    record('kv')
+    expect(await c.group(0).getString(second)).toBe(`v(${second})`)
+    expect(calls()).toBe(4) // the get, its fetch, the owner's serve and its load
   })
 })

@@ -24,7 +24,7 @@ export function createHandler(ctx: HandlerContext): PeerHandler {
       else sendError(res, 404, 'not found')
       return
     }
-    void serve(ctx, route, req, res, { method: req.method ?? '', target: wireTarget(req), path, authorization: req.headers.authorization }).catch((err: unknown) => {
+    void serve(ctx, route, req, res, { method: req.method ?? '', target: wireTarget(req), path, authorization: req.headers.authorization, headers: req.headers }).catch((err: unknown) => {
       ctx.logger.error({ err }, 'peer handler failed')
       if (!res.headersSent) sendError(res, 500, 'internal error')
       else res.destroy()

@@ -17,6 +17,7 @@ import type { PeerAuth } from '../auth.js'
 import { AuthError, ClosedError, NotFoundError, PeercacheError } from '../errors.js'
 import type { ServedEntry, ServedGroup } from '../group/owner.js'
 import type { Logger } from '../logger.js'
+import type { ServeTrace, Tracer } from '../tracing.js'
 import { decodeBatchRequest, decodeSetRequest, encodeGetResponse } from '../proto/codec.js'
 import { writeBatch } from './batch-answer.js'
 import { BATCH_BASE_PATH, CLEAR_BASE_PATH, ERROR_HEADER, HELLO_PATH, PEEK_BASE_PATH, STATUS_PATH, errorHeaderValue, parsePeerPath, parsePeerQuery, type PeerQuery } from '../proto/paths.js'
@@ -40,6 +41,8 @@ export interface HandlerContext {
   hello(): Hello
   /** This process's status report (cache.status()), answered on STATUS_PATH. */
   status(): unknown
+  /** The instance's tracing channels: the owner's answers run inside `peercache:serve` (tracing.ts). */
+  tracer: Tracer
 }
 
 /** PeerRequest is one request to the peer endpoint, as any HTTP server sees it. */
@@ -50,6 +53,8 @@ export interface PeerRequest {
   /** The target's path, which routes the request. */
   path: string
   authorization: string | undefined
+  /** The request's headers, read for the asker's trace context (traceparent, tracestate) only while someone traces. */
+  headers?: Readonly<Record<string, string | string[] | undefined>>
 }
 
 /** PeerReply is the endpoint's answer, for the server to write as it is. */
@@ -172,6 +177,7 @@ function answerKey(ctx: HandlerContext, req: PeerRequest, body: Uint8Array, quer
     return OK
   }
   const headOnly = req.method === 'HEAD'
+  if (ctx.tracer.tracesServes) return loadKey(ctx.tracer.serve(serveTrace(req, group.name, key, 1), query.fresh ? group.serveFresh : group.serve, group, key), headOnly)
   const served = query.fresh ? group.serveFresh(key) : group.serve(key)
   return served instanceof Promise ? loadKey(served, headOnly) : valueReply(served, headOnly)
 }
@@ -188,7 +194,20 @@ function answerBatch(ctx: HandlerContext, req: PeerRequest, body: Uint8Array, qu
     return errorReply(400, `bad request: ${(err as Error).message}`)
   }
   if (keys.some((key) => Buffer.byteLength(key, 'utf8') > group.maxKeyBytes)) return errorReply(414, 'key too long')
-  return { ...bytesReply(200, 'application/x-protobuf', EMPTY), write: (res) => writeBatch(group, keys, res, ctx.closing) }
+  if (!ctx.tracer.tracesServes) return { ...bytesReply(200, 'application/x-protobuf', EMPTY), write: (res) => writeBatch(group, keys, res, ctx.closing) }
+  const trace = serveTrace(req, group.name, undefined, keys.length)
+  return { ...bytesReply(200, 'application/x-protobuf', EMPTY), write: (res) => ctx.tracer.serve(trace, writeBatch, undefined, group, keys, res, ctx.closing) }
+}
+
+/** serveTrace is the context of `peercache:serve` for a request: what it asks, and the asker's trace context headers. */
+function serveTrace(req: PeerRequest, group: string, key: string | undefined, keys: number): ServeTrace {
+  return { group, key, keys, traceparent: headerValue(req, 'traceparent'), tracestate: headerValue(req, 'tracestate') }
+}
+
+/** headerValue is a request header's value, or undefined when absent (a repeated one, joined by node:http, fails the subscriber's W3C parse). */
+function headerValue(req: PeerRequest, name: string): string | undefined {
+  const value = req.headers?.[name]
+  return typeof value === 'string' ? value : undefined
 }
 
 /** Answers POST /_peercache/clear/{group} (peercache-only, signed like every request): drops every entry of the group here. */

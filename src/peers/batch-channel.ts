@@ -32,7 +32,7 @@ import { ERROR_HEADER, batchStatus } from '../proto/paths.js'
 import { toAbortError } from '../singleflight.js'
 import { toEntry } from './answers.js'
 import type { BatchStreamEnd } from './batch-stream.js'
-import { Batcher } from './batcher.js'
+import { Batcher, type TraceHeaders } from './batcher.js'
 
 /** OnBatchResult hears one key's outcome of a batch as soon as it is known. */
 export type OnBatchResult = (key: string, result: CacheEntry | Error) => void
@@ -45,10 +45,10 @@ export type OnBatchResult = (key: string, result: CacheEntry | Error) => void
 export interface BatchPeer {
   /** The peer's base URL, for error messages. */
   readonly url: string
-  /** getOne fetches one key with a plain GET; it records its own outcome against the peer's health. */
-  getOne(group: string, key: string, signal: AbortSignal | undefined): Promise<CacheEntry>
+  /** getOne fetches one key with a plain GET (with `headers`: trace context); it records its own outcome against the peer's health. */
+  getOne(group: string, key: string, signal: AbortSignal | undefined, headers?: TraceHeaders): Promise<CacheEntry>
   /** stream sends one batch request and hands over each entry of a 200 answer as it arrives (batch-stream.ts). */
-  stream(group: string, keys: readonly string[], signal: AbortSignal | undefined, onEntry: (entry: BatchEntryMessage) => void): Promise<BatchStreamEnd>
+  stream(group: string, keys: readonly string[], signal: AbortSignal | undefined, onEntry: (entry: BatchEntryMessage) => void, headers?: TraceHeaders): Promise<BatchStreamEnd>
   /** classify turns a transport failure into a PeerError. */
   classify(err: unknown): PeerError
   /** succeeded records an answer that shows the peer alive. */
@@ -71,39 +71,49 @@ export class BatchChannel {
     this.#peer = peer
     this.#batcher = new Batcher(
       {
-        sendOne: (group, key, signal) => peer.getOne(group, key, signal),
-        sendMany: (group, keys, signal, onResult) => this.getMany(group, keys, signal, onResult),
+        sendOne: (group, key, signal, headers) => peer.getOne(group, key, signal, headers),
+        sendMany: (group, keys, signal, onResult, headers) => this.getMany(group, keys, signal, onResult, headers),
       },
       maxKeys,
     )
   }
 
   /** get fetches key in the batch of this tick's gets to the peer, or alone once the peer is known not to serve batches. */
-  get(group: string, key: string, signal: AbortSignal | undefined): Promise<CacheEntry> {
-    if (this.#unsupported) return this.#peer.getOne(group, key, signal)
-    return this.#batcher.get(group, key, signal)
+  get(group: string, key: string, signal: AbortSignal | undefined, headers?: TraceHeaders): Promise<CacheEntry> {
+    if (this.#unsupported) return this.#peer.getOne(group, key, signal, headers)
+    return this.#batcher.get(group, key, signal, headers)
   }
 
-  /** getMany fetches keys of group in one batch request (see the file comment) and resolves to each key's outcome. */
-  async getMany(group: string, keys: readonly string[], signal: AbortSignal | undefined, onResult: OnBatchResult | undefined): Promise<Map<string, CacheEntry | Error>> {
+  /**
+   * getMany fetches keys of group in one batch request (see the file
+   * comment) and resolves to each key's outcome. `headers` (a trace
+   * context) go with the batch and with the keys then asked alone.
+   */
+  async getMany(
+    group: string,
+    keys: readonly string[],
+    signal: AbortSignal | undefined,
+    onResult: OnBatchResult | undefined,
+    headers?: TraceHeaders,
+  ): Promise<Map<string, CacheEntry | Error>> {
     const results = new Map<string, CacheEntry | Error>()
     const settle = (key: string, result: CacheEntry | Error): void => {
       if (results.has(key)) return
       results.set(key, result)
       onResult?.(key, result)
     }
-    const outcome = this.#unsupported ? 'alone' : await this.#askBatch(group, keys, signal, settle)
+    const outcome = this.#unsupported ? 'alone' : await this.#askBatch(group, keys, signal, settle, headers)
     const rest = keys.filter((key) => !results.has(key))
     if (outcome instanceof PeerError) {
       for (const key of rest) settle(key, outcome)
       return results
     }
-    const answered = await this.#askAlone(group, rest, signal, settle)
+    const answered = await this.#askAlone(group, rest, signal, settle, headers)
     if (outcome === 'dropped' && answered) this.#unsupported = true
     return results
   }
 
-  async #askBatch(group: string, keys: readonly string[], signal: AbortSignal | undefined, settle: OnBatchResult): Promise<BatchOutcome> {
+  async #askBatch(group: string, keys: readonly string[], signal: AbortSignal | undefined, settle: OnBatchResult, headers: TraceHeaders): Promise<BatchOutcome> {
     const peer = this.#peer
     let entries = 0
     try {
@@ -111,7 +121,7 @@ export class BatchChannel {
         entries++
         const result = this.#entryResult(entry)
         if (result !== undefined) settle(entry.key, result)
-      })
+      }, headers)
       if (end.status === 200) peer.succeeded()
       else if (end.status === 404 && end.headers[ERROR_HEADER] === undefined) this.#unsupported = true
       return 'alone'
@@ -128,11 +138,11 @@ export class BatchChannel {
   }
 
   /** Fetches each key with its own get; true if the peer answered any of them. */
-  async #askAlone(group: string, keys: readonly string[], signal: AbortSignal | undefined, settle: OnBatchResult): Promise<boolean> {
+  async #askAlone(group: string, keys: readonly string[], signal: AbortSignal | undefined, settle: OnBatchResult, headers: TraceHeaders): Promise<boolean> {
     let answered = false
     await Promise.all(
       keys.map((key) =>
-        this.#peer.getOne(group, key, signal).then(
+        this.#peer.getOne(group, key, signal, headers).then(
           (entry) => {
             answered = true
             settle(key, entry)

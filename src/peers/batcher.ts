@@ -11,22 +11,37 @@
  * caller has gone. Invariant: a flush whose callers brought no signal (the
  * common case: nobody can abort) makes no AbortController, adds no listener
  * and so creates no DOMException.
+ *
+ * A traced get brings its trace context as headers (tracing.ts); a batch
+ * can carry one, so it carries its first traced waiter's: the owner's serve
+ * span is that get's child, and the batch's other gets show only their own
+ * fetch spans.
  */
 import type { CacheEntry } from '../cache.js'
 import { toAbortError } from '../singleflight.js'
 
+/** TraceHeaders are the trace context headers a request carries, or undefined when untraced. */
+export type TraceHeaders = Readonly<Record<string, string>> | undefined
+
 /** BatchSender sends the keys of one group to the peer and settles each key's result. */
 export interface BatchSender {
   /** sendOne fetches one key (a plain GET). */
-  sendOne(group: string, key: string, signal: AbortSignal | undefined): Promise<CacheEntry>
+  sendOne(group: string, key: string, signal: AbortSignal | undefined, headers: TraceHeaders): Promise<CacheEntry>
   /** sendMany fetches several keys; onResult hears each key's entry or error as soon as it is known. */
-  sendMany(group: string, keys: readonly string[], signal: AbortSignal | undefined, onResult: (key: string, result: CacheEntry | Error) => void): Promise<unknown>
+  sendMany(
+    group: string,
+    keys: readonly string[],
+    signal: AbortSignal | undefined,
+    onResult: (key: string, result: CacheEntry | Error) => void,
+    headers: TraceHeaders,
+  ): Promise<unknown>
 }
 
 interface Waiter {
   resolve(entry: CacheEntry): void
   reject(err: unknown): void
   signal: AbortSignal | undefined
+  headers: TraceHeaders
 }
 
 /** Batcher queues one peer's gets per group and flushes them together. */
@@ -36,6 +51,8 @@ export class Batcher {
   /** group → key → waiters; cleared by each flush. */
   #pending = new Map<string, Map<string, Waiter[]>>()
   #scheduled = false
+  /** Whether a get of this flush came traced: only then is a flush's trace context looked for (untraced, nothing is walked). */
+  #traced = false
 
   constructor(sender: BatchSender, maxKeys: number) {
     this.#sender = sender
@@ -43,13 +60,14 @@ export class Batcher {
   }
 
   /** get queues key of group for the next flush and resolves with its entry. */
-  get(group: string, key: string, signal?: AbortSignal): Promise<CacheEntry> {
+  get(group: string, key: string, signal?: AbortSignal, headers?: TraceHeaders): Promise<CacheEntry> {
     if (signal?.aborted) return Promise.reject(toAbortError(signal.reason))
     return new Promise<CacheEntry>((resolve, reject) => {
       let keys = this.#pending.get(group)
       if (keys === undefined) this.#pending.set(group, (keys = new Map()))
       const waiters = keys.get(key)
-      const waiter: Waiter = { resolve, reject, signal }
+      const waiter: Waiter = { resolve, reject, signal, headers }
+      if (headers !== undefined) this.#traced = true
       if (waiters === undefined) keys.set(key, [waiter])
       else waiters.push(waiter)
       this.#schedule()
@@ -64,24 +82,27 @@ export class Batcher {
 
   #flush(): void {
     this.#scheduled = false
+    const traced = this.#traced
+    this.#traced = false
     const pending = this.#pending
     this.#pending = new Map()
     for (const [group, keys] of pending) {
       const all = [...keys.entries()]
-      for (let i = 0; i < all.length; i += this.#maxKeys) void this.#send(group, new Map(all.slice(i, i + this.#maxKeys)))
+      for (let i = 0; i < all.length; i += this.#maxKeys) void this.#send(group, new Map(all.slice(i, i + this.#maxKeys)), traced)
     }
   }
 
-  async #send(group: string, keys: Map<string, Waiter[]>): Promise<void> {
+  async #send(group: string, keys: Map<string, Waiter[]>, traced: boolean): Promise<void> {
     const joined = JoinedSignal.of([...keys.values()].flat())
+    const headers = traced ? firstHeaders(keys) : undefined
     try {
       if (keys.size === 1) {
         const [key, waiters] = keys.entries().next().value as [string, Waiter[]]
-        const entry = await this.#sender.sendOne(group, key, joined?.signal)
+        const entry = await this.#sender.sendOne(group, key, joined?.signal, headers)
         for (const waiter of waiters) waiter.resolve(entry)
         return
       }
-      await this.#sender.sendMany(group, [...keys.keys()], joined?.signal, (key, result) => settle(keys.get(key), result))
+      await this.#sender.sendMany(group, [...keys.keys()], joined?.signal, (key, result) => settle(keys.get(key), result), headers)
       // A key the sender never settled (it should not happen) must not hang its callers.
       for (const waiters of keys.values()) settle(waiters, new Error('batch answer lacks this key'))
     } catch (err) {
@@ -90,6 +111,12 @@ export class Batcher {
       joined?.release()
     }
   }
+}
+
+/** firstHeaders is the trace context of the first traced waiter (in the order the gets came), the one a request carries. */
+function firstHeaders(keys: Map<string, Waiter[]>): TraceHeaders {
+  for (const waiters of keys.values()) for (const waiter of waiters) if (waiter.headers !== undefined) return waiter.headers
+  return undefined
 }
 
 /** settle settles every waiter of a key (a settled promise ignores a second settle). */

@@ -40,8 +40,12 @@ import type { HealthOptions, PeerHealth } from './health.js'
 import { PeerLiveness, type HealthListener } from './liveness.js'
 import { Handshake, type HandshakeOptions } from './handshake.js'
 import { DEFAULTS } from '../options.js'
+import type { PeerGetOptions } from '../peer.js'
 
 export type { HealthListener } from './liveness.js'
+
+/** ExtraHeaders are headers a get carries beside ours (trace context: tracing.ts). */
+type ExtraHeaders = Readonly<Record<string, string>> | undefined
 
 /** PeerClientOptions configure how this process talks to its peers. */
 export interface PeerClientOptions {
@@ -124,8 +128,8 @@ export class HttpPeer {
     this.health = this.#liveness.health
     this.#batches = new BatchChannel({
       url,
-      getOne: (group, key, signal) => this.#getOne(group, key, signal),
-      stream: (group, keys, signal, onEntry) => this.#streamBatch(group, keys, signal, onEntry),
+      getOne: (group, key, signal, headers) => this.#getOne(group, key, signal, false, headers),
+      stream: (group, keys, signal, onEntry, headers) => this.#streamBatch(group, keys, signal, onEntry, headers),
       classify: (err) => classifyFailure(url, err),
       succeeded: () => this.#liveness.succeeded(),
       failed: (error) => this.#liveness.failed(error),
@@ -135,11 +139,13 @@ export class HttpPeer {
   /**
    * get fetches key of group from this peer (see the file comment for the
    * error classes). With `coalesce`, gets of the same tick share one batch.
+   * `headers` (trace context) go with the request: unsigned, they never
+   * change what the signature covers (method, path, time, body: auth.ts).
    */
-  get(group: string, key: string, options: { signal?: AbortSignal; coalesce?: boolean; fresh?: boolean }): Promise<CacheEntry> {
-    if (options.fresh === true) return this.#getOne(group, key, options.signal, true)
-    if (options.coalesce === true) return this.#batches.get(group, key, options.signal)
-    return this.#getOne(group, key, options.signal)
+  get(group: string, key: string, options: PeerGetOptions): Promise<CacheEntry> {
+    if (options.fresh === true) return this.#getOne(group, key, options.signal, true, options.headers)
+    if (options.coalesce === true) return this.#batches.get(group, key, options.signal, options.headers)
+    return this.#getOne(group, key, options.signal, false, options.headers)
   }
 
   /**
@@ -208,11 +214,11 @@ export class HttpPeer {
    * transport failures against this peer's health and rethrows them as
    * PeerErrors; a caller's abort becomes an AbortError and counts nothing.
    */
-  async #request(method: Dispatcher.HttpMethod, path: string, body: Uint8Array | undefined, signal: AbortSignal | undefined, patience: Patience): Promise<PeerResponse> {
+  async #request(method: Dispatcher.HttpMethod, path: string, body: Uint8Array | undefined, signal: AbortSignal | undefined, patience: Patience, extra?: ExtraHeaders): Promise<PeerResponse> {
     try {
       // Success is recorded by the caller once it accepted the answer: a
       // 200 with an undecodable body is a failure, not a success.
-      return await exchange(this.#pool, this.#exchangeOptions(method, path, body, signal, patience))
+      return await exchange(this.#pool, this.#exchangeOptions(method, path, body, signal, patience, extra))
     } catch (err) {
       if (signal?.aborted) throw toAbortError(signal.reason)
       const peerError = classifyFailure(this.url, err)
@@ -230,8 +236,8 @@ export class HttpPeer {
     await Promise.all([this.#pool.destroy().catch(() => {}), this.#probePool?.destroy().catch(() => {})])
   }
 
-  async #getOne(group: string, key: string, signal: AbortSignal | undefined, fresh = false): Promise<CacheEntry> {
-    const response = await this.#request('GET', this.#keyPath(group, key, fresh), undefined, signal, 'load')
+  async #getOne(group: string, key: string, signal: AbortSignal | undefined, fresh = false, extra?: ExtraHeaders): Promise<CacheEntry> {
+    const response = await this.#request('GET', this.#keyPath(group, key, fresh), undefined, signal, 'load', extra)
     return this.#readGetResponse(response)
   }
 
@@ -245,9 +251,9 @@ export class HttpPeer {
     return peerQuery(this.#options.generation?.(group) ?? 0, fresh)
   }
 
-  #streamBatch(group: string, keys: readonly string[], signal: AbortSignal | undefined, onEntry: (entry: BatchEntryMessage) => void): Promise<BatchStreamEnd> {
+  #streamBatch(group: string, keys: readonly string[], signal: AbortSignal | undefined, onEntry: (entry: BatchEntryMessage) => void, extra?: ExtraHeaders): Promise<BatchStreamEnd> {
     const path = this.#prefix + batchPath(group) + this.#query(group, false)
-    return streamBatch(this.#pool, { ...this.#exchangeOptions('POST', path, encodeBatchRequest(keys), signal, 'load'), streaming: true }, onEntry)
+    return streamBatch(this.#pool, { ...this.#exchangeOptions('POST', path, encodeBatchRequest(keys), signal, 'load', extra), streaming: true }, onEntry)
   }
 
   /** One probe (liveness.ts): a GET of the base path, on the probe connection or the pool, bounded by the transport timeout. */
@@ -277,11 +283,12 @@ export class HttpPeer {
   }
 
   /** The bounds of one request: the transport's, and how long it waits for this peer while it is alive (Patience). */
-  #exchangeOptions(method: Dispatcher.HttpMethod, path: string, body: Uint8Array | undefined, signal: AbortSignal | undefined, patience: Patience): ExchangeOptions {
+  #exchangeOptions(method: Dispatcher.HttpMethod, path: string, body: Uint8Array | undefined, signal: AbortSignal | undefined, patience: Patience, extra?: ExtraHeaders): ExchangeOptions {
     const { timeout, maxResponseBytes, auth } = this.#options
     let headers: Record<string, string> | undefined
-    if (auth !== undefined || body !== undefined) {
-      headers = {}
+    if (auth !== undefined || body !== undefined || extra !== undefined) {
+      // The extra (trace) headers first: ours win a name clash.
+      headers = extra === undefined ? {} : { ...extra }
       if (auth !== undefined) headers.authorization = auth.sign(method, path, body)
       if (body !== undefined) headers['content-type'] = 'application/x-protobuf'
     }

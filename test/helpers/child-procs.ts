@@ -38,9 +38,13 @@ export async function reservePorts(n: number): Promise<string[]> {
   return urls
 }
 
-/** startChild spawns a child peer at url and resolves once it printed READY; `env` adds variables (e.g. PEERCACHE_RING). */
-export async function startChild(tag: string, url: string, peers: readonly string[], env: Record<string, string> = {}): Promise<ChildPeer> {
-  const child = spawn(process.execPath, ['--import', 'tsx', SCRIPT], {
+/**
+ * startChild spawns a child peer at url and resolves once it printed READY;
+ * `env` adds variables (e.g. PEERCACHE_RING); `script` runs another peer
+ * program that follows the same contract (e.g. otel-peer.ts).
+ */
+export async function startChild(tag: string, url: string, peers: readonly string[], env: Record<string, string> = {}, script = SCRIPT): Promise<ChildPeer> {
+  const child = spawn(process.execPath, ['--import', 'tsx', script], {
     cwd: ROOT,
     env: { ...inheritedEnv(), PEERCACHE_SELF: url, PEERCACHE_PEERS: peers.join(','), TAG: tag, ...env },
     stdio: ['pipe', 'pipe', 'pipe'],
