@@ -107,6 +107,20 @@ export class Notifier {
   #listenerFailed(type: keyof PeercacheEvents, err: unknown): void {
     this.#logger.error({ err, event: type }, 'peercache event listener failed')
   }
+
+  /** healthListener logs a peer going down (warn) or coming back (info) and emits `peer-down` / `peer-up`. */
+  healthListener(): { down(peer: string, error: Error): void; up(peer: string): void } {
+    return {
+      down: (peer, error) => {
+        this.#logger.warn({ peer, err: error }, 'peer marked down')
+        if (this.wants('peer-down')) this.emit('peer-down', { peer, error })
+      },
+      up: (peer) => {
+        this.#logger.info({ peer }, 'peer marked up')
+        if (this.wants('peer-up')) this.emit('peer-up', { peer })
+      },
+    }
+  }
 }
 
 function isThenable(value: unknown): value is PromiseLike<unknown> {

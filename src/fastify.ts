@@ -15,7 +15,7 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { InvalidArgumentError } from './errors.js'
-import { internals } from './internals.js'
+import { internalsOf } from './peercache.js'
 import type { Peercache } from './peercache.js'
 import { BATCH_BASE_PATH, CLEAR_BASE_PATH, HELLO_PATH, PEEK_BASE_PATH, STATUS_PATH, pathOf } from './proto/paths.js'
 import { admit, answer, errorReply, hasBody, type HandlerContext, type PeerReply, type PeerRequest, type PeerRoute } from './endpoint/serve.js'
@@ -45,7 +45,7 @@ export interface PeercachePluginOptions {
 export async function peercachePlugin(app: FastifyInstance, options: PeercachePluginOptions): Promise<void> {
   const cache = options.cache
   const prefix = routePrefix(options.prefix)
-  const { endpoint: ctx, drain } = cache[internals]()
+  const { endpoint: ctx, drain } = internalsOf(cache)
   // Rule: drainMs serves peers while fastify still routes. app.close() marks
   // fastify closing (its own 503 to every request) before `preClose`, and
   // `onClose` hooks run after its server closed; only an onClose hook added

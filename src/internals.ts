@@ -1,16 +1,15 @@
 /**
  * internals: what peercache's own adapters (`peercache/fastify`,
  * `peercache/prom-client`) need from a Peercache — the peer endpoint's
- * context and a metrics snapshot — behind a symbol, so they stay out of the
- * public API (users reach Peercache through its documented methods only).
+ * context, a metrics snapshot, the drain — through `internalsOf(cache)`
+ * (peercache.ts), which reads a private field: nothing of it is reachable
+ * from the Peercache object a user holds, not even by reflection, and the
+ * package's exports map keeps the module itself out of users' imports.
  */
 import type { MetricsSnapshot } from './metrics.js'
 import type { HandlerContext } from './endpoint/handler.js'
 
-/** internals is the key of Peercache's adapter-only method. */
-export const internals: unique symbol = Symbol('peercache.internals')
-
-/** PeercacheInternals is what `cache[internals]()` returns. */
+/** PeercacheInternals is what `internalsOf(cache)` returns. */
 export interface PeercacheInternals {
   /** The context the peer endpoint answers with (shared by handler() and the fastify plugin). */
   endpoint: HandlerContext

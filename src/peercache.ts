@@ -20,7 +20,7 @@ import type { GroupOptions, TypedGroupOptions } from './group/options.js'
 import type { Logger } from './logger.js'
 import { NO_PEERS } from './peer.js'
 import { createHandler, type HandlerContext, type PeerHandler } from './endpoint/handler.js'
-import { internals, type PeercacheInternals } from './internals.js'
+import type { PeercacheInternals } from './internals.js'
 import { Tracer } from './tracing.js'
 import { PeerPool } from './peers/pool.js'
 import type { RingOptions } from './ring.js'
@@ -32,6 +32,18 @@ import { bind, checkServerScheme, closeServer, createPeerServer } from './server
 import { StatusService } from './status/service.js'
 import type { StatusHandler } from './status/handler.js'
 import type { PeercacheStatus } from './status/types.js'
+
+/** readInternals is set once, by Peercache's static block, to read a cache's private internals. */
+let readInternals: (cache: Peercache) => PeercacheInternals
+
+/**
+ * internalsOf gives peercache's own adapters (fastify, prom-client, the
+ * OpenTelemetry metrics, tests) what they need of a cache; not exported
+ * from the package root.
+ */
+export function internalsOf(cache: Peercache): PeercacheInternals {
+  return readInternals(cache)
+}
 
 /** Peercache is one process's member of a peercache cluster. */
 export class Peercache {
@@ -188,8 +200,13 @@ export class Peercache {
     return this.#handler
   }
 
-  /** For peercache's own adapters (peercache/fastify, peercache/prom-client), behind a symbol that is not exported. */
-  [internals](): PeercacheInternals {
+  static {
+    // The one way in for peercache's own adapters (internals.ts): a private field, read here, set once.
+    readInternals = (cache) => cache.#internals
+  }
+
+  /** What peercache's own adapters use (internals.ts): the endpoint context (made once) and the snapshots. */
+  get #internals(): PeercacheInternals {
     return { endpoint: this.#endpoint(), metricsSnapshot: () => this.#metricsSnapshot(), drain: () => this.#drain() }
   }
 
@@ -352,16 +369,7 @@ export class Peercache {
         handshake: { identity: () => this.#identity(), logger: this.logger, listGraceMs: graceMs },
         generation: (group) => this.#groups.get(group)?.internals.generation() ?? 0,
       },
-      listener: {
-        down: (peer, error) => {
-          this.logger.warn({ peer, err: error }, 'peer marked down')
-          if (this.#notify.wants('peer-down')) this.#notify.emit('peer-down', { peer, error })
-        },
-        up: (peer) => {
-          this.logger.info({ peer }, 'peer marked up')
-          if (this.#notify.wants('peer-up')) this.#notify.emit('peer-up', { peer })
-        },
-      },
+      listener: this.#notify.healthListener(),
     })
   }
 

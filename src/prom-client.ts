@@ -7,7 +7,7 @@
  * dependency: this module loads the app's own copy, and only when imported.
  */
 import { Counter, Gauge, register as globalRegistry, type Registry, type RegistryContentType } from 'prom-client'
-import { internals } from './internals.js'
+import { internalsOf } from './peercache.js'
 import { METRIC_FAMILIES, type MetricFamily, type MetricsSnapshot, type Sample } from './metrics.js'
 import type { Peercache } from './peercache.js'
 
@@ -26,7 +26,7 @@ export interface PeercacheMetricsOptions {
  */
 export function registerPeercacheMetrics(cache: Peercache, options: PeercacheMetricsOptions = {}): () => void {
   const registry = options.registry ?? globalRegistry
-  const snapshot = (): MetricsSnapshot => cache[internals]().metricsSnapshot()
+  const snapshot = (): MetricsSnapshot => internalsOf(cache).metricsSnapshot()
   const registered: string[] = []
   try {
     for (const family of METRIC_FAMILIES) {

@@ -14,7 +14,7 @@ import { registerPeercacheMetrics } from '../src/prom-client.js'
 import { closeServer, listenLocal } from './helpers/cluster.js'
 import { closedPortUrl, keysOwnedIn } from './helpers/features-cluster.js'
 import { parseSamples, type FlatSample } from './helpers/features-prometheus.js'
-import { internals } from '../src/internals.js'
+import { internalsOf } from '../src/peercache.js'
 
 const GROUPS = ['a', 'b', 'c']
 const DEPARTED = 20
@@ -61,7 +61,7 @@ describe('peercache_peer_errors_total of departed peers', () => {
 
     for (const group of groups) {
       expect(group.stats().peerErrors).toBe(DEPARTED + 1) // the group's total keeps every error
-      const observations = cache![internals]().metricsSnapshot().groups.find((g) => g.name === group.name)!.observations
+      const observations = internalsOf(cache!).metricsSnapshot().groups.find((g) => g.name === group.name)!.observations
       expect([...observations.peerErrors.keys()]).toEqual([current]) // the per-peer counts keep only listed peers
     }
     for (const [source, text] of [

@@ -16,7 +16,7 @@ import { NotFoundError, Peercache } from '../src/index.js'
 import { PeercacheInstrumentation, type PeercacheInstrumentationConfig } from '../src/integrations/opentelemetry.js'
 import { instrumentName } from '../src/integrations/otel-metrics.js'
 import { METRIC_FAMILIES } from '../src/metrics.js'
-import { internals } from '../src/internals.js'
+import { internalsOf } from '../src/peercache.js'
 import { TRACING_CHANNELS } from '../src/tracing.js'
 import { metricPoints, startMeter, startSdk, type OtelSdk, type SpanRecord } from './helpers/otel-sdk.js'
 
@@ -159,7 +159,7 @@ describe('peercache/opentelemetry metrics', () => {
     await group.get('a')
     await group.get('b')
     const collected = await sdk.collect()
-    const snapshot = cache[internals]().metricsSnapshot()
+    const snapshot = internalsOf(cache).metricsSnapshot()
     for (const family of METRIC_FAMILIES.filter((f) => f.type !== 'histogram')) {
       const expected = family.samples(snapshot).map((s) => ({ attributes: s.labels, value: s.value }))
       expect(metricPoints(collected, instrumentName(family).name), family.name).toEqual(expected.length === 0 ? undefined : expect.arrayContaining(expected))

@@ -17,7 +17,7 @@
 import diagnostics from 'node:diagnostics_channel'
 import { ValueType, type Attributes, type BatchObservableResult, type Histogram, type Meter, type Observable } from '@opentelemetry/api'
 import { channelName, type PeercacheEvents } from '../events.js'
-import { internals } from '../internals.js'
+import { internalsOf } from '../peercache.js'
 import { METRIC_FAMILIES, type MetricFamily } from '../metrics.js'
 import type { Peercache } from '../peercache.js'
 import { LOAD_BUCKETS_SECONDS } from '../stats.js'
@@ -100,7 +100,7 @@ export class MetricsBridge {
   readonly #collect = (result: BatchObservableResult): void => {
     if (!this.#enabled()) return
     for (const cache of this.#caches) {
-      const snapshot = cache[internals]().metricsSnapshot()
+      const snapshot = internalsOf(cache).metricsSnapshot()
       for (const [family, observable] of this.#observables) {
         for (const sample of family.samples(snapshot)) result.observe(observable, sample.value, sample.labels as Attributes)
       }
