@@ -55,7 +55,7 @@ function reachable(entry: string): { files: Set<string>; packages: Set<string> }
 }
 
 describe('integration subpaths', () => {
-  it.each(SUBPATHS)('%s is exported with the root’s conditions, each pointing at the built module of src', (subpath, _library, module) => {
+  it.each(SUBPATHS)('%s is exported with the root’s conditions, each pointing at the built module of src', (subpath, module) => {
     const rootConditions = pkg.exports['.'] as Record<string, string>
     const conditions = pkg.exports[subpath] as Record<string, string>
     expect(Object.keys(conditions)).toEqual(Object.keys(rootConditions))
