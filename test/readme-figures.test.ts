@@ -10,11 +10,11 @@ import { readDoc, section } from './helpers/docs.js'
 
 /** The BENCHMARKS.md rows each bullet quotes (a suite's results, and its targets' rows), by the bullet's bold label. */
 const ROWS: Record<string, RegExp> = {
-  'A get from a remote owner': /^\| remote \|/,
+  'A get from a remote owner': /^\| (remote|serving) \|/,
   'Batches:': /^\| batch \|/,
   'Local hits:': /^\| (local hit \||group\.(peek|get) \()/,
   'Hot cache:': /^\| hot cache \|/,
-  'Memory:': /^\| memory \|/,
+  'Memory under churn:': /^\| memory \|/,
   'Ring:': /^\| balanced \|/,
 }
 

@@ -9,6 +9,8 @@
  * Reads its peer list from the environment (the real config path), creates
  * group `kv` whose loader answers `${TAG}:${key}`, listens on 127.0.0.1 at the
  * port of its self URL, and prints `READY` on stdout. SIGTERM closes it.
+ * A key starting `hang-` loads for a minute and prints `LOADING key` when its
+ * load starts (a request known to be in flight at this owner).
  *
  * With CLOCK_T0 (epoch ms) it runs on an injected clock that stands still at
  * CLOCK_T0 until the parent moves it, and adds group `swr` (ttl 1 s,
@@ -28,7 +30,13 @@ const t0 = process.env.CLOCK_T0 === undefined ? undefined : Number(process.env.C
 let now = t0 ?? 0
 const cache = new Peercache({ ...(t0 === undefined ? {} : { clock: () => now }), ...(process.env.LOGGER === 'false' ? { logger: false as const } : {}) })
 if (cache.self === undefined) throw new Error('child-peer needs PEERCACHE_SELF')
-const kv = cache.group({ name: 'kv', cacheBytes: 1 << 20, load: (key) => `${tag}:${key}` })
+const kv = cache.group({ name: 'kv', cacheBytes: 1 << 20, load: (key) => (key.startsWith('hang-') ? hang(key) : `${tag}:${key}`) })
+
+/** hang is the load of a `hang-` key: it says it started (LOADING key) and answers only after a minute (the test kills the process first). */
+function hang(key: string): Promise<string> {
+  process.stdout.write(`LOADING ${key}\n`)
+  return new Promise((resolve) => setTimeout(() => resolve(`${tag}:${key}`), 60_000).unref())
+}
 
 /** getRemote gets up to n keys another peer owns (at most 1000 tried), and returns how many it got. */
 async function getRemote(n: number): Promise<number> {

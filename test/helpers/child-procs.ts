@@ -110,26 +110,32 @@ function waitForReady(child: ChildPeer): Promise<void> {
  * `reply`, within a deadline.
  */
 export function command(child: ChildPeer, line: string, reply: string): Promise<string> {
+  const answered = waitForLine(child, reply)
+  child.process.stdin.write(`${line}\n`)
+  return answered
+}
+
+/** waitForLine resolves with the first stdout line (from now) that starts with `prefix`, within a deadline. */
+export function waitForLine(child: ChildPeer, prefix: string): Promise<string> {
   const proc = child.process
   return new Promise((resolve, reject) => {
     let buffered = ''
     const onData = (chunk: Buffer): void => {
       buffered += chunk.toString('utf8')
-      const found = buffered.split('\n').find((l) => l.startsWith(reply))
+      const found = buffered.split('\n').find((l) => l.startsWith(prefix))
       if (found === undefined) return
       cleanup()
       resolve(found)
     }
     const timer = setTimeout(() => {
       cleanup()
-      reject(new Error(`${child.tag} did not answer ${JSON.stringify(line)} within ${READY_DEADLINE_MS} ms`))
+      reject(new Error(`${child.tag} printed no line starting ${JSON.stringify(prefix)} within ${READY_DEADLINE_MS} ms`))
     }, READY_DEADLINE_MS)
     function cleanup(): void {
       clearTimeout(timer)
       proc.stdout.off('data', onData)
     }
     proc.stdout.on('data', onData)
-    proc.stdin.write(`${line}\n`)
   })
 }
 

@@ -8,7 +8,7 @@
 import type { Server } from 'node:http'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { HashRing, Peercache, serverUrl } from '../../src/index.js'
-import { reservePorts, startChild, stopChild, stopCluster, type ChildPeer } from '../helpers/child-procs.js'
+import { reservePorts, startChild, stopChild, stopCluster, waitForLine, type ChildPeer } from '../helpers/child-procs.js'
 import { listenLocal } from '../helpers/cluster.js'
 
 const CHILDREN = 4
@@ -110,5 +110,21 @@ describe('a cluster of child processes', () => {
     const values = await Promise.all(otherKeys.map((key) => group.getString(key)))
     otherKeys.forEach((key, i) => expect(values[i]).toBe(`${tagOf.get(ring.pick(key)!)}:${key}`))
     expect(group.stats().peerErrors).toBe(3)
+  })
+
+  it('an owner SIGKILLed while it loads a key asked of it: the get still answers, loaded once, here', async () => {
+    const group = parent!.getGroup('kv')!
+    const ring = new HashRing(peers, GO_RING)
+    const victim = children[0]!
+    let key = ''
+    for (let i = 0; key === ''; i++) if (ring.pick(`hang-${i}`) === victim.url) key = `hang-${i}`
+    const loading = waitForLine(victim, `LOADING ${key}`)
+    const answer = group.getString(key)
+    // The owner's loader started: the parent's request is in flight there when it dies.
+    await loading
+    await stopChild(victim, 'SIGKILL')
+    expect(await answer).toBe(`parent:${key}`)
+    expect(parentLoads).toEqual([key])
+    expect(group.stats()).toMatchObject({ peerErrors: 1, localLoads: 1, peerLoads: 0 })
   })
 })
