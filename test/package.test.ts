@@ -183,6 +183,8 @@ describe('the packed tarball', () => {
     expect(files).toContain('dist/index.d.ts')
     expect(files).toContain('LICENSE')
     expect(files).toContain('README.md')
+    // The README links the reference in docs/: it ships with it.
+    expect(files).toContain('docs/api.md')
     expect(files.filter((file) => file.startsWith('test/'))).toEqual([])
     expect(readdirSync(join(project(), 'node_modules', 'peercache', 'dist'))).toContain('index.js')
   })
