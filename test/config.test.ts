@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { ConfigError, HashRing, InvalidArgumentError, Peercache, type PeercacheOptions } from '../src/index.js'
+import { thrownMessage } from './helpers/core-helpers.js'
 
 const A = 'http://127.0.0.1:7001'
 const B = 'http://127.0.0.1:7002'
@@ -44,15 +45,7 @@ function configFile(content: unknown, name = 'peers.json'): string {
 
 /** configError runs fn, expects a ConfigError, and returns its message. */
 function configError(fn: () => unknown): string {
-  let thrown: unknown
-  try {
-    fn()
-  } catch (err) {
-    thrown = err
-  }
-  expect(thrown).toBeInstanceOf(ConfigError)
-  expect((thrown as ConfigError).code).toBe('ERR_PEERCACHE_CONFIG')
-  return (thrown as ConfigError).message
+  return thrownMessage(fn, ConfigError, 'ERR_PEERCACHE_CONFIG')
 }
 
 /** ownerOf is the owner a Peercache chooses for key (its own URL when it owns the key). */

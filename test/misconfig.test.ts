@@ -10,16 +10,11 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ConfigError, LoadError, Peercache } from '../src/index.js'
 import { deriveSelf } from '../src/discovery/self.js'
+import { thrownMessage } from './helpers/core-helpers.js'
 
 /** refusal returns the ConfigError message fn throws (and fails the test if it throws anything else). */
 function refusal(fn: () => unknown): string {
-  try {
-    fn()
-  } catch (err) {
-    expect(err).toBeInstanceOf(ConfigError)
-    return (err as ConfigError).message
-  }
-  throw new Error('expected a ConfigError')
+  return thrownMessage(fn, ConfigError)
 }
 
 describe('self written another way than in the list', () => {

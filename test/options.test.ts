@@ -7,17 +7,11 @@ import { describe, expect, it } from 'vitest'
 import { InvalidArgumentError, Peercache, type PeercacheOptions } from '../src/index.js'
 import { DEFAULTS, clientOptions, resolveOptions } from '../src/options.js'
 import { editDistance } from '../src/option-names.js'
+import { thrownMessage } from './helpers/core-helpers.js'
 
 /** refusal is the message of the InvalidArgumentError that constructing a Peercache with options throws. */
 function refusal(options: unknown): string {
-  try {
-    new Peercache({ env: {}, ...(options as PeercacheOptions) })
-  } catch (err) {
-    expect(err).toBeInstanceOf(InvalidArgumentError)
-    expect((err as InvalidArgumentError).code).toBe('ERR_PEERCACHE_INVALID_ARGUMENT')
-    return (err as Error).message
-  }
-  throw new Error('no error was thrown')
+  return thrownMessage(() => new Peercache({ env: {}, ...(options as PeercacheOptions) }), InvalidArgumentError, 'ERR_PEERCACHE_INVALID_ARGUMENT')
 }
 
 describe('unknown option names', () => {

@@ -2,6 +2,7 @@
  * Helpers shared by the core tests (singleflight, cache, group). Tests
  * synchronise on promises they control, never on sleeps.
  */
+import { expect } from 'vitest'
 
 /** Deferred is a promise plus the functions that settle it. */
 export interface Deferred<T> {
@@ -51,4 +52,21 @@ export { mulberry32 } from '../../demo/zipf.js'
 /** bytesOf returns the UTF-8 bytes of a string. */
 export function bytesOf(text: string): Uint8Array {
   return new TextEncoder().encode(text)
+}
+
+/**
+ * thrownMessage runs fn, expects it to throw an instance of type (with
+ * `code` when given), and returns the error's message: the tests of what a
+ * user is told compare messages.
+ */
+export function thrownMessage(fn: () => unknown, type: abstract new (...args: never[]) => Error, code?: string): string {
+  let thrown: unknown
+  try {
+    fn()
+  } catch (err) {
+    thrown = err
+  }
+  expect(thrown).toBeInstanceOf(type)
+  if (code !== undefined) expect((thrown as { code?: unknown }).code).toBe(code)
+  return (thrown as Error).message
 }
