@@ -34,6 +34,16 @@ describe('src/ layout', () => {
     expect(long).toEqual([])
   })
 
+  it('does no asynchronous file I/O (a closed Peercache leaves no file request behind; dns-misbehaving relies on it)', () => {
+    const asyncFs = sourceFiles().flatMap((file) => {
+      const text = readFileSync(join(src, file), 'utf8')
+      const names = [...text.matchAll(/import \{([^}]*)\} from 'node:fs'/g)].flatMap((m) => m[1]!.split(',').map((name) => name.trim()))
+      const unsynced = names.filter((name) => name && !name.endsWith('Sync') && !name.startsWith('type '))
+      return /from 'node:fs\/promises'|import \* as \w+ from 'node:fs'/.test(text) || unsynced.length > 0 ? [file] : []
+    })
+    expect(asyncFs).toEqual([])
+  })
+
   it('has no @internal members (internals live behind internal interfaces, not on public classes)', () => {
     const tagged = sourceFiles().filter((file) => readFileSync(join(src, file), 'utf8').includes('@internal'))
     expect(tagged).toEqual([])
