@@ -44,15 +44,33 @@ function wireTarget(req: IncomingMessage): string {
   return typeof original === 'string' ? original : (req.url ?? '/')
 }
 
-/** Admits the request, reads its body if it has one, and writes the answer (see serve.ts). */
-async function serve(ctx: HandlerContext, route: PeerRoute, req: IncomingMessage, res: ServerResponse, request: PeerRequest): Promise<void> {
+/**
+ * Admits the request, reads its body if it has one, and writes the answer
+ * (see serve.ts). Not async: a GET of a cached key (the serving hot path)
+ * is answered in the request's own tick, without a promise or an await.
+ */
+function serve(ctx: HandlerContext, route: PeerRoute, req: IncomingMessage, res: ServerResponse, request: PeerRequest): Promise<void> {
   const refused = admit(ctx, route, request)
-  if (refused !== undefined) return sendReply(res, refused)
-  const body = hasBody(route, request.method) ? await readBody(ctx, req, res) : EMPTY
+  if (refused !== undefined) return settled(sendReply(res, refused))
+  if (hasBody(route, request.method)) return serveWithBody(ctx, route, req, res, request)
+  const reply = answer(ctx, route, request, EMPTY)
+  if (reply instanceof Promise) return reply.then((ready) => sendReply(res, ready))
+  return settled(sendReply(res, reply))
+}
+
+/** Reads the body, then answers (PUT of a value, POST of a batch or a clear). */
+async function serveWithBody(ctx: HandlerContext, route: PeerRoute, req: IncomingMessage, res: ServerResponse, request: PeerRequest): Promise<void> {
+  const body = await readBody(ctx, req, res)
   if (body === undefined) return
-  // A hit is answered without an await: the serving hot path.
   const reply = answer(ctx, route, request, body)
   await sendReply(res, reply instanceof Promise ? await reply : reply)
+}
+
+const DONE = Promise.resolve()
+
+/** settled is what a reply written at once or streamed leaves to wait for (the one resolved promise when nothing). */
+function settled(written: void | Promise<void>): Promise<void> {
+  return written ?? DONE
 }
 
 const EMPTY = new Uint8Array(0)
@@ -134,10 +152,12 @@ function sendReply(res: ServerResponse, reply: PeerReply): void | Promise<void> 
     return
   }
   if (reply.write !== undefined) return reply.write(res)
-  res.statusCode = reply.status
-  if (reply.contentType !== undefined) res.setHeader('Content-Type', reply.contentType)
-  if (reply.headers !== undefined) for (const [name, value] of Object.entries(reply.headers)) res.setHeader(name, value)
-  res.setHeader('Content-Length', reply.body.byteLength)
+  // One writeHead with a flat list: what setHeader per header would store in an object first.
+  const headers: Array<string | number> = []
+  if (reply.contentType !== undefined) headers.push('Content-Type', reply.contentType)
+  if (reply.headers !== undefined) for (const name in reply.headers) headers.push(name, reply.headers[name] as string)
+  headers.push('Content-Length', reply.body.byteLength)
+  res.writeHead(reply.status, headers as unknown as string[])
   res.end(reply.headOnly ? undefined : reply.body)
 }
 
