@@ -7,6 +7,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { concatChunks } from '../bytes.js'
 import { pathOf } from '../proto/paths.js'
+import type { SendQueue } from './send-queue.js'
 import { admit, answer, errorReply, hasBody, routeOf, type HandlerContext, type PeerReply, type PeerRequest, type PeerRoute } from './serve.js'
 
 export type { HandlerContext } from './serve.js'
@@ -24,7 +25,7 @@ export function createHandler(ctx: HandlerContext): PeerHandler {
       else sendError(res, 404, 'not found')
       return
     }
-    void serve(ctx, route, req, res, { method: req.method ?? '', target: wireTarget(req), path, authorization: req.headers.authorization, headers: req.headers }).catch((err: unknown) => {
+    void serve(ctx, route, req, res, { method: req.method ?? '', target: wireTarget(req), path, authorization: req.headers.authorization, headers: req.headers, connection: req.socket }).catch((err: unknown) => {
       ctx.logger.error({ err }, 'peer handler failed')
       if (!res.headersSent) sendError(res, 500, 'internal error')
       else res.destroy()
@@ -47,12 +48,12 @@ function wireTarget(req: IncomingMessage): string {
 /** Admits the request, reads its body if it has one, and writes the answer (see serve.ts). */
 async function serve(ctx: HandlerContext, route: PeerRoute, req: IncomingMessage, res: ServerResponse, request: PeerRequest): Promise<void> {
   const refused = admit(ctx, route, request)
-  if (refused !== undefined) return sendReply(res, refused)
+  if (refused !== undefined) return sendReply(res, refused, undefined)
   const body = hasBody(route, request.method) ? await readBody(ctx, req, res) : EMPTY
   if (body === undefined) return
   // A hit is answered without an await: the serving hot path.
   const reply = answer(ctx, route, request, body)
-  await sendReply(res, reply instanceof Promise ? await reply : reply)
+  await sendReply(res, reply instanceof Promise ? await reply : reply, ctx.sendQueue)
 }
 
 const EMPTY = new Uint8Array(0)
@@ -127,8 +128,8 @@ class BodyReader {
   }
 }
 
-/** sendReply writes a PeerReply: status, headers, Content-Length, and the body (not for HEAD). */
-function sendReply(res: ServerResponse, reply: PeerReply): void | Promise<void> {
+/** sendReply writes a PeerReply: status, headers, Content-Length, and the body (not for HEAD), counted in queue when given (send-queue.ts). */
+function sendReply(res: ServerResponse, reply: PeerReply, queue: SendQueue | undefined): void | Promise<void> {
   if (res.headersSent) {
     res.destroy()
     return
@@ -138,10 +139,12 @@ function sendReply(res: ServerResponse, reply: PeerReply): void | Promise<void> 
   if (reply.contentType !== undefined) res.setHeader('Content-Type', reply.contentType)
   if (reply.headers !== undefined) for (const [name, value] of Object.entries(reply.headers)) res.setHeader(name, value)
   res.setHeader('Content-Length', reply.body.byteLength)
-  res.end(reply.headOnly ? undefined : reply.body)
+  if (reply.headOnly) res.end()
+  else if (queue === undefined) res.end(reply.body)
+  else queue.send(res, reply.body)
 }
 
 /** sendError answers as Go's http.Error does: text/plain, nosniff, the message and a newline. */
 export function sendError(res: ServerResponse, status: number, message: string, marker?: string): void {
-  sendReply(res, errorReply(status, message, marker))
+  sendReply(res, errorReply(status, message, marker), undefined)
 }
