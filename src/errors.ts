@@ -131,6 +131,18 @@ export class PeerLoadTimeoutError extends PeerTimeoutError {
   override name = 'PeerLoadTimeoutError'
 }
 
+/**
+ * PeerBusyError: the peer refused to answer a value now because too many
+ * answer bytes wait for clients that do not read them (its
+ * `server.maxTotalQueuedBytes` in all, or `server.maxQueuedBytes` on that
+ * connection): a 503 marked busy. It fails that request (a get then loads
+ * locally) and is never held against the peer's health: the peer answered.
+ */
+export class PeerBusyError extends PeerError {
+  override readonly code: string = 'ERR_PEERCACHE_PEER_BUSY'
+  override name = 'PeerBusyError'
+}
+
 /** PeerResponseError: the peer answered, but not with a valid reply (status, content type, body). */
 export class PeerResponseError extends PeerError {
   override readonly code: string = 'ERR_PEERCACHE_PEER_BAD_RESPONSE'

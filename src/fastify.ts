@@ -142,7 +142,7 @@ const EMPTY = new Uint8Array(0)
  */
 function peerRequest(request: FastifyRequest, prefix: string): PeerRequest {
   const target = request.raw.url ?? request.url
-  return { method: request.method, target, path: pathOf(target).slice(prefix.length), authorization: request.headers.authorization, headers: request.headers }
+  return { method: request.method, target, path: pathOf(target).slice(prefix.length), authorization: request.headers.authorization, headers: request.headers, connection: request.raw.socket }
 }
 
 /** send writes a PeerReply through fastify's reply (so onSend hooks apply). */

@@ -21,6 +21,7 @@ export {
   PeerUnavailableError,
   PeerTimeoutError,
   PeerLoadTimeoutError,
+  PeerBusyError,
   PeerResponseError,
   ResponseTooLargeError,
   AuthError,

@@ -115,6 +115,12 @@ export interface ServerOptions {
   keepAliveTimeoutMs?: number
   /** How often the server checks the two timeouts above. @default 1000 */
   checkIntervalMs?: number
+  /** Bytes one answer may hold queued for a client that does not read them (one value more at most); past it a batch answer waits for the client. @default 4 MiB */
+  maxQueuedBytes?: number
+  /** Bytes all answers together may hold queued; past it value answers are refused with a 503 marked busy (the asker loads locally, the owner is not marked down). @default 64 MiB */
+  maxTotalQueuedBytes?: number
+  /** Longest an answer's queued bytes wait for the client to take any of them; then its connection is reset, freeing them. @default 10000 */
+  writeStallMs?: number
 }
 
 /** AuthOptions tune how signed requests are verified. */
@@ -141,7 +147,7 @@ export const DEFAULTS = {
   coalesce: true,
   transport: { timeoutMs: 2000, loadTimeoutMs: 30_000, maxResponseBytes: 64 * MiB, connections: 16, pipelining: 1 },
   health: { failureThreshold: 3, probeMinMs: 250, probeMaxMs: 10_000 },
-  server: { maxRequestBytes: 64 * MiB, maxConnections: 1024, headersTimeoutMs: 10_000, requestTimeoutMs: 30_000, keepAliveTimeoutMs: 5000, checkIntervalMs: 1000 },
+  server: { maxRequestBytes: 64 * MiB, maxConnections: 1024, headersTimeoutMs: 10_000, requestTimeoutMs: 30_000, keepAliveTimeoutMs: 5000, checkIntervalMs: 1000, maxQueuedBytes: 4 * MiB, maxTotalQueuedBytes: 64 * MiB, writeStallMs: 10_000 },
   auth: { windowMs: 30_000 },
   deploy: { drainMs: 0, closeTimeoutMs: 5000, peekWindowMs: 60_000 },
   discovery: { intervalMs: 5000, timeoutMs: 2000 },
@@ -200,7 +206,7 @@ export const PEERCACHE_SCHEMA: OptionSchema = {
   nested: {
     transport: { names: ['timeoutMs', 'loadTimeoutMs', 'connectTimeoutMs', 'headersTimeoutMs', 'bodyTimeoutMs', 'maxResponseBytes', 'connections', 'pipelining', 'tls'] },
     health: { names: ['failureThreshold', 'probeMinMs', 'probeMaxMs'] },
-    server: { names: ['tls', 'maxRequestBytes', 'maxConnections', 'headersTimeoutMs', 'requestTimeoutMs', 'keepAliveTimeoutMs', 'checkIntervalMs'] },
+    server: { names: ['tls', 'maxRequestBytes', 'maxConnections', 'headersTimeoutMs', 'requestTimeoutMs', 'keepAliveTimeoutMs', 'checkIntervalMs', 'maxQueuedBytes', 'maxTotalQueuedBytes', 'writeStallMs'] },
     auth: { names: ['windowMs'] },
     deploy: { names: ['drainMs', 'closeTimeoutMs', 'peekWindowMs'] },
   },
@@ -287,7 +293,7 @@ function resolveLogger(logger: Logger | false | undefined): Logger {
 const TIMERS = {
   transport: ['timeoutMs', 'loadTimeoutMs', 'connectTimeoutMs', 'headersTimeoutMs', 'bodyTimeoutMs'],
   health: ['probeMinMs', 'probeMaxMs'],
-  server: ['headersTimeoutMs', 'requestTimeoutMs', 'keepAliveTimeoutMs', 'checkIntervalMs'],
+  server: ['headersTimeoutMs', 'requestTimeoutMs', 'keepAliveTimeoutMs', 'checkIntervalMs', 'writeStallMs'],
   deploy: ['closeTimeoutMs'],
 } as const
 
@@ -295,7 +301,7 @@ const TIMERS = {
 const COUNTS = {
   transport: ['maxResponseBytes', 'connections', 'pipelining'],
   health: ['failureThreshold'],
-  server: ['maxConnections', 'maxRequestBytes'],
+  server: ['maxConnections', 'maxRequestBytes', 'maxQueuedBytes', 'maxTotalQueuedBytes'],
 } as const
 
 function checkValues(options: PeercacheOptions): void {

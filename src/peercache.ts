@@ -20,6 +20,7 @@ import type { GroupOptions, TypedGroupOptions } from './group/options.js'
 import type { Logger } from './logger.js'
 import { NO_PEERS } from './peer.js'
 import { createHandler, type HandlerContext, type PeerHandler } from './endpoint/handler.js'
+import { SendQueue } from './endpoint/send-queue.js'
 import type { PeercacheInternals } from './internals.js'
 import { Tracer } from './tracing.js'
 import { PeerPool } from './peers/pool.js'
@@ -224,6 +225,7 @@ export class Peercache {
       hello: () => helloOf(this.#identity()),
       status: () => this.status(),
       tracer: this.#context.tracer,
+      sendQueue: new SendQueue(this.#options.server),
     }
     return this.#endpointContext
   }

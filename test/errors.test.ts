@@ -13,6 +13,7 @@ import {
   PeerError,
   PeerResponseError,
   PeerLoadTimeoutError,
+  PeerBusyError,
   PeerTimeoutError,
   PeerUnavailableError,
   PeercacheError,
@@ -41,6 +42,7 @@ const table = [
   { ErrorClass: PeerUnavailableError, name: 'PeerUnavailableError', code: 'ERR_PEERCACHE_PEER_UNAVAILABLE', parent: PeerError, peer: true },
   { ErrorClass: PeerTimeoutError, name: 'PeerTimeoutError', code: 'ERR_PEERCACHE_PEER_TIMEOUT', parent: PeerError, peer: true },
   { ErrorClass: PeerLoadTimeoutError, name: 'PeerLoadTimeoutError', code: 'ERR_PEERCACHE_PEER_LOAD_TIMEOUT', parent: PeerTimeoutError, peer: true },
+  { ErrorClass: PeerBusyError, name: 'PeerBusyError', code: 'ERR_PEERCACHE_PEER_BUSY', parent: PeerError, peer: true },
   { ErrorClass: PeerResponseError, name: 'PeerResponseError', code: 'ERR_PEERCACHE_PEER_BAD_RESPONSE', parent: PeerError, peer: true },
   { ErrorClass: ResponseTooLargeError, name: 'ResponseTooLargeError', code: 'ERR_PEERCACHE_RESPONSE_TOO_LARGE', parent: PeerError, peer: true },
 ] as const

@@ -8,19 +8,24 @@
  *    time), so one slow or failing key holds back no other key; the asker
  *    reads the entries as they stream in (batch-stream.ts);
  *  - the answer is bounded: once BATCH_ANSWER_BUDGET bytes of values are
- *    written, further keys are answered `overBudget` without their value
- *    (the asker asks for them alone), so no batch makes the owner build or
- *    buffer a huge answer; writes wait for the socket to drain;
+ *    written, or while the endpoint's send queue is full (send-queue.ts),
+ *    further keys are answered `overBudget` without their value (the asker
+ *    asks for them alone), so no batch makes the owner build a huge answer;
+ *  - the answer is paced by its client: an entry is added only while the
+ *    socket takes more and the answer has under maxQueuedBytes queued, so
+ *    a client that does not read holds one bounded answer, until the stall
+ *    deadline (writeStallMs) resets its connection;
  *  - a closing owner answers the keys it did not serve `unserved`, never a
  *    final error: for the asker that is a transport failure of those keys.
- * An answer with no miss is sent whole with a Content-Length (the fast path).
+ * An answer with no miss that fits in maxQueuedBytes is sent whole with a
+ * Content-Length (the fast path).
  */
 import type { ServerResponse } from 'node:http'
-import type { CacheEntry } from '../cache.js'
 import { ClosedError, NotFoundError } from '../errors.js'
 import type { ServedEntry, ServedGroup } from '../group/owner.js'
 import { encodeBatchResponse, type BatchEntryMessage } from '../proto/codec.js'
 import { batchStatus } from '../proto/paths.js'
+import type { QueuedAnswer, SendQueue } from './send-queue.js'
 
 /** BATCH_CONCURRENCY bounds the loads one batch runs at once. */
 const BATCH_CONCURRENCY = 64
@@ -28,28 +33,44 @@ const BATCH_CONCURRENCY = 64
 /** BATCH_ANSWER_BUDGET bounds the value bytes of one batch answer (16 MiB). */
 export const BATCH_ANSWER_BUDGET = 16 * 1024 * 1024
 
-/** writeBatch answers `keys` (deduplicated here) of group on res; `closing` tells when to stop serving. */
-export async function writeBatch(group: ServedGroup, keys: readonly string[], res: ServerResponse, closing: () => boolean): Promise<void> {
-  const writer = new BatchWriter(res)
+/** BATCH_ENTRY_OVERHEAD_BYTES bounds what an entry of a hit adds to its key and value when encoded (tags, lengths, status, expire, minute_qps). */
+const BATCH_ENTRY_OVERHEAD_BYTES = 48
+
+/** BatchContext is what a batch answer needs from the endpoint: when to stop serving, and the bounds on what it may queue. */
+export interface BatchContext {
+  closing(): boolean
+  sendQueue: SendQueue
+}
+
+/**
+ * writeBatch answers `keys` (deduplicated here) of group on res: whole when
+ * every key is cached and the answer fits in maxQueuedBytes, else streamed
+ * with backpressure (file comment). A full send queue was refused before (serve.ts).
+ */
+export async function writeBatch(group: ServedGroup, keys: readonly string[], res: ServerResponse, ctx: BatchContext): Promise<void> {
+  const hits: BatchEntryMessage[] = []
   const misses: string[] = []
+  let size = 0
   for (const key of new Set(keys)) {
     const entry = group.serveCached(key)
     if (entry === undefined) misses.push(key)
-    else writer.add(found(key, entry), entry.value.byteLength)
+    else {
+      hits.push(found(key, entry))
+      // An upper bound of the encoded entry: a UTF-16 unit is at most 3 UTF-8 bytes.
+      size += entry.value.byteLength + 3 * key.length + BATCH_ENTRY_OVERHEAD_BYTES
+    }
   }
-  if (misses.length === 0) return writer.endWhole()
+  const writer = new BatchWriter(res, ctx.sendQueue)
+  if (misses.length === 0 && size <= ctx.sendQueue.limits.maxQueuedBytes) return writer.endWhole(hits)
   writer.start()
+  for (const hit of hits) if (!writer.gone) await writer.addWhenRoom(hit)
   let next = 0
   const worker = async (): Promise<void> => {
     while (next < misses.length && !writer.gone) {
       const key = misses[next++] as string
-      if (closing()) writer.add(unserved(key, 'the owner is closing'), 0)
-      else if (writer.spent) writer.add(overBudget(key), 0)
-      else {
-        const entry = await loadEntry(group, key)
-        writer.add(entry, entry.value?.byteLength ?? 0)
-      }
-      await writer.drained()
+      if (ctx.closing()) await writer.addWhenRoom(unserved(key, 'the owner is closing'))
+      else if (writer.spent) await writer.addWhenRoom(overBudget(key))
+      else await writer.addWhenRoom(await loadEntry(group, key))
     }
   }
   await Promise.all(Array.from({ length: Math.min(BATCH_CONCURRENCY, misses.length) }, worker))
@@ -93,73 +114,68 @@ function overBudget(key: string): BatchEntryMessage {
 
 /**
  * BatchWriter writes one batch answer: whole (endWhole) or streamed (start,
- * add..., end). Entries added in one tick go out in one write: they are
- * queued and flushed on the next tick (our own cork; the response is never
- * corked, see end()).
+ * addWhenRoom..., end), every byte through the answer's QueuedAnswer (send-queue.ts).
+ * Entries added in one tick go out in one write: they are queued and flushed
+ * on the next tick (our own cork; the response is never corked, see end()).
  */
 class BatchWriter {
   readonly #res: ServerResponse
-  #pending: BatchEntryMessage[] = []
+  readonly #queue: SendQueue
+  readonly #answer: QueuedAnswer
   #valueBytes = 0
-  #streaming = false
-  /** Encoded entries waiting for this tick's flush. */
+  /** Encoded entries waiting for this tick's flush (already charged to #answer). */
   #queued: Uint8Array[] = []
-  /** Resolves once the queued entries are written; undefined when nothing is queued. */
-  #flushed: Promise<void> | undefined
-  /** Resolves on the socket's next 'drain' (or close); shared by every worker that waits. */
-  #drainWait: Promise<void> | undefined
-  /** True once the client is gone: nothing more is worth loading or writing. */
-  gone = false
+  #flushing = false
 
-  constructor(res: ServerResponse) {
+  constructor(res: ServerResponse, queue: SendQueue) {
     this.#res = res
+    this.#queue = queue
+    this.#answer = queue.track(res)
   }
 
-  /** spent is true once the answer carries BATCH_ANSWER_BUDGET bytes of values. */
+  /** gone is true once the client is gone: nothing more is worth loading or writing. */
+  get gone(): boolean {
+    return this.#answer.gone
+  }
+
+  /** spent is true once no value is added any more: the answer carries BATCH_ANSWER_BUDGET bytes of values, or the send queue is full. */
   get spent(): boolean {
-    return this.#valueBytes >= BATCH_ANSWER_BUDGET
-  }
-
-  /** add queues (whole) or writes (streamed) one entry; a value past the budget is replaced by overBudget. */
-  add(entry: BatchEntryMessage, valueBytes: number): void {
-    if (valueBytes > 0 && this.spent) entry = overBudget(entry.key)
-    else this.#valueBytes += valueBytes
-    if (!this.#streaming) this.#pending.push(entry)
-    else this.#write(encodeBatchResponse([entry]))
-  }
-
-  /** endWhole sends the queued entries as one body with a Content-Length. */
-  endWhole(): void {
-    const body = encodeBatchResponse(this.#pending)
-    this.#res.statusCode = 200
-    this.#res.setHeader('Content-Type', 'application/x-protobuf')
-    this.#res.setHeader('Content-Length', body.byteLength)
-    this.#res.end(body)
-  }
-
-  /** start sends the headers at once (the asker then knows the owner is alive and working), then the queued entries. */
-  start(): void {
-    const res = this.#res
-    res.once('close', () => {
-      this.gone = !res.writableFinished
-    })
-    res.statusCode = 200
-    res.setHeader('Content-Type', 'application/x-protobuf')
-    res.flushHeaders()
-    this.#streaming = true
-    if (this.#pending.length > 0) this.#write(encodeBatchResponse(this.#pending))
-    this.#pending = []
+    return this.#valueBytes >= BATCH_ANSWER_BUDGET || this.#queue.full
   }
 
   /**
-   * drained resolves once the socket can take more: after this tick's flush,
-   * at once unless that write filled the socket's buffer, else on 'drain'
-   * (or when the client is gone).
+   * addWhenRoom adds entry once the answer has room (its socket takes more
+   * and it is under maxQueuedBytes). Invariant: the last check of room and
+   * the add run in one synchronous step, so however many workers wait, the
+   * answer goes past its bound by one entry at most.
    */
-  drained(): Promise<void> {
-    if (this.gone) return Promise.resolve()
-    if (this.#flushed !== undefined) return this.#flushed.then(() => this.#drain())
-    return this.#drain()
+  async addWhenRoom(entry: BatchEntryMessage): Promise<void> {
+    while (!this.#answer.hasRoom) await this.#answer.progress()
+    this.#add(entry)
+  }
+
+  /** #add queues one entry for this tick's write; a value once the answer is spent is replaced by overBudget. */
+  #add(entry: BatchEntryMessage): void {
+    if (this.gone) return
+    this.#write(encodeBatchResponse([this.#admit(entry)]))
+  }
+
+  /** endWhole sends the entries as one body with a Content-Length. */
+  endWhole(entries: BatchEntryMessage[]): void {
+    const body = encodeBatchResponse(entries.map((entry) => this.#admit(entry)))
+    this.#res.statusCode = 200
+    this.#res.setHeader('Content-Type', 'application/x-protobuf')
+    this.#res.setHeader('Content-Length', body.byteLength)
+    this.#answer.write(body)
+    this.#answer.end()
+  }
+
+  /** start sends the headers at once: the asker then knows the owner is alive and working. */
+  start(): void {
+    const res = this.#res
+    res.statusCode = 200
+    res.setHeader('Content-Type', 'application/x-protobuf')
+    res.flushHeaders()
   }
 
   /**
@@ -171,37 +187,31 @@ class BatchWriter {
   end(): void {
     if (this.gone) return
     this.#flush()
-    this.#res.end()
+    this.#answer.end()
   }
 
-  /** #drain waits for 'drain' once for all workers (one pair of listeners, however many wait). */
-  #drain(): Promise<void> {
-    const res = this.#res
-    if (!res.writableNeedDrain || this.gone) return Promise.resolve()
-    this.#drainWait ??= new Promise((resolve) => {
-      const done = (): void => {
-        res.off('drain', done)
-        res.off('close', done)
-        this.#drainWait = undefined
-        resolve()
-      }
-      res.on('drain', done)
-      res.on('close', done)
-    })
-    return this.#drainWait
+  /** #admit is entry, or overBudget in its place when it carries a value and the answer is spent. */
+  #admit(entry: BatchEntryMessage): BatchEntryMessage {
+    const bytes = entry.value?.byteLength ?? 0
+    if (bytes === 0) return entry
+    if (this.spent) return overBudget(entry.key)
+    this.#valueBytes += bytes
+    return entry
   }
 
   #write(bytes: Uint8Array): void {
-    if (this.gone) return
+    this.#answer.charge(bytes.byteLength)
     this.#queued.push(bytes)
-    this.#flushed ??= new Promise((resolve) => process.nextTick(() => resolve(this.#flush())))
+    if (this.#flushing) return
+    this.#flushing = true
+    process.nextTick(() => this.#flush())
   }
 
   #flush(): void {
-    this.#flushed = undefined
+    this.#flushing = false
     const queued = this.#queued
     if (queued.length === 0 || this.gone) return
     this.#queued = []
-    this.#res.write(queued.length === 1 ? (queued[0] as Uint8Array) : Buffer.concat(queued))
+    this.#answer.write(queued.length === 1 ? (queued[0] as Uint8Array) : Buffer.concat(queued), true)
   }
 }

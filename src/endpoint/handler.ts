@@ -7,6 +7,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { concatChunks } from '../bytes.js'
 import { pathOf } from '../proto/paths.js'
+import type { SendQueue } from './send-queue.js'
 import { admit, answer, errorReply, hasBody, routeOf, type HandlerContext, type PeerReply, type PeerRequest, type PeerRoute } from './serve.js'
 
 export type { HandlerContext } from './serve.js'
@@ -24,7 +25,7 @@ export function createHandler(ctx: HandlerContext): PeerHandler {
       else sendError(res, 404, 'not found')
       return
     }
-    void serve(ctx, route, req, res, { method: req.method ?? '', target: wireTarget(req), path, authorization: req.headers.authorization, headers: req.headers }).catch((err: unknown) => {
+    void serve(ctx, route, req, res, { method: req.method ?? '', target: wireTarget(req), path, authorization: req.headers.authorization, headers: req.headers, connection: req.socket }).catch((err: unknown) => {
       ctx.logger.error({ err }, 'peer handler failed')
       if (!res.headersSent) sendError(res, 500, 'internal error')
       else res.destroy()
@@ -51,11 +52,11 @@ function wireTarget(req: IncomingMessage): string {
  */
 function serve(ctx: HandlerContext, route: PeerRoute, req: IncomingMessage, res: ServerResponse, request: PeerRequest): Promise<void> {
   const refused = admit(ctx, route, request)
-  if (refused !== undefined) return settled(sendReply(res, refused))
+  if (refused !== undefined) return settled(sendReply(res, refused, undefined))
   if (hasBody(route, request.method)) return serveWithBody(ctx, route, req, res, request)
   const reply = answer(ctx, route, request, EMPTY)
-  if (reply instanceof Promise) return reply.then((ready) => sendReply(res, ready))
-  return settled(sendReply(res, reply))
+  if (reply instanceof Promise) return reply.then((ready) => sendReply(res, ready, ctx.sendQueue))
+  return settled(sendReply(res, reply, ctx.sendQueue))
 }
 
 /** Reads the body, then answers (PUT of a value, POST of a batch or a clear). */
@@ -63,7 +64,7 @@ async function serveWithBody(ctx: HandlerContext, route: PeerRoute, req: Incomin
   const body = await readBody(ctx, req, res)
   if (body === undefined) return
   const reply = answer(ctx, route, request, body)
-  await sendReply(res, reply instanceof Promise ? await reply : reply)
+  await sendReply(res, reply instanceof Promise ? await reply : reply, ctx.sendQueue)
 }
 
 const DONE = Promise.resolve()
@@ -145,8 +146,8 @@ class BodyReader {
   }
 }
 
-/** sendReply writes a PeerReply: status, headers, Content-Length, and the body (not for HEAD). */
-function sendReply(res: ServerResponse, reply: PeerReply): void | Promise<void> {
+/** sendReply writes a PeerReply: status, headers, Content-Length, and the body (not for HEAD), counted in queue when given (send-queue.ts). */
+function sendReply(res: ServerResponse, reply: PeerReply, queue: SendQueue | undefined): void | Promise<void> {
   if (res.headersSent) {
     res.destroy()
     return
@@ -158,10 +159,12 @@ function sendReply(res: ServerResponse, reply: PeerReply): void | Promise<void> 
   if (reply.headers !== undefined) for (const name in reply.headers) headers.push(name, reply.headers[name] as string)
   headers.push('Content-Length', reply.body.byteLength)
   res.writeHead(reply.status, headers as unknown as string[])
-  res.end(reply.headOnly ? undefined : reply.body)
+  if (reply.headOnly) res.end()
+  else if (queue === undefined) res.end(reply.body)
+  else queue.send(res, reply.body)
 }
 
 /** sendError answers as Go's http.Error does: text/plain, nosniff, the message and a newline. */
 export function sendError(res: ServerResponse, status: number, message: string, marker?: string): void {
-  sendReply(res, errorReply(status, message, marker))
+  sendReply(res, errorReply(status, message, marker), undefined)
 }

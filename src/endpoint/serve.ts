@@ -20,6 +20,7 @@ import type { Logger } from '../logger.js'
 import type { ServeTrace, Tracer } from '../tracing.js'
 import { decodeBatchRequest, decodeSetRequest, encodeGetResponse } from '../proto/codec.js'
 import { writeBatch } from './batch-answer.js'
+import type { SendQueue } from './send-queue.js'
 import { BATCH_BASE_PATH, CLEAR_BASE_PATH, ERROR_HEADER, HELLO_PATH, PEEK_BASE_PATH, STATUS_PATH, errorHeaderValue, parsePeerPath, parsePeerQuery, type PeerQuery } from '../proto/paths.js'
 import type { Hello } from '../proto/hello.js'
 
@@ -43,6 +44,8 @@ export interface HandlerContext {
   status(): unknown
   /** The instance's tracing channels: the owner's answers run inside `peercache:serve` (tracing.ts). */
   tracer: Tracer
+  /** The bounds on answer bytes queued for clients that do not read (send-queue.ts): full, value answers are refused busy. */
+  sendQueue: SendQueue
 }
 
 /** PeerRequest is one request to the peer endpoint, as any HTTP server sees it. */
@@ -55,6 +58,8 @@ export interface PeerRequest {
   authorization: string | undefined
   /** The request's headers, read for the asker's trace context (traceparent, tracestate) only while someone traces. */
   headers?: Readonly<Record<string, string | string[] | undefined>>
+  /** The connection (socket) it came on: the send queue bounds what one connection holds (send-queue.ts). */
+  connection?: object
 }
 
 /** PeerReply is the endpoint's answer, for the server to write as it is. */
@@ -159,7 +164,8 @@ function answerPeek(ctx: HandlerContext, req: PeerRequest, query: PeerQuery): Pe
   if (group === undefined) return errorReply(404, `no such group: ${parsed.group}`, errorHeaderValue.noSuchGroup)
   group.fence(query.generation)
   const entry = group.peek(parsed.key)
-  return entry === undefined ? errorReply(404, 'not cached', errorHeaderValue.notCached) : valueReply(entry, false)
+  if (entry === undefined) return errorReply(404, 'not cached', errorHeaderValue.notCached)
+  return ctx.sendQueue.refuses(req.connection) ? busyReply() : valueReply(entry, false)
 }
 
 /** Answers {basePath}{group}/{key}: GET/HEAD a value, PUT a value (SetRequest), DELETE it. */
@@ -177,6 +183,7 @@ function answerKey(ctx: HandlerContext, req: PeerRequest, body: Uint8Array, quer
     return OK
   }
   const headOnly = req.method === 'HEAD'
+  if (!headOnly && ctx.sendQueue.refuses(req.connection)) return busyReply()
   if (ctx.tracer.tracesServes) return loadKey(ctx.tracer.serve(serveTrace(req, group.name, key, 1), query.fresh ? group.serveFresh : group.serve, group, key), headOnly)
   const served = query.fresh ? group.serveFresh(key) : group.serve(key)
   return served instanceof Promise ? loadKey(served, headOnly) : valueReply(served, headOnly)
@@ -194,9 +201,11 @@ function answerBatch(ctx: HandlerContext, req: PeerRequest, body: Uint8Array, qu
     return errorReply(400, `bad request: ${(err as Error).message}`)
   }
   if (keys.some((key) => Buffer.byteLength(key, 'utf8') > group.maxKeyBytes)) return errorReply(414, 'key too long')
-  if (!ctx.tracer.tracesServes) return { ...bytesReply(200, 'application/x-protobuf', EMPTY), write: (res) => writeBatch(group, keys, res, ctx.closing) }
+  // Refused before anything is served or loaded: the asker loads the keys itself.
+  if (ctx.sendQueue.refuses(req.connection)) return busyReply()
+  if (!ctx.tracer.tracesServes) return { ...bytesReply(200, 'application/x-protobuf', EMPTY), write: (res) => writeBatch(group, keys, res, ctx) }
   const trace = serveTrace(req, group.name, undefined, keys.length)
-  return { ...bytesReply(200, 'application/x-protobuf', EMPTY), write: (res) => ctx.tracer.serve(trace, writeBatch, undefined, group, keys, res, ctx.closing) }
+  return { ...bytesReply(200, 'application/x-protobuf', EMPTY), write: (res) => ctx.tracer.serve(trace, writeBatch, undefined, group, keys, res, ctx) }
 }
 
 /** serveTrace is the context of `peercache:serve` for a request: what it asks, and the asker's trace context headers. */
@@ -280,6 +289,16 @@ function loadErrorReply(err: unknown): PeerReply {
   if (err instanceof ClosedError) return errorReply(503, err.message, errorHeaderValue.closing)
   const message = err instanceof PeercacheError || err instanceof Error ? err.message : String(err)
   return errorReply(503, message, errorHeaderValue.loadFailed)
+}
+
+/**
+ * busyReply refuses a value answer while the send queue is full, or the
+ * request's connection holds its share (send-queue.ts): a 503 marked busy,
+ * which the asker neither takes as the loader's answer nor holds against
+ * this owner; it loads the key itself.
+ */
+function busyReply(): PeerReply {
+  return errorReply(503, 'busy: too many answer bytes wait for clients that do not read them (server.maxQueuedBytes, server.maxTotalQueuedBytes)', errorHeaderValue.busy)
 }
 
 /** valueReply answers a value, with the key's request rate here as minute_qps (askers weigh it for their hot caches). */

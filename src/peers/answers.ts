@@ -13,7 +13,7 @@
 import { errors as undiciErrors } from 'undici'
 import { textDecoder } from '../bytes.js'
 import type { CacheEntry } from '../cache.js'
-import { PeerError, PeerLoadTimeoutError, PeerResponseError, PeerTimeoutError, PeerUnavailableError, ResponseTooLargeError } from '../errors.js'
+import { PeerBusyError, PeerError, PeerLoadTimeoutError, PeerResponseError, PeerTimeoutError, PeerUnavailableError, ResponseTooLargeError } from '../errors.js'
 import type { PeerEntry } from '../peer.js'
 import { decodeGetResponse } from '../proto/codec.js'
 import { ERROR_HEADER, errorHeaderValue } from '../proto/paths.js'
@@ -79,11 +79,21 @@ export function classifyFailure(url: string, err: unknown): PeerError {
 /**
  * heldAgainstPeer is false for failures that say nothing about the peer:
  * a peer alive but busy past a request's patience (PeerLoadTimeoutError:
- * busy, not dead) and a value over maxResponseBytes (that key's size, not
- * the peer's state).
+ * busy, not dead), a peer that refused a value as busy (PeerBusyError), and
+ * a value over maxResponseBytes (that key's size, not the peer's state).
  */
 export function heldAgainstPeer(error: PeerError): boolean {
-  return !(error instanceof PeerLoadTimeoutError || error instanceof ResponseTooLargeError)
+  return !(error instanceof PeerLoadTimeoutError || error instanceof PeerBusyError || error instanceof ResponseTooLargeError)
+}
+
+/**
+ * busyRefusal is the PeerBusyError of an answer that is a 503 marked busy
+ * (the owner's send queue is full: endpoint/send-queue.ts), else undefined.
+ * The caller records the peer alive: it answered.
+ */
+export function busyRefusal(url: string, response: { status: number; headers: Record<string, unknown>; body: Uint8Array }): PeerBusyError | undefined {
+  if (response.status !== 503 || response.headers[ERROR_HEADER] !== errorHeaderValue.busy) return undefined
+  return new PeerBusyError(url, `busy: ${errorMessage(response.body)}`)
 }
 
 /**

@@ -19,7 +19,8 @@
  *    timeout) is its failure held against the peer's health, and the keys
  *    left then fail with it (they load locally: the per-key gets would only
  *    wait for the same dead peer). A live owner still loading past
- *    loadTimeout fails the keys left too, without being held against it.
+ *    loadTimeout, or refusing the batch as busy (a 503 marked busy: its
+ *    send queue is full), fails the keys left too, without being held against it.
  *  - A peer that cannot serve batches (a bare 404 on the batch path, as a
  *    Go peer answers; or a connection dropped before any answer while its
  *    per-key gets then work, as a Go peer whose mux panics does) is
@@ -30,7 +31,7 @@ import { LoadError, NotFoundError, PeerError, PeerLoadTimeoutError, PeerResponse
 import { MAX_BATCH_KEYS, type BatchEntryMessage } from '../proto/codec.js'
 import { ERROR_HEADER, batchStatus } from '../proto/paths.js'
 import { toAbortError } from '../singleflight.js'
-import { toEntry } from './answers.js'
+import { busyRefusal, toEntry } from './answers.js'
 import type { BatchStreamEnd } from './batch-stream.js'
 import { Batcher, type TraceHeaders } from './batcher.js'
 
@@ -124,7 +125,11 @@ export class BatchChannel {
       }, headers)
       if (end.status === 200) peer.succeeded()
       else if (end.status === 404 && end.headers[ERROR_HEADER] === undefined) this.#unsupported = true
-      return 'alone'
+      const busy = busyRefusal(peer.url, end)
+      if (busy === undefined) return 'alone'
+      // Asking the keys alone would only be refused too: they load locally, and the peer is alive.
+      peer.succeeded()
+      return busy
     } catch (err) {
       if (signal?.aborted) throw toAbortError(signal.reason)
       const error = peer.classify(err)

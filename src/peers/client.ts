@@ -31,7 +31,7 @@ import { LoadError, NotFoundError, PeerError, PeerResponseError } from '../error
 import { encodeBatchRequest, encodeSetRequest, type BatchEntryMessage } from '../proto/codec.js'
 import { ERROR_HEADER, HELLO_PATH, batchPath, clearPath, errorHeaderValue, peekPath, peerPath, peerQuery } from '../proto/paths.js'
 import { toAbortError } from '../singleflight.js'
-import { REQUEST_REFUSALS, classifyFailure, decodeValue, errorMessage, heldAgainstPeer } from './answers.js'
+import { REQUEST_REFUSALS, busyRefusal, classifyFailure, decodeValue, errorMessage, heldAgainstPeer } from './answers.js'
 import { BatchChannel, type OnBatchResult } from './batch-channel.js'
 import { streamBatch, type BatchStreamEnd } from './batch-stream.js'
 import { Deadlines } from './deadlines.js'
@@ -272,10 +272,15 @@ export class HttpPeer {
   /**
    * A status the verb does not expect: the peer cannot do what we asked (a
    * transport-level problem). It counts against the peer's health unless it
-   * refuses only this request (see REQUEST_REFUSALS): the peer answered,
-   * and its other keys are still worth asking for.
+   * refuses only this request (see REQUEST_REFUSALS) or refuses it as busy
+   * (PeerBusyError): the peer answered, and its other keys are still worth asking for.
    */
-  #unexpected(response: PeerResponse): PeerResponseError {
+  #unexpected(response: PeerResponse): PeerError {
+    const busy = busyRefusal(this.url, response)
+    if (busy !== undefined) {
+      this.#liveness.succeeded()
+      return busy
+    }
     const error = new PeerResponseError(this.url, `answered ${response.status}: ${errorMessage(response.body)}`, { status: response.status })
     if (REQUEST_REFUSALS.has(response.status)) this.#liveness.succeeded()
     else this.#liveness.failed(error)

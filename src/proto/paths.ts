@@ -25,6 +25,12 @@ export const errorHeaderValue = {
   loadFailed: 'load-failed',
   /** A peek's miss: the peer does not hold the key (it never loads for a peek). */
   notCached: 'not-cached',
+  /**
+   * A value answer refused while the owner's send queue is full (bytes
+   * queued for clients that do not read, endpoint/send-queue.ts): busy, not
+   * down and not the loader's answer; the asker loads the key itself.
+   */
+  busy: 'busy',
 } as const
 
 /**
