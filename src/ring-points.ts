@@ -67,10 +67,16 @@ export class RingPoints {
   #words: Uint32Array | undefined
   /** #sorted[b] is 1 once bucket b's words are in ascending order. */
   readonly #sorted: Uint8Array
-  /** #splits[b] is 1 when a point of bucket b lies before its last position, so that its positions do not all share one first point. */
-  readonly #splits: Uint8Array
   /** #firstOwner[b] is the owner of the first point at or after b's start (b << 16), wrapping past the top. */
   readonly #firstOwner: Uint16Array
+  /**
+   * direct is the table a pick reads before searching: direct[b] is 1 + the
+   * owner of every position in bucket b (its first owner), or 0 when a point
+   * inside the bucket lies before its last position and so splits it. Keys
+   * of a slotted placement sit on bucket starts only: then no bucket is
+   * split. Bytes while the owners fit one.
+   */
+  readonly direct: Uint8Array | Uint16Array
 
   /**
    * `peers` must be sorted and distinct: a point's owner is the greatest
@@ -96,29 +102,13 @@ export class RingPoints {
       perPeer[owner] = points
     }
     this.#perPeer = perPeer
-    this.#splits = new Uint8Array(BUCKETS)
     this.#firstOwner = new Uint16Array(BUCKETS)
-    this.#fillFirstOwners(counts, least)
-    for (let b = 0; b < BUCKETS; b++) counts[b + 1]! += counts[b]!
+    this.direct = peers.length < 0xff ? new Uint8Array(BUCKETS) : new Uint16Array(BUCKETS)
+    // Slotted keys sit on multiples of 2^(32 - slotBits): bucket starts only while slotBits <= BUCKET_BITS.
+    this.#index(counts, least, placement.slotBits !== undefined && placement.slotBits <= BUCKET_BITS)
     this.#starts = counts
     this.count = counts[BUCKETS]!
     this.#sorted = new Uint8Array(BUCKETS)
-  }
-
-  /**
-   * directOwners returns the table a pick reads before searching: entry b is
-   * 1 + the owner of every position in bucket b (the owner of the first point
-   * at or after its start), or 0 when a point splits the bucket. With
-   * `slotted` keys, which sit on bucket starts only, every entry is set. Its
-   * entries are bytes while `peers` (the owners) fit one.
-   */
-  directOwners(peers: number, slotted: boolean): Uint8Array | Uint16Array {
-    const direct = peers < 0xff ? new Uint8Array(BUCKETS) : new Uint16Array(BUCKETS)
-    if (this.count === 0) return direct
-    for (let b = 0; b < BUCKETS; b++) {
-      if (slotted || this.#splits[b] === 0) direct[b] = 1 + this.#firstOwner[b]!
-    }
-    return direct
   }
 
   /** ownerAt returns the owner of the first point at or after `position`, wrapping. Requires count > 0. */
@@ -184,25 +174,35 @@ export class RingPoints {
   }
 
   /**
-   * #fillFirstOwners records which buckets a point splits and, carrying
-   * owners down from the top, the owner of the first point at or after each
-   * bucket's start: an empty bucket's is the next bucket's. `counts[b + 1]`
-   * is bucket b's size, `least[b]` its least key (countBuckets).
+   * #index turns the buckets' sizes (`counts[b + 1]`) into their starts
+   * (`counts[b]`, the total at `counts[BUCKETS]`) and fills #firstOwner and
+   * direct from each bucket's least key (countBuckets): a bucket and the
+   * empty ones just below it share the owner of its least point; the empty
+   * ones above the last point wrap to the lowest point's. One pass, in plain
+   * loops without calls: it runs once per build, often before the JIT has
+   * compiled anything.
    */
-  #fillFirstOwners(counts: Uint32Array, least: Uint32Array): void {
-    // Plain loops over the arrays, no calls: they run once per build, often before the JIT has compiled anything.
-    let first = -1
-    for (let b = BUCKETS - 1; b >= 0; b--) {
-      if (counts[b + 1] === 0) continue
-      first = b
-      if (least[b]! >>> BUCKET_BITS < LOW_MASK) this.#splits[b] = 1
+  #index(counts: Uint32Array, least: Uint32Array, slotted: boolean): void {
+    const firstOwner = this.#firstOwner
+    const direct = this.direct
+    let pending = 0
+    for (let b = 0; b < BUCKETS; b++) {
+      const size = counts[b + 1]!
+      counts[b + 1] = counts[b]! + size
+      if (size === 0) continue
+      // A least key holds its owner in its low 16 bits, complemented.
+      const owner = (least[b]! & LOW_MASK) ^ LOW_MASK
+      for (; pending <= b; pending++) {
+        firstOwner[pending] = owner
+        direct[pending] = 1 + owner
+      }
+      // A point before the bucket's last position splits it (unless keys sit on its start only).
+      if (!slotted && least[b]! >>> BUCKET_BITS < LOW_MASK) direct[b] = 0
     }
-    if (first === -1) return
-    // A least key holds its owner in its low 16 bits, complemented (countBuckets).
-    let following = (least[first]! & LOW_MASK) ^ LOW_MASK
-    for (let b = BUCKETS - 1; b >= 0; b--) {
-      if (counts[b + 1] !== 0) following = (least[b]! & LOW_MASK) ^ LOW_MASK
-      this.#firstOwner[b] = following
+    if (pending === 0) return
+    for (; pending < BUCKETS; pending++) {
+      firstOwner[pending] = firstOwner[0]!
+      direct[pending] = 1 + firstOwner[0]!
     }
   }
 }

@@ -91,8 +91,7 @@ export class HashRing {
     this.peers = Object.freeze(sortedUnique(peers))
     const reuse = previous instanceof HashRing && previous.#placedAlike(this) ? { peers: previous.peers, points: previous.#points } : undefined
     this.#points = new RingPoints(this.peers, placement, this.#replicas, reuse)
-    // Slotted keys sit on multiples of 2^(32 - slotBits): bucket starts only while slotBits <= BUCKET_BITS.
-    this.#direct = this.#points.directOwners(this.peers.length, placement.slotBits !== undefined && placement.slotBits <= BUCKET_BITS)
+    this.#direct = this.#points.direct
   }
 
   /** size is the number of peers on the ring. */
