@@ -1,11 +1,14 @@
 /**
  * ring-build-child: the fresh process ring-build.ts starts for one round of
  * one case. It builds a ring of `kind` over `peers` seeded random peers (the
- * first build of the process, cold), then the same list with one more peer
- * (warm: what a long-running process pays on each change of its peer list),
- * then times the first failover walk on it (pickWhere skipping the owner),
- * which moves the points into their buckets, work the build leaves to the
- * first lookup that needs it. Prints `RESULT <json>` (RingBuildResult).
+ * first build of the process, cold: every peer hashed), then the same list
+ * with one more peer from it (warm: what a long-running process pays on each
+ * change of its peer list, since the pool passes the ring it replaces and
+ * only the new peer is hashed), then that list again from nothing (whole:
+ * every peer hashed again, with the JIT warm), then times the first failover
+ * walk on the warm ring (pickWhere skipping the owner), which moves the
+ * points into their buckets, work the build leaves to the first lookup that
+ * needs it. Prints `RESULT <json>` (RingBuildResult).
  */
 import { HashRing, type RingKind } from '../dist/index.js'
 import { mulberry32 } from '../demo/zipf.js'
@@ -16,22 +19,32 @@ export interface RingBuildResult {
   coldMs: number
   warmMs: number
   warmCpuMs: number
+  wholeMs: number
   firstWalkMs: number
 }
 
 const [kind, count, seed] = process.argv.slice(2)
+const options = { ring: kind as RingKind }
 const urls = randomPeers(Number(count) + 1, mulberry32(Number(seed)))
 const joiner = urls.pop()!
 
-const cold = timed(() => new HashRing(urls, { ring: kind as RingKind }))
+const cold = timed(() => new HashRing(urls, options))
 const cpu = process.cpuUsage()
-const warm = timed(() => new HashRing([...urls, joiner], { ring: kind as RingKind }))
+const warm = timed(() => new HashRing([...urls, joiner], options, cold.value))
 const warmCpu = process.cpuUsage(cpu)
+const whole = timed(() => new HashRing([...urls, joiner], options))
 const owner = warm.value.pick('user:1:profile')
 const walk = timed(() => warm.value.pickWhere('user:1:profile', (peer) => peer !== owner))
 if (cold.value.size !== urls.length || walk.value === undefined) throw new Error('ring-build-child: the rings do not hold the peers')
+if (whole.value.pick('user:1:profile') !== owner) throw new Error('ring-build-child: the warm ring and the whole one disagree')
 
-const result: RingBuildResult = { coldMs: cold.ms, warmMs: warm.ms, warmCpuMs: (warmCpu.user + warmCpu.system) / 1000, firstWalkMs: walk.ms }
+const result: RingBuildResult = {
+  coldMs: cold.ms,
+  warmMs: warm.ms,
+  warmCpuMs: (warmCpu.user + warmCpu.system) / 1000,
+  wholeMs: whole.ms,
+  firstWalkMs: walk.ms,
+}
 process.stdout.write(`RESULT ${JSON.stringify(result)}\n`)
 
 /** timed runs fn once and returns its value and its wall-clock milliseconds. */

@@ -37,7 +37,7 @@ export const RING_KINDS: readonly RingKind[] = ['balanced', 'groupcache']
 export interface Placement {
   /** keyHash is the unsigned 32-bit position of a key. */
   readonly keyHash: HashFn
-  /** points returns the positions of `peer`'s `replicas` points (duplicates allowed), in a fresh array the ring may keep. */
+  /** points returns the positions of `peer`'s `replicas` points (duplicates allowed), in a fresh array the ring keeps and never writes (rings built from it share it). */
   points(peer: string, replicas: number): Uint32Array
   /** defaultReplicas is the points per peer when the options name none. */
   readonly defaultReplicas: number
@@ -52,17 +52,27 @@ export interface Placement {
 /** crc32Ieee is Go groupcache's hash: zlib's crc32 UTF-8-encodes a string itself, so it allocates nothing. */
 export const crc32Ieee: HashFn = (data) => crc32(data) >>> 0
 
-/** groupcachePlacement is golang/groupcache's ring with `hash` (CRC-32 IEEE unless a test hands one in). */
+/**
+ * groupcachePlacement is golang/groupcache's ring with `hash` (CRC-32 IEEE
+ * unless a test hands one in). Point i of a peer hashes `String(i) + peer`;
+ * with CRC-32 that is the peer's bytes run on from the CRC of `String(i)`
+ * (zlib's crc32 takes a starting value), so a build makes no strings: the
+ * CRCs of the prefixes are worked out once per placement, which is one
+ * ring's.
+ */
 export function groupcachePlacement(hash: HashFn = crc32Ieee): Placement {
-  return {
-    keyHash: (key) => hash(key) >>> 0,
-    points: (peer, replicas) => {
-      const points = new Uint32Array(replicas)
-      for (let i = 0; i < replicas; i++) points[i] = hash(String(i) + peer)
-      return points
-    },
-    defaultReplicas: 50,
+  const prefixes: number[] = []
+  const points = (peer: string, replicas: number): Uint32Array => {
+    const into = new Uint32Array(replicas)
+    if (hash !== crc32Ieee) {
+      for (let i = 0; i < replicas; i++) into[i] = hash(String(i) + peer)
+      return into
+    }
+    for (let i = prefixes.length; i < replicas; i++) prefixes.push(crc32(String(i)))
+    for (let i = 0; i < replicas; i++) into[i] = crc32(peer, prefixes[i]!)
+    return into
   }
+  return { keyHash: (key) => hash(key) >>> 0, points, defaultReplicas: 50 }
 }
 
 /** BALANCED_SLOT_BITS: the balanced ring places keys in 2^16 slots (Redis Cluster uses 2^14). */
@@ -80,7 +90,8 @@ export const balancedPlacement: Placement = {
 /**
  * shakePoints reads `replicas` uint32 points from SHAKE256 of the peer's
  * UTF-8 bytes. An XOF gives as many independent uniform words as asked for
- * in one call, and any language's SHA-3 library reproduces them.
+ * in one call (one hash per peer, whatever the replicas), and any
+ * language's SHA-3 library reproduces them.
  */
 function shakePoints(peer: string, replicas: number): Uint32Array {
   return bigEndianWords(createHash('shake256', { outputLength: 4 * replicas }).update(peer, 'utf8').digest())

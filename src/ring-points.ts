@@ -20,9 +20,23 @@
  * (its slot table answers), a failover walk does and reads a few buckets.
  * That lazy work is the one mutation after build and changes no answer:
  * every read builds and sorts what it reads first.
+ *
+ * Making the points is most of a build (SHAKE256 of 4 KiB per balanced
+ * peer), so a build may take them from the ring it replaces (`reuse`) for
+ * the peers both hold: a change of one peer among 2,000 then hashes one
+ * peer. A peer's points depend only on its string, the placement and the
+ * replicas, and are never written after they are made, so rings share the
+ * arrays themselves: nothing is copied, and the memory of a peer's points
+ * is paid once however many rings (the pool keeps a few past ones) hold it.
  */
 import { InvalidArgumentError } from './errors.js'
 import type { Placement } from './placement.js'
+
+/** PointSource is a previous ring's peers (sorted) and points, made with the same placement and replicas: points to share instead of making again. */
+export interface PointSource {
+  readonly peers: readonly string[]
+  readonly points: RingPoints
+}
 
 /** Owners are packed in 16 bits beside a point's low 16 bits, so a ring holds at most 65,534 peers (the ring's tables add 1). */
 export const MAX_PEERS = 0xfffe
@@ -42,8 +56,8 @@ export class RingPoints {
   readonly count: number
   /** Bucket b's words are #words[#starts[b], #starts[b + 1]). */
   readonly #starts: Uint32Array
-  /** Every peer's points, in peer order, until #words is built from them. */
-  #perPeer: readonly Uint32Array[]
+  /** Every peer's points, in peer order: never written, so shared with the rings built from this one. */
+  readonly #perPeer: readonly Uint32Array[]
   /**
    * A word is a point's low 16 bits above its owner's index. Within a bucket
    * the top 16 bits are equal, so ordering words orders points, and equal
@@ -53,38 +67,48 @@ export class RingPoints {
   #words: Uint32Array | undefined
   /** #sorted[b] is 1 once bucket b's words are in ascending order. */
   readonly #sorted: Uint8Array
-  /** #splits[b] is 1 when a point of bucket b lies before its last position (see splits). */
-  readonly #splits: Uint8Array
   /** #firstOwner[b] is the owner of the first point at or after b's start (b << 16), wrapping past the top. */
   readonly #firstOwner: Uint16Array
+  /**
+   * direct is the table a pick reads before searching: direct[b] is 1 + the
+   * owner of every position in bucket b (its first owner), or 0 when a point
+   * inside the bucket lies before its last position and so splits it. Keys
+   * of a slotted placement sit on bucket starts only: then no bucket is
+   * split. Bytes while the owners fit one.
+   */
+  readonly direct: Uint8Array | Uint16Array
 
-  /** `peers` must be sorted and distinct: a point's owner is the greatest index holding it. */
-  constructor(peers: readonly string[], placement: Placement, replicas: number) {
+  /**
+   * `peers` must be sorted and distinct: a point's owner is the greatest
+   * index holding it. `reuse`, when given, must come from the same placement
+   * and replicas: the peers it holds keep the points it has for them.
+   */
+  constructor(peers: readonly string[], placement: Placement, replicas: number, reuse?: PointSource) {
     if (peers.length > MAX_PEERS) throw new InvalidArgumentError(`a ring holds at most ${MAX_PEERS} peers, got ${peers.length}`)
     const counts = new Uint32Array(BUCKETS + 1)
     const least = new Uint32Array(BUCKETS).fill(0xffffffff)
-    // Each peer's points are counted as they are made, while they are in cache.
-    this.#perPeer = peers.map((peer, owner) => countBuckets(placement.points(peer, replicas), owner, counts, least))
-    this.#splits = new Uint8Array(BUCKETS)
+    const oldPeers = reuse?.peers ?? []
+    const oldPoints = reuse === undefined ? [] : reuse.points.#perPeer
+    const perPeer = new Array<Uint32Array>(peers.length)
+    let match = 0
+    for (let owner = 0; owner < peers.length; owner++) {
+      const peer = peers[owner]!
+      // Both lists are sorted (the same string order): a merge finds a peer's old index.
+      while (match < oldPeers.length && oldPeers[match]! < peer) match++
+      const points = oldPeers[match] === peer ? oldPoints[match]! : placement.points(peer, replicas)
+      if (points.length !== replicas) throw new RangeError(`${peer} has ${points.length} points, not ${replicas}`)
+      // Each peer's points are counted as they are made, while they are in cache.
+      countBuckets(points, owner, counts, least)
+      perPeer[owner] = points
+    }
+    this.#perPeer = perPeer
     this.#firstOwner = new Uint16Array(BUCKETS)
-    this.#fillFirstOwners(counts, least)
-    for (let b = 0; b < BUCKETS; b++) counts[b + 1]! += counts[b]!
+    this.direct = peers.length < 0xff ? new Uint8Array(BUCKETS) : new Uint16Array(BUCKETS)
+    // Slotted keys sit on multiples of 2^(32 - slotBits): bucket starts only while slotBits <= BUCKET_BITS.
+    this.#index(counts, least, placement.slotBits !== undefined && placement.slotBits <= BUCKET_BITS)
     this.#starts = counts
     this.count = counts[BUCKETS]!
     this.#sorted = new Uint8Array(BUCKETS)
-  }
-
-  /** firstOwner returns the owner of the first point at or after bucket b's start. Requires count > 0. */
-  firstOwner(bucket: number): number {
-    return this.#firstOwner[bucket]!
-  }
-
-  /**
-   * splits says whether some point inside bucket b lies before its last
-   * position, so that its positions do not all share one first point.
-   */
-  splits(bucket: number): boolean {
-    return this.#splits[bucket] === 1
   }
 
   /** ownerAt returns the owner of the first point at or after `position`, wrapping. Requires count > 0. */
@@ -123,10 +147,7 @@ export class RingPoints {
 
   /** #bucketed returns the words, moving the points into their buckets on first use. */
   #bucketed(): Uint32Array {
-    if (this.#words === undefined) {
-      this.#words = packByBucket(this.#perPeer, this.#starts)
-      this.#perPeer = []
-    }
+    this.#words ??= packByBucket(this.#perPeer, this.#starts)
     return this.#words
   }
 
@@ -153,24 +174,35 @@ export class RingPoints {
   }
 
   /**
-   * #fillFirstOwners records which buckets a point splits and, carrying
-   * owners down from the top, the owner of the first point at or after each
-   * bucket's start: an empty bucket's is the next bucket's. `counts[b + 1]`
-   * is bucket b's size, `least[b]` its least key (countBuckets).
+   * #index turns the buckets' sizes (`counts[b + 1]`) into their starts
+   * (`counts[b]`, the total at `counts[BUCKETS]`) and fills #firstOwner and
+   * direct from each bucket's least key (countBuckets): a bucket and the
+   * empty ones just below it share the owner of its least point; the empty
+   * ones above the last point wrap to the lowest point's. One pass, in plain
+   * loops without calls: it runs once per build, often before the JIT has
+   * compiled anything.
    */
-  #fillFirstOwners(counts: Uint32Array, least: Uint32Array): void {
-    const ownerOf = (b: number): number => (least[b]! & LOW_MASK) ^ LOW_MASK
-    const empty = (b: number): boolean => counts[b + 1] === 0
-    let first = -1
+  #index(counts: Uint32Array, least: Uint32Array, slotted: boolean): void {
+    const firstOwner = this.#firstOwner
+    const direct = this.direct
+    let pending = 0
     for (let b = 0; b < BUCKETS; b++) {
-      if (!empty(b) && least[b]! >>> BUCKET_BITS < LOW_MASK) this.#splits[b] = 1
-      if (first === -1 && !empty(b)) first = b
+      const size = counts[b + 1]!
+      counts[b + 1] = counts[b]! + size
+      if (size === 0) continue
+      // A least key holds its owner in its low 16 bits, complemented.
+      const owner = (least[b]! & LOW_MASK) ^ LOW_MASK
+      for (; pending <= b; pending++) {
+        firstOwner[pending] = owner
+        direct[pending] = 1 + owner
+      }
+      // A point before the bucket's last position splits it (unless keys sit on its start only).
+      if (!slotted && least[b]! >>> BUCKET_BITS < LOW_MASK) direct[b] = 0
     }
-    if (first === -1) return
-    let following = ownerOf(first)
-    for (let b = BUCKETS - 1; b >= 0; b--) {
-      if (!empty(b)) following = ownerOf(b)
-      this.#firstOwner[b] = following
+    if (pending === 0) return
+    for (; pending < BUCKETS; pending++) {
+      firstOwner[pending] = firstOwner[0]!
+      direct[pending] = 1 + firstOwner[0]!
     }
   }
 }
@@ -178,10 +210,9 @@ export class RingPoints {
 /**
  * countBuckets adds each of `owner`'s points to the count of its bucket, at
  * counts[bucket + 1], keeps in least[bucket] the least key (low 16 bits above
- * 0xffff - owner: the least point and, of its holders, the greatest owner),
- * and returns the points.
+ * 0xffff - owner: the least point and, of its holders, the greatest owner).
  */
-function countBuckets(points: Uint32Array, owner: number, counts: Uint32Array, least: Uint32Array): Uint32Array {
+function countBuckets(points: Uint32Array, owner: number, counts: Uint32Array, least: Uint32Array): void {
   const ownerKey = owner ^ LOW_MASK
   for (let k = 0; k < points.length; k++) {
     const point = points[k]!
@@ -190,7 +221,6 @@ function countBuckets(points: Uint32Array, owner: number, counts: Uint32Array, l
     const key = (((point & LOW_MASK) << BUCKET_BITS) | ownerKey) >>> 0
     if (key < least[bucket]!) least[bucket] = key
   }
-  return points
 }
 
 /** sharedWithNext says the word at index has the next word's point (a greater peer holds it too). Requires a sorted bucket ending at end. */

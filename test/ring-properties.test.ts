@@ -167,6 +167,55 @@ describe('HashRing agrees with a naive ring under skewed hashes (collisions, cro
   })
 })
 
+describe('HashRing built from the ring it replaces (the pool passes it on every change of the peer list)', () => {
+  /** counting wraps CRC-32 (the groupcache ring's hash) and counts the strings it hashes that end in a peer's URL: points made. */
+  const counting = (): { hash: HashFn; made: () => number } => {
+    let made = 0
+    const hash: HashFn = (s) => {
+      if (s.includes('http://')) made++
+      return crc32(s) >>> 0
+    }
+    return { hash, made: () => made }
+  }
+  const peers = randomPeers(40, prng(21))
+  const same = (a: HashRing, b: HashRing): void => {
+    expect(a.peers).toEqual(b.peers)
+    for (const key of sampleKeys.slice(0, 500)) {
+      expect(a.pick(key)).toBe(b.pick(key))
+      expect(a.pickWhere(key, (peer) => peer !== a.pick(key))).toBe(b.pickWhere(key, (peer) => peer !== b.pick(key)))
+    }
+  }
+
+  it('makes the points of the peers that joined only, and places keys as a ring built from nothing', () => {
+    const { hash, made } = counting()
+    const options = { ...GO, replicas: 20, hash }
+    const before = new HashRing(peers.slice(0, 30), options)
+    expect(made()).toBe(30 * 20)
+    // Three leave, five join, in one change.
+    const after = new HashRing([...peers.slice(3, 30), ...peers.slice(30, 35)], options, before)
+    expect(made()).toBe(35 * 20)
+    same(after, new HashRing([...peers.slice(3, 35)], { ...GO, replicas: 20 }))
+  })
+
+  it('ignores a previous ring of another kind, replicas or hash: the ring is the one hashing makes', () => {
+    const balanced = new HashRing(peers)
+    const others = [new HashRing(peers, GO), new HashRing(peers, { replicas: 100 }), new HashRing(peers, { ...GO, replicas: 20 })]
+    for (const previous of others) same(new HashRing(peers, {}, previous), balanced)
+    const { hash, made } = counting()
+    same(new HashRing(peers, { ...GO, hash }, new HashRing(peers, GO)), new HashRing(peers, GO))
+    expect(made()).toBe(peers.length * 50)
+  })
+
+  it('leaves the previous ring as it was: both keep answering, sharing the points, one after a walk of the other', () => {
+    const previous = new HashRing(peers.slice(0, 30))
+    const fresh = new HashRing(peers.slice(0, 30))
+    const next = new HashRing(peers.slice(10), {}, previous)
+    same(next, new HashRing(peers.slice(10)))
+    same(previous, fresh)
+    same(new HashRing(peers.slice(5, 35), {}, next), new HashRing(peers.slice(5, 35)))
+  })
+})
+
 describe('bigEndianWords (the balanced ring reads its points with it)', () => {
   const bytes = Buffer.from(Array.from({ length: 64 }, (_, i) => (i * 37 + 11) & 0xff))
   const expected = Array.from({ length: 16 }, (_, i) => bytes.readUInt32BE(4 * i))

@@ -77,6 +77,9 @@ describe('HashRing golden vectors (Go consistenthash)', () => {
   describe.each(vectorSets)('set %s', (_set, setVectors) => {
     const first = setVectors[0]!
     const ring = new HashRing(first.peers, { ...GO, replicas: first.replicas })
+    // As the pool rebuilds on a change: from the ring it replaces (one peer short, a stranger more), sharing the points of the peers both hold.
+    const previous = new HashRing([...first.peers.slice(1), 'http://stranger.example:1'], { ...GO, replicas: first.replicas })
+    const rebuilt = new HashRing(first.peers, { ...GO, replicas: first.replicas }, previous)
 
     it('every vector of the set uses the same peers and replicas', () => {
       for (const v of setVectors) {
@@ -90,6 +93,7 @@ describe('HashRing golden vectors (Go consistenthash)', () => {
       expect(Buffer.from(v.key, 'utf8').toString('hex')).toBe(v.keyHex)
       expect(ring.hashOf(v.key)).toBe(v.keyHash)
       expect(ring.pick(v.key)).toBe(v.owner)
+      expect(rebuilt.pick(v.key)).toBe(v.owner)
     })
   })
 })
@@ -251,7 +255,8 @@ describe('HashRing balanced golden vectors (ring-balanced.json)', () => {
   const keys = golden.keys.map((k) => k.key)
   /** One key per slot, found with the balanced key hash (which the first test pins). */
   const probes = slotProbeKeys(new HashRing(['a']))
-  const build = (peers: readonly string[], replicas: number | null): HashRing => new HashRing(peers, replicas === null ? {} : { replicas })
+  const build = (peers: readonly string[], replicas: number | null, previous?: HashRing): HashRing =>
+    new HashRing(peers, replicas === null ? {} : { replicas }, previous)
 
   it('holds 16 peer lists of 1 to 2,000 peers and 200 keys', () => {
     expect(golden.sets).toHaveLength(16)
@@ -271,6 +276,17 @@ describe('HashRing balanced golden vectors (ring-balanced.json)', () => {
 
   describe.each(golden.sets.map((set) => [set.set, set] as const))('set %s', (_name, set) => {
     const ring = build(set.peers, set.replicas)
+    /**
+     * The list built as the pool rebuilds on a change: from the ring it
+     * replaces, which lacked one of its peers and held a stranger, and had
+     * served a failover pick (its points moved into buckets). The points it
+     * shares must place as hashing them again would.
+     */
+    const rebuilt = (): HashRing => {
+      const previous = build([...set.peers.slice(1), 'http://stranger.example:1'], set.replicas)
+      previous.pickWhere('k', () => true)
+      return build(set.peers, set.replicas, previous)
+    }
 
     it('every key has its recorded owner and failover order', () => {
       expect(keys.map((key) => ring.pick(key))).toEqual(set.walks.map((walk) => walk[0]))
@@ -280,6 +296,12 @@ describe('HashRing balanced golden vectors (ring-balanced.json)', () => {
     it('every one of the 65,536 slots has its recorded owner, whatever the peer order', () => {
       expect(slotsDigest(ring, probes)).toBe(set.slotsDigest)
       expect(slotsDigest(build([...set.peers].reverse(), set.replicas), probes)).toBe(set.slotsDigest)
+    })
+
+    it('built from the ring it replaces (points shared), every slot and failover order is the recorded one', () => {
+      const ring = rebuilt()
+      expect(slotsDigest(ring, probes)).toBe(set.slotsDigest)
+      expect(keys.map((key) => walkOf(ring, key))).toEqual(set.walks)
     })
   })
 })

@@ -12,6 +12,9 @@
  * Invariant: within one DeadlineList every entry has the same delay and the
  * clock only grows, so appending keeps the list in due order and the head is
  * always the next to expire.
+ *
+ * The clock and the timer are injectable (the constructor's parameters, not
+ * an option) so that tests run a list on a manual clock instead of sleeping.
  */
 
 /** Deadline is an entry of a DeadlineList: the request object itself carries the links. */
@@ -26,21 +29,31 @@ export interface Deadline {
   deadlineList: DeadlineList | undefined
 }
 
+/** SetTimer runs `fire` once, `ms` from now on the same clock, without keeping the process alive. */
+export type SetTimer = (fire: () => void, ms: number) => void
+
+/** unrefTimer is the real SetTimer: a Node timer, unref'd (a deadline alone must not keep a process alive). */
+const unrefTimer: SetTimer = (fire, ms) => {
+  setTimeout(fire, ms).unref()
+}
+
 /** Deadlines keeps one DeadlineList per delay (a peer uses one or two: its timeout, and half of it). */
 export class Deadlines {
   readonly #lists = new Map<number, DeadlineList>()
   readonly #now: () => number
+  readonly #setTimer: SetTimer
 
-  /** now is a monotonic clock in ms. */
-  constructor(now: () => number = performance.now.bind(performance)) {
+  /** now is a monotonic clock in ms; setTimer a timer on it (tests pass a manual clock and timer). */
+  constructor(now: () => number = performance.now.bind(performance), setTimer: SetTimer = unrefTimer) {
     this.#now = now
+    this.#setTimer = setTimer
   }
 
   /** add lists entry to expire `delayMs` from now. */
   add(entry: Deadline, delayMs: number): void {
     let list = this.#lists.get(delayMs)
     if (list === undefined) {
-      list = new DeadlineList(delayMs, this.#now)
+      list = new DeadlineList(delayMs, this.#now, this.#setTimer)
       this.#lists.set(delayMs, list)
     }
     list.add(entry)
@@ -51,14 +64,16 @@ export class Deadlines {
 export class DeadlineList {
   readonly #delayMs: number
   readonly #now: () => number
+  readonly #setTimer: SetTimer
   #head: Deadline | undefined
   #tail: Deadline | undefined
-  /** Armed for the head's due time at the latest; it may fire early (the head left): it then re-arms. */
-  #timer: NodeJS.Timeout | undefined
+  /** A timer is armed for the head's due time at the latest; it may fire early (the head left): it then re-arms. */
+  #armed = false
 
-  constructor(delayMs: number, now: () => number) {
+  constructor(delayMs: number, now: () => number, setTimer: SetTimer) {
     this.#delayMs = delayMs
     this.#now = now
+    this.#setTimer = setTimer
   }
 
   /** add appends entry, due delayMs from now. */
@@ -70,7 +85,7 @@ export class DeadlineList {
     if (this.#tail === undefined) this.#head = entry
     else this.#tail.deadlineNext = entry
     this.#tail = entry
-    if (this.#timer === undefined) this.#arm(this.#delayMs)
+    if (!this.#armed) this.#arm(this.#delayMs)
   }
 
   /** remove unlinks entry (it must be in this list). */
@@ -85,13 +100,13 @@ export class DeadlineList {
 
   #arm(delayMs: number): void {
     // Whole milliseconds: Node keeps one timer list per distinct delay.
-    this.#timer = setTimeout(() => this.#fire(), Math.max(1, Math.ceil(delayMs)))
-    this.#timer.unref()
+    this.#armed = true
+    this.#setTimer(() => this.#fire(), Math.max(1, Math.ceil(delayMs)))
   }
 
   /** Expires every entry now due (each unlinked before its callback runs), then re-arms for the next. */
   #fire(): void {
-    this.#timer = undefined
+    this.#armed = false
     const now = this.#now()
     // Bounded: it stops at the entry that was last when it started (a callback may add more).
     const last = this.#tail

@@ -51,7 +51,7 @@ export class PeerPool implements PeerPicker {
     this.self = options.self
     this.#options = options
     this.#past = new PastGenerations(options.peekWindowMs ?? DEFAULTS.deploy.peekWindowMs)
-    this.#routing = this.#build(options.peers, new Map())
+    this.#routing = this.#build(options.peers, undefined)
   }
 
   /** pickPeer returns the live owner of key, or null when this process owns it. */
@@ -118,7 +118,7 @@ export class PeerPool implements PeerPicker {
     const previous = this.#routing
     // The same list again (a discovery refresh) is no change: it must not push a generation.
     if (sameList(previous.ring.peers, peers)) return
-    this.#routing = this.#build(peers, previous.peers)
+    this.#routing = this.#build(peers, previous)
     this.#past.push(previous, this.#routing, this.#now())
   }
 
@@ -131,12 +131,13 @@ export class PeerPool implements PeerPicker {
     return this.#options.now === undefined ? performance.now() : this.#options.now()
   }
 
-  #build(peers: readonly string[], reuse: Map<string, HttpPeer>): Routing {
-    const ring = new HashRing(peers, this.#options.ring)
+  /** #build makes the routing of `peers`, reusing what the previous generation has for the peers that stay: their clients and their ring points. */
+  #build(peers: readonly string[], previous: Routing | undefined): Routing {
+    const ring = new HashRing(peers, this.#options.ring, previous?.ring)
     const clients = new Map<string, HttpPeer>()
     for (const url of ring.peers) {
       if (url === this.self) continue
-      clients.set(url, reuse.get(url) ?? new HttpPeer(url, this.#options.client, this.#options.listener, this.#options.random))
+      clients.set(url, previous?.peers.get(url) ?? new HttpPeer(url, this.#options.client, this.#options.listener, this.#options.random))
     }
     return { ring, peers: clients }
   }

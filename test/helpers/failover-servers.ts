@@ -20,8 +20,8 @@ export interface BlackHole {
   readonly url: string
   /** Connections accepted so far. */
   readonly accepted: () => number
-  /** nextConnection resolves on the next accepted connection. */
-  nextConnection(): Promise<void>
+  /** nextConnection resolves on the next accepted connection, with whether the client has closed it since. */
+  nextConnection(): Promise<{ closed(): boolean }>
   close(): Promise<void>
 }
 
@@ -29,23 +29,27 @@ export interface BlackHole {
 export async function startBlackHole(): Promise<BlackHole> {
   const sockets = new Set<Socket>()
   let accepted = 0
-  let waiters: Array<() => void> = []
+  let waiters: Array<(connection: { closed(): boolean }) => void> = []
   const server = createNetServer((socket) => {
     accepted++
     sockets.add(socket)
+    let closed = false
     socket.on('error', () => {})
-    socket.on('close', () => sockets.delete(socket))
+    socket.on('close', () => {
+      closed = true
+      sockets.delete(socket)
+    })
     // Read (and drop) what the client sends, so its writes never block; answer nothing.
     socket.resume()
     const woken = waiters
     waiters = []
-    for (const wake of woken) wake()
+    for (const wake of woken) wake({ closed: () => closed })
   })
   await listen(server)
   return {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     accepted: () => accepted,
-    nextConnection: () => new Promise<void>((resolve) => waiters.push(resolve)),
+    nextConnection: () => new Promise((resolve) => waiters.push(resolve)),
     close: async () => {
       for (const socket of sockets) socket.destroy()
       await new Promise<void>((resolve) => server.close(() => resolve()))

@@ -3,11 +3,11 @@
  *
  *  - kill -9 of one of three child-process peers under a bounded load: no
  *    get fails, the dead peer is marked down, its keys go to the next live
- *    peer on the ring at no-failure latency; restarted, it is marked up and
- *    serves its keys again;
+ *    peer on the ring without a single attempt on the dead one; restarted,
+ *    it is marked up and serves its keys again;
  *  - a black hole (accepts TCP, never answers): every get ends within the
  *    timeout plus a margin, the peer is marked down after one timeout and
- *    later gets (even while it is probed) do not wait on it;
+ *    later gets (even while it is probed) never reach it nor wait on it;
  *  - garbage answers (undecodable protobuf, bodies over the cap, wrong
  *    content type, truncated bodies, slow drips, never-sent headers, garbage
  *    batches): a typed PeerError, a local load, nothing cached from the peer;
@@ -17,9 +17,13 @@
  *    with ClosedError, a closing peer answers 503 `closing` (a transport
  *    failure for its askers), and nothing stays open.
  *
- * Timing assertions are upper bounds an order of magnitude above what they
- * measure, never tight. Synchronisation is on events and promises; the only
- * deadlines bound the wait for external processes and events.
+ * What is asserted is behaviour (values, events, counts, connections), not
+ * speed: "no get waits on a dead peer" is shown by the gets making no
+ * attempt on it, not by timing them (speed belongs in `npm run bench`). The
+ * only wall-clock bounds are where a timeout is the subject (a get ends
+ * within its timeout), set an order of magnitude above it, never tight.
+ * Synchronisation is on events and promises; the only deadlines bound the
+ * wait for external processes and events.
  * Set FAILOVER_REPORT=1 to print the measured latencies.
  */
 import type { Server } from 'node:http'
@@ -236,7 +240,7 @@ describe('kill -9 of a child-process peer under load', () => {
   const LOAD_KEYS = 2000
   const SAMPLE = 200
 
-  it('fails no get, fails its keys over to the next live peer at no-failure latency, and gives them back once it is restarted', async () => {
+  it('fails no get, fails its keys over to the next live peer without trying the dead one, and gives them back once it is restarted', async () => {
     const parentServer = await listenLocal()
     defer(() => closeServer(parentServer))
     const parentUrl = serverUrl(parentServer)
@@ -260,8 +264,8 @@ describe('kill -9 of a child-process peer under load', () => {
     /** The member that serves key while the victim is down: the next live peer on the ring. */
     const survivorOf = (key: string): string => ring.pickWhere(key, (peer) => peer !== victim.url)!
 
-    // Warm up connections and JIT on every child, then measure the
-    // no-failure latency of gets the victim serves.
+    // Warm up connections and JIT on every child, then get keys the victim
+    // serves (their latency is reported, for comparison, not asserted).
     const warm = keysOwnedBy(peers, victim.url, 50, 'warm').concat(Array.from({ length: 150 }, (_, i) => `warm-any-${i}`))
     await Promise.all(warm.map((key) => group.getString(key)))
     const before = await sequentialLatencies(group, keysOwnedBy(peers, victim.url, SAMPLE, 'pre'))
@@ -321,14 +325,19 @@ describe('kill -9 of a child-process peer under load', () => {
     expect(peerUp(cache, victim.url)).toBe(0)
     const peerErrorsAtDown = group.stats().peerErrors
 
-    // Marked down: its keys go to the next live peer on the ring, and the
-    // gets cost what they cost before the kill (order of magnitude).
+    // Marked down: its keys go to the next live peer on the ring, each in one
+    // load (by that peer, or here when the parent is next), and nobody waited
+    // on the dead peer: not one attempt on it (each would be a peer error).
+    const statsAtDown = group.stats()
     const after = await sequentialLatencies(group, keysOwnedBy(peers, victim.url, SAMPLE, 'post'))
     for (const { key, value } of after) expect(value).toBe(`${tagOf.get(survivorOf(key))}:${key}`)
     const afterMean = mean(after.map((s) => s.ms))
-    expect(afterMean).toBeLessThan(10 * beforeMean + 5)
-    // Nobody waited on the dead peer: not one more peer error.
-    expect(group.stats().peerErrors).toBe(peerErrorsAtDown)
+    const toParent = after.filter(({ key }) => survivorOf(key) === parentUrl).length
+    expect(group.stats()).toMatchObject({
+      peerErrors: peerErrorsAtDown,
+      peerLoads: statsAtDown.peerLoads + SAMPLE - toParent,
+      localLoads: statsAtDown.localLoads + toParent,
+    })
 
     // Restarted on the same URL: a probe finds it, it is marked up, and it
     // serves its keys again (values carry its tag).
@@ -371,7 +380,7 @@ describe('a black-hole peer (accepts TCP, never answers)', () => {
   const TIMEOUT = 300
 
   it.each([{ coalesce: false }, { coalesce: true }])(
-    'coalesce=$coalesce: 20 concurrent gets each end within the timeout + margin, locally; one timeout marks it down; later gets do not wait',
+    'coalesce=$coalesce: 20 concurrent gets each end within the timeout + margin, locally; one timeout marks it down; later gets never reach it',
     async ({ coalesce }) => {
       const hole = await startBlackHole()
       defer(() => hole.close())
@@ -402,15 +411,14 @@ describe('a black-hole peer (accepts TCP, never answers)', () => {
       expect(parent.group.stats()).toMatchObject({ peerErrors: keys.length, peerLoads: 0, localLoads: keys.length })
       expect(peerUp(parent.cache, hole.url)).toBe(0)
 
-      // Marked down: its keys load locally at once, without a new connection to it.
+      // Marked down: its keys load locally and never reach it: no new
+      // connection, and no request on an old one (it would end in a timeout,
+      // a peer error).
       const accepted = hole.accepted()
       const later = await sequentialLatencies(parent.group, keysOwnedBy(parent.peers, hole.url, 20, 'later'))
-      for (const { key, value, ms } of later) {
-        expect(value).toBe(`local:${key}`)
-        expect(ms).toBeLessThan(TIMEOUT / 2)
-      }
+      for (const { key, value } of later) expect(value).toBe(`local:${key}`)
       expect(hole.accepted()).toBe(accepted)
-      expect(parent.group.stats().peerErrors).toBe(keys.length)
+      expect(parent.group.stats()).toMatchObject({ peerErrors: keys.length, peerLoads: 0, localLoads: keys.length + later.length })
       if (REPORT) {
         console.log(
           JSON.stringify({
@@ -431,13 +439,15 @@ describe('a black-hole peer (accepts TCP, never answers)', () => {
     await down
 
     // The next connection the hole accepts is a probe: it will hang for a
-    // whole timeout. Gets issued meanwhile must not wait for it.
-    await withDeadline(hole.nextConnection(), EVENT_DEADLINE_MS, 'probe connection')
-    const during = await Promise.all(rest.map((key) => timedGet(parent.group, key)))
-    for (const [i, { value, ms }] of during.entries()) {
-      expect(value).toBe(`local:${rest[i]}`)
-      expect(ms).toBeLessThan(TIMEOUT / 2)
-    }
+    // whole timeout. Gets issued meanwhile must not wait for it: they are all
+    // answered while the probe still hangs (its connection still open), and
+    // none reaches the hole.
+    const probe = await withDeadline(hole.nextConnection(), EVENT_DEADLINE_MS, 'probe connection')
+    const accepted = hole.accepted()
+    const during = await Promise.all(rest.map((key) => parent.group.getString(key)))
+    expect(probe.closed()).toBe(false)
+    expect(during).toEqual(rest.map((key) => `local:${key}`))
+    expect(hole.accepted()).toBe(accepted)
     // A second probe comes after the first timed out (backoff), and the peer stays down.
     await withDeadline(hole.nextConnection(), EVENT_DEADLINE_MS, 'second probe connection')
     expect(parent.ups).toEqual([])
