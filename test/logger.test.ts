@@ -94,9 +94,11 @@ describe('the default logger in a real process', () => {
     children.push(child)
     let stderr = ''
     child.process.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')))
+    const ended = new Promise((resolve) => child.process.stderr.once('end', resolve))
     const got = Number((await command(child, 'remote 10', 'REMOTE')).split(' ')[1])
-    // Let the pipe deliver what was written before the reply.
-    await new Promise((resolve) => setTimeout(resolve, 200))
+    // Everything the child wrote is read once its stderr ends (it ends when the child exits): no sleep on the pipe.
+    await stopChild(child)
+    await ended
     return { stderr, got }
   }
 
