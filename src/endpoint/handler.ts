@@ -25,11 +25,13 @@ export function createHandler(ctx: HandlerContext): PeerHandler {
       else sendError(res, 404, 'not found')
       return
     }
-    void serve(ctx, route, req, res, { method: req.method ?? '', target: wireTarget(req), path, authorization: req.headers.authorization, headers: req.headers, connection: req.socket }).catch((err: unknown) => {
-      ctx.logger.error({ err }, 'peer handler failed')
-      if (!res.headersSent) sendError(res, 500, 'internal error')
-      else res.destroy()
-    })
+    const request: PeerRequest = { method: req.method ?? '', target: wireTarget(req), path, authorization: req.headers.authorization, headers: req.headers, connection: req.socket }
+    try {
+      // A reply written at once leaves nothing to wait for: no promise, no reaction, no microtask.
+      serve(ctx, route, req, res, request)?.catch((err: unknown) => failed(ctx, res, err))
+    } catch (err) {
+      failed(ctx, res, err)
+    }
   }
 }
 
@@ -48,9 +50,10 @@ function wireTarget(req: IncomingMessage): string {
 /**
  * Admits the request, reads its body if it has one, and writes the answer
  * (see serve.ts). Not async: a GET of a cached key (the serving hot path)
- * is answered in the request's own tick, without a promise or an await.
+ * is answered in the request's own tick, without a promise or an await;
+ * it returns a promise only while something is left to do. It may throw.
  */
-function serve(ctx: HandlerContext, route: PeerRoute, req: IncomingMessage, res: ServerResponse, request: PeerRequest): Promise<void> {
+function serve(ctx: HandlerContext, route: PeerRoute, req: IncomingMessage, res: ServerResponse, request: PeerRequest): Promise<void> | undefined {
   const refused = admit(ctx, route, request)
   if (refused !== undefined) return settled(sendReply(res, refused, undefined))
   if (hasBody(route, request.method)) return serveWithBody(ctx, route, req, res, request)
@@ -67,11 +70,16 @@ async function serveWithBody(ctx: HandlerContext, route: PeerRoute, req: Incomin
   await sendReply(res, reply instanceof Promise ? await reply : reply, ctx.sendQueue)
 }
 
-const DONE = Promise.resolve()
+/** settled is what a reply written at once or streamed leaves to wait for: the stream's promise, or nothing. */
+function settled(written: void | Promise<void>): Promise<void> | undefined {
+  return written ?? undefined
+}
 
-/** settled is what a reply written at once or streamed leaves to wait for (the one resolved promise when nothing). */
-function settled(written: void | Promise<void>): Promise<void> {
-  return written ?? DONE
+/** failed answers a request whose handling threw: a 500 if nothing was sent yet, else the connection is cut. */
+function failed(ctx: HandlerContext, res: ServerResponse, err: unknown): void {
+  ctx.logger.error({ err }, 'peer handler failed')
+  if (!res.headersSent) sendError(res, 500, 'internal error')
+  else res.destroy()
 }
 
 const EMPTY = new Uint8Array(0)

@@ -11,6 +11,9 @@
  * lossy double. In JS we use epoch milliseconds (number, 0 = never).
  */
 import protobuf from 'protobufjs'
+import { writeGetResponse, type GetResponseFields } from './get-response.js'
+import { MAX_EXPIRE_MS, msToUnixNanos, unixNanosToMs } from './expire.js'
+export { MAX_EXPIRE_MS, msToUnixNanos, unixNanosToMs } from './expire.js'
 import { InvalidArgumentError } from '../errors.js'
 
 /**
@@ -34,9 +37,6 @@ message BatchResponse { repeated BatchEntry entries = 1; }
  */
 export const MAX_BATCH_KEYS = 10_000
 
-/** Largest epoch-ms value whose nanoseconds fit in int64 (2262-04-11T23:47:16.854Z). */
-export const MAX_EXPIRE_MS = 9_223_372_036_854
-const NANOS_PER_MS = 1_000_000n
 
 /** The message types, built once from the immutable schema. */
 const TYPES = loadTypes()
@@ -109,39 +109,13 @@ export interface BatchEntryMessage {
 }
 
 /**
- * msToUnixNanos converts epoch milliseconds to int64 Unix nanoseconds for the
- * wire, exactly (BigInt, since the result exceeds 2^53). A fractional ms is
- * floored. Throws InvalidArgumentError unless `ms` is finite, >= 0 and fits
- * int64 nanoseconds (up to year 2262).
- */
-export function msToUnixNanos(ms: number): bigint {
-  if (typeof ms !== 'number' || !Number.isFinite(ms) || ms < 0 || ms >= MAX_EXPIRE_MS + 1) {
-    throw new InvalidArgumentError(`expiry must be epoch milliseconds in [0, ${MAX_EXPIRE_MS}], got ${String(ms)}`)
-  }
-  return BigInt(Math.floor(ms)) * NANOS_PER_MS
-}
-
-/**
- * unixNanosToMs converts Unix nanoseconds from the wire to epoch milliseconds
- * by floor division, exactly (the result stays below 2^53 for any int64).
- */
-export function unixNanosToMs(ns: bigint): number {
-  const q = ns / NANOS_PER_MS
-  return Number(ns < 0n && q * NANOS_PER_MS !== ns ? q - 1n : q)
-}
-
-/**
  * encodeGetResponse builds the body of a 200 answer to a get. Field 1 is
  * always written (empty value = `0a00`); expire only when `expiresAt > 0`, so
  * a plain value is byte-identical to Go groupcache's; minute_qps only when
  * given and above 0 (the owner's request rate for the key; Go ignores it). The result may be a Node Buffer (a Uint8Array).
  */
-export function encodeGetResponse(msg: { value: Uint8Array; expiresAt?: number; minuteQps?: number; stale?: boolean | undefined }): Uint8Array {
-  const out: Decoded = { value: checkBytes(msg.value, 'value') }
-  if (msg.minuteQps !== undefined && msg.minuteQps > 0) out['minuteQps'] = msg.minuteQps
-  if (msg.stale === true) out['stale'] = true
-  setExpire(out, msg.expiresAt)
-  return TYPES.getResponse.encode(out).finish()
+export function encodeGetResponse(msg: GetResponseFields): Uint8Array {
+  return writeGetResponse(msg)
 }
 
 /**
