@@ -138,9 +138,6 @@ class PeercacheItemCache implements ItemCache {
     this.#cache = new Peercache({ self: this.peerUrl, peers: [this.peerUrl] })
     this.#group = this.#cache.group({ name: 'items', cacheBytes: CACHE_BYTES, load: (key) => origin.load(key) })
     server.on('request', this.#cache.handler())
-    let n = 0; const paths = new Map<string, number>()
-    server.on('request', (req: any) => { n++; const k = (req.url as string).split('?')[0]!.split('/').slice(0, 3).join('/'); paths.set(k, (paths.get(k) ?? 0) + 1) })
-    setInterval(() => console.error('DEBUG peer-server requests', n, JSON.stringify([...paths])), 5000).unref()
   }
 
   get(id: string): Promise<string> {

@@ -258,7 +258,6 @@ function hotShare(before: Sample, after: Sample, remote: Array<Set<number>>): Ho
     peerFetches += now.peerLoads + now.peerErrors - (was.peerLoads + was.peerErrors)
     peerErrors += now.peerErrors - was.peerErrors
     peerErrorsInRun += now.peerErrors
-    console.error('DEBUG app', i, 'serverRequests', now.serverRequests - was.serverRequests, 'peerLoads', now.peerLoads - was.peerLoads, 'gets', now.gets - was.gets, 'loads', now.loads-was.loads, 'localLoads', now.localLoads-was.localLoads, 'hot', now.hot.hits-was.hot.hits, 'main', now.main.hits-was.main.hits)
   })
   return { remoteGets, fromHot: hotHits / remoteGets, peerFetchesPerGet: peerFetches / remoteGets, peerErrors, peerErrorsInRun }
 }
