@@ -22,12 +22,12 @@
  * owner's serve continues that trace (traceparent.ts), unless an HTTP server
  * instrumentation already did, in which case it nests under that span.
  */
-import type { AsyncLocalStorage } from 'node:async_hooks'
 import diagnostics, { type TracingChannelSubscribers } from 'node:diagnostics_channel'
 import { context, SpanKind, SpanStatusCode, trace, type Attributes, type Context, type DiagLogger, type Exception, type Span, type Tracer } from '@opentelemetry/api'
 import { NotFoundError } from '../errors.js'
 import { channelName } from '../events.js'
 import { TRACING_CHANNELS, type FetchTrace, type GetTrace, type LoadTrace, type ServeTrace } from '../tracing.js'
+import { contextStore } from './otel-store.js'
 import { formatTraceContext, parseTraceContext } from './traceparent.js'
 
 /** SpanSettings are what the bridge reads from the instrumentation's config, at each span. */
@@ -62,12 +62,8 @@ export class SpanBridge {
   readonly #open = new WeakMap<object, OpenSpan>()
   /** The same, by span: a child or a hit event tells its parent where the value came from. */
   readonly #bySpan = new WeakMap<Span, OpenSpan>()
-  /**
-   * The store bound to every channel's `start`. diagnostics_channel only
-   * calls a store's `run(value, fn)`, so OpenTelemetry's context manager
-   * (whatever it is) stands in for an AsyncLocalStorage here.
-   */
-  readonly #store = { run: <R>(active: Context, fn: () => R): R => context.with(active, fn) } as unknown as AsyncLocalStorage<Context>
+  /** The store bound to every channel's `start`: OpenTelemetry's context standing in for an AsyncLocalStorage (otel-store.ts). */
+  readonly #store = contextStore()
   readonly #unsubscribes: Array<() => void> = []
 
   constructor(tracer: () => Tracer, settings: () => SpanSettings, diag: DiagLogger) {
