@@ -68,8 +68,8 @@ vitest.describe('@keyv/test-suite over a two-peer cluster', () => {
 
   vitest.it('the suite’s keys fell on both owners, and each peer answered the other', () => {
     const c = cluster!
-    const owners = new Set(['keyv:foo', 'keyv:foo1', 'keyv:foo2', 'keyv:fizz', 'keyv1:foo', 'keyv2:foo'].map((key) => c.ownerOf(key)))
-    vitest.expect(owners).toEqual(new Set([0, 1]))
+    // A peer answers requests only for keys it owns: requests answered on both sides mean keys fell on both owners.
+    // (Six fixed keys once stood for the suite's: with the cluster's random ports they all fell on one peer ~3% of runs.)
     for (const member of [0, 1]) vitest.expect(c.group(member, 'keyv').stats().serverRequests).toBeGreaterThan(0)
     vitest.expect(handedOut).toBeGreaterThan(100)
   })
