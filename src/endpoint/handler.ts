@@ -55,11 +55,11 @@ function wireTarget(req: IncomingMessage): string {
  */
 function serve(ctx: HandlerContext, route: PeerRoute, req: IncomingMessage, res: ServerResponse, request: PeerRequest): Promise<void> | undefined {
   const refused = admit(ctx, route, request)
-  if (refused !== undefined) return settled(sendReply(res, refused, undefined))
+  if (refused !== undefined) return sendReply(res, refused, undefined)
   if (hasBody(route, request.method)) return serveWithBody(ctx, route, req, res, request)
   const reply = answer(ctx, route, request, EMPTY)
   if (reply instanceof Promise) return reply.then((ready) => sendReply(res, ready, ctx.sendQueue))
-  return settled(sendReply(res, reply, ctx.sendQueue))
+  return sendReply(res, reply, ctx.sendQueue)
 }
 
 /** Reads the body, then answers (PUT of a value, POST of a batch or a clear). */
@@ -68,11 +68,6 @@ async function serveWithBody(ctx: HandlerContext, route: PeerRoute, req: Incomin
   if (body === undefined) return
   const reply = answer(ctx, route, request, body)
   await sendReply(res, reply instanceof Promise ? await reply : reply, ctx.sendQueue)
-}
-
-/** settled is what a reply written at once or streamed leaves to wait for: the stream's promise, or nothing. */
-function settled(written: void | Promise<void>): Promise<void> | undefined {
-  return written ?? undefined
 }
 
 /** failed answers a request whose handling threw: a 500 if nothing was sent yet, else the connection is cut. */
@@ -155,10 +150,10 @@ class BodyReader {
 }
 
 /** sendReply writes a PeerReply: status, headers, Content-Length, and the body (not for HEAD), counted in queue when given (send-queue.ts). */
-function sendReply(res: ServerResponse, reply: PeerReply, queue: SendQueue | undefined): void | Promise<void> {
+function sendReply(res: ServerResponse, reply: PeerReply, queue: SendQueue | undefined): Promise<void> | undefined {
   if (res.headersSent) {
     res.destroy()
-    return
+    return undefined
   }
   if (reply.write !== undefined) return reply.write(res)
   // One writeHead with a flat list: what setHeader per header would store in an object first.
@@ -170,6 +165,7 @@ function sendReply(res: ServerResponse, reply: PeerReply, queue: SendQueue | und
   if (reply.headOnly) res.end()
   else if (queue === undefined) res.end(reply.body)
   else queue.send(res, reply.body)
+  return undefined
 }
 
 /** sendError answers as Go's http.Error does: text/plain, nosniff, the message and a newline. */
