@@ -7,6 +7,7 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
 import { fileURLToPath } from 'node:url'
+import { pinned } from './pin.js'
 
 /** ServerChild is a running benchmark server process. */
 export interface ServerChild {
@@ -19,11 +20,12 @@ export interface ServerChild {
 /**
  * startServerChild runs server-child.ts in `mode` and resolves once it
  * listens; `args` follow the mode (a value size, or for `replay` the answer to
- * replay).
+ * replay). `cpus` (a taskset list) pins it: see pin.ts.
  */
-export async function startServerChild(mode: 'raw' | 'peercache' | 'replay', args: readonly string[] = ['100']): Promise<ServerChild> {
+export async function startServerChild(mode: 'raw' | 'peercache' | 'replay', args: readonly string[] = ['100'], cpus?: string): Promise<ServerChild> {
   const script = fileURLToPath(new URL('./server-child.ts', import.meta.url))
-  const child = spawn(process.execPath, [...cpuProfileArgs(), '--import', 'tsx', script, mode, ...args], { stdio: ['pipe', 'pipe', 'inherit'] })
+  const [file, argv] = pinned(cpus, process.execPath, [...cpuProfileArgs(), '--import', 'tsx', script, mode, ...args])
+  const child = spawn(file, argv, { stdio: ['pipe', 'pipe', 'inherit'] })
   const url = await readUrl(child)
   return {
     url,

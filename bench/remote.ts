@@ -10,6 +10,11 @@
  *    plain server: what the handler costs on the serving side.
  *  - cold vs warm: CPU per remote get (asker + owner) when the owner must
  *    load the key (synchronously) vs when it holds it.
+ *  - sparse: CPU per remote get (asker + owner) at a low, fixed rate (300/s,
+ *    3 every 10 ms), vs a raw undici request to the plain server at the same
+ *    rate. This is how the cluster bench's apps fetch: a few peer fetches
+ *    spread among their other work, each one waking both processes. It
+ *    shows what such a round trip costs on its own, whoever makes it.
  */
 import { Pool } from 'undici'
 import { Peercache, serverUrl, type Group } from '../dist/index.js'
@@ -35,16 +40,16 @@ export async function bench(): Promise<BenchRow[]> {
   const peerPool = new Pool(peer.url, { connections: 16 })
   try {
     const keyAt = (i: number): string => keys[i % keys.length] as string
-    const raw = { name: 'undici Pool.request → node:http (raw)', fn: (i: number) => fetchRaw(rawPool, `/v/${keyAt(i)}`), concurrency: CONCURRENCY }
+    const rawCase = { name: 'undici Pool.request → node:http (raw)', fn: (i: number) => fetchRaw(rawPool, `/v/${keyAt(i)}`), concurrency: CONCURRENCY }
     const rows = [
-      await interleaved(SUITE, raw, { name: 'group.get → remote owner', fn: (i) => group.get(keyAt(i)), concurrency: CONCURRENCY }),
-      await interleaved(SUITE, raw, {
+      await interleaved(SUITE, rawCase, { name: 'group.get → remote owner', fn: (i) => group.get(keyAt(i)), concurrency: CONCURRENCY }),
+      await interleaved(SUITE, rawCase, {
         name: 'undici Pool.request → peercache handler',
         fn: (i) => fetchRaw(peerPool, `/_groupcache/bench/${encodeURIComponent(keyAt(i))}`),
         concurrency: CONCURRENCY,
       }),
     ]
-    return [...rows, await coldVsWarm(asker, group, peer)]
+    return [...rows, await coldVsWarm(asker, group, peer), await sparse(group, keys, raw, rawPool, peer)]
   } finally {
     await Promise.all([rawPool.close(), peerPool.close(), asker.close(), raw.stop(), peer.stop()])
     local.close()
@@ -81,6 +86,50 @@ export async function coldVsWarm(asker: Peercache, group: Group, owner: ServerCh
     { name: 'cold remote get, owner loads sync (keys per CPU-s, asker + owner)', opsPerSec: perCpuSecond(coldMicros) },
     { name: 'warm remote get (keys per CPU-s, asker + owner)', opsPerSec: perCpuSecond(warmMicros) },
   )
+}
+
+const SPARSE_RATE = 300
+const SPARSE_GETS_PER_ROUND = 600
+const SPARSE_ROUNDS = 6
+
+/**
+ * sparse measures the CPU both processes spend per request when requests
+ * come SPARSE_RATE a second (3 every 10 ms): remote gets of keys the owner
+ * holds against raw undici requests to the plain server, alternating in
+ * rounds. Reported as requests per CPU-second (higher is cheaper).
+ */
+async function sparse(group: Group, keys: readonly string[], raw: ServerChild, rawPool: Pool, peer: ServerChild): Promise<BenchRow> {
+  let peerMicros = 0
+  let rawMicros = 0
+  for (let round = 0; round < SPARSE_ROUNDS; round++) {
+    const at = round * SPARSE_GETS_PER_ROUND
+    const peerRound = (): Promise<number> => atRate(peer, (i) => group.get(keys[(at + i) % keys.length] as string))
+    const rawRound = (): Promise<number> => atRate(raw, (i) => fetchRaw(rawPool, `/v/${keys[(at + i) % keys.length] as string}`))
+    // Alternate which goes first, so a drift of the machine touches both alike.
+    if (round % 2 === 0) [peerMicros, rawMicros] = [peerMicros + (await peerRound()), rawMicros + (await rawRound())]
+    else [rawMicros, peerMicros] = [rawMicros + (await rawRound()), peerMicros + (await peerRound())]
+  }
+  const perCpuSecond = (micros: number): number => (SPARSE_ROUNDS * SPARSE_GETS_PER_ROUND * 1e6) / micros
+  return row(
+    SUITE,
+    { name: `sparse remote get, ${SPARSE_RATE}/s (gets per CPU-s, asker + owner)`, opsPerSec: perCpuSecond(peerMicros) },
+    { name: `undici Pool.request → node:http (raw), ${SPARSE_RATE}/s`, opsPerSec: perCpuSecond(rawMicros) },
+  )
+}
+
+/** atRate starts SPARSE_GETS_PER_ROUND requests, 3 every 10 ms, and returns the CPU (µs) this process and `server` spent until all were answered. */
+async function atRate(server: ServerChild, fn: (i: number) => Promise<unknown>): Promise<number> {
+  const serverBefore = await server.cpuMicros()
+  const before = process.cpuUsage()
+  const perTick = SPARSE_RATE / 100
+  const pending: Array<Promise<unknown>> = []
+  for (let i = 0; i < SPARSE_GETS_PER_ROUND; i += perTick) {
+    for (let j = i; j < Math.min(i + perTick, SPARSE_GETS_PER_ROUND); j++) pending.push(fn(j))
+    await new Promise((resolve) => setTimeout(resolve, 10))
+  }
+  await Promise.all(pending)
+  const used = process.cpuUsage(before)
+  return used.user + used.system + (await server.cpuMicros()) - serverBefore
 }
 
 /** cpuMicros runs one get per key (64 in flight) and returns the CPU both processes spent, in µs. */

@@ -143,6 +143,11 @@ How to read it:
   (\`process.cpuUsage\` in both processes; 64 in flight, coalescing off) when the owner must load the key (its loader
   is synchronous, every key new to it) vs when it holds the key, in short alternating rounds; as keys per CPU-second,
   so the ratio is warm CPU / cold CPU (issue #12 asks for a cold get within 1.5× a warm one: ratio ≥ 0.67).
+  **sparse**: the same CPU per remote get when gets come 300 a second (3 every 10 ms, keys the owner holds) vs raw
+  undici requests to the plain server at the same rate, in 6 alternating rounds of 600; as requests per CPU-second,
+  so above 1 is cheaper than the bare round trip. This is how the cluster bench's apps fetch from peers (a few a
+  second among their other work): each round trip wakes both processes, and costs several times a round trip made
+  back to back (compare the warm row).
 - **batch**: keys/s of \`getMany\` (one batch request per owner) and of same-tick coalesced gets vs 100 per-key requests,
   in alternating slices as the remote rows.
 - **hot cache** (\`npm run bench -- hot\`): a real 3-peer cluster in one process (node:http on 127.0.0.1, undici),
@@ -158,7 +163,9 @@ How to read it:
   req/s is the server's) against a peercache peer endpoint answering one cached key vs a bare node:http server
   answering the same bytes with the same headers (the peer's answer recorded, replayed, and checked equal), each in a
   bench/server-child.ts process of its own, one at a time, in interleaved rounds (\`--rounds 6 --secs 2\` by
-  default); the ratio is the median of the rounds' own ratios, printed below the table with each round's and each
+  default). The server runs on the last CPU and wrk on CPU 0 (\`taskset\`; \`BENCH_PIN=0\` runs them unpinned): left
+  to the scheduler, a round cost the same server 22 or 44 µs of CPU per request depending on where it ran (rounds
+  0.52–0.99 in one unpinned run of 10). The ratio is the median of the rounds' own ratios, printed below the table with each round's and each
   server's CPU per request. The remote suite's "peercache handler" row is the same path client-bound. Without wrk
   (and no root apt-get to install it) the suite says so and is skipped.
 - **cluster** (below, issue #12) takes minutes and runs only when named: \`npm run bench -- cluster\` writes its own

@@ -8,7 +8,9 @@
  * at a time, in interleaved rounds (raw first in even rounds, peer first in
  * odd ones), each `--secs` long. The ratio is the median of the rounds' own
  * ratios (target ≥ 0.9); each round's is printed, and each server's CPU per
- * request from its own process.cpuUsage().
+ * request from its own process.cpuUsage(). The server runs on a CPU of its
+ * own and wrk on another (pin.ts): unpinned, where the scheduler put them
+ * decided a round's CPU per request by 2× on our reference VM.
  *
  * The remote suite's "undici Pool.request → peercache handler" row measures
  * the same path client-bound (the undici client costs as much as the
@@ -21,6 +23,7 @@ import { startServerChild, type ServerChild } from './child.js'
 import { median } from './cluster-ratios.js'
 import { ms, us, whole } from './format.js'
 import type { BenchRow } from './harness.js'
+import { describePins, servingPins } from './pin.js'
 import { ensureWrk, runWrk, WRK_HINT, type WrkResult } from './wrk.js'
 
 const SUITE = 'serving'
@@ -50,23 +53,25 @@ export async function bench(argv: readonly string[] = []): Promise<BenchRow[]> {
     return []
   }
   const { rounds, secs } = flags(argv)
-  const peer = await startServerChild('peercache')
+  const pins = servingPins()
+  const load = { ...WRK, cpus: pins?.client }
+  const peer = await startServerChild('peercache', undefined, pins?.server)
   let raw: ServerChild | undefined
   try {
     const peerUrl = `${peer.url}${PEER_PATH}`
-    await runWrk(wrk, peerUrl, { ...WRK, secs: WARMUP_SECS }) // caches the key, and gives it a request rate (minute_qps) as in the rounds
+    await runWrk(wrk, peerUrl, { ...load, secs: WARMUP_SECS }) // caches the key, and gives it a request rate (minute_qps) as in the rounds
     const answer = await record(peerUrl)
-    raw = await startServerChild('replay', [Buffer.from(answer.body).toString('base64'), JSON.stringify(answer.headers)])
+    raw = await startServerChild('replay', [Buffer.from(answer.body).toString('base64'), JSON.stringify(answer.headers)], pins?.server)
     sameAnswer(answer, await record(`${raw.url}/`))
     const sides: [Side, Side] = [
       { name: 'wrk → bare node:http, the same bytes and headers', server: raw, url: `${raw.url}/`, runs: [] },
       { name: 'wrk → peercache peer endpoint, cached key', server: peer, url: peerUrl, runs: [] },
     ]
-    await runWrk(wrk, sides[0].url, { ...WRK, secs: WARMUP_SECS })
+    await runWrk(wrk, sides[0].url, { ...load, secs: WARMUP_SECS })
     for (let round = 0; round < rounds; round++) {
-      for (const side of round % 2 === 0 ? sides : [sides[1], sides[0]]) side.runs.push(await measure(wrk, side, secs))
+      for (const side of round % 2 === 0 ? sides : [sides[1], sides[0]]) side.runs.push(await measure(wrk, side, secs, pins?.client))
     }
-    lastReport = roundsTable(sides, secs)
+    lastReport = roundsTable(sides, secs, describePins(pins))
     return [servingRow(sides)]
   } finally {
     await Promise.all([peer.stop(), raw?.stop()])
@@ -109,9 +114,9 @@ function sameAnswer(peer: Answer, raw: Answer): void {
   if (!same) throw new Error(`serving: the bare server's answer differs from the peer's: ${JSON.stringify(raw.headers)} vs ${JSON.stringify(peer.headers)}`)
 }
 
-async function measure(wrk: string, side: Side, secs: number): Promise<Side['runs'][number]> {
+async function measure(wrk: string, side: Side, secs: number, cpus: string | undefined): Promise<Side['runs'][number]> {
   const before = await side.server.cpuMicros()
-  const result = await runWrk(wrk, side.url, { ...WRK, secs })
+  const result = await runWrk(wrk, side.url, { ...WRK, secs, cpus })
   const cpuMicros = (await side.server.cpuMicros()) - before
   return { ...result, cpuMicrosPerReq: cpuMicros / result.requests }
 }
@@ -123,9 +128,9 @@ function servingRow([raw, peer]: [Side, Side]): BenchRow {
 }
 
 /** roundsTable is every round's figures and ratio, then the medians. */
-function roundsTable([raw, peer]: [Side, Side], secs: number): string {
+function roundsTable([raw, peer]: [Side, Side], secs: number, pins: string): string {
   const lines = [
-    `Serving, server-bound (wrk -t${WRK.threads} -c${WRK.connections}, ${secs} s per run, interleaved rounds; ratio target ≥ 0.9):`,
+    `Serving, server-bound (wrk -t${WRK.threads} -c${WRK.connections}, ${secs} s per run, interleaved rounds, ${pins}; ratio target ≥ 0.9):`,
     '',
     '| round | bare node:http req/s | peer endpoint req/s | ratio | bare CPU / req | peer CPU / req | bare p99 | peer p99 |',
     '|---:|---:|---:|---:|---:|---:|---:|---:|',

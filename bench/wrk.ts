@@ -5,6 +5,7 @@
  */
 import { execFile } from 'node:child_process'
 import { ensureExecutable } from './debian.js'
+import { pinned } from './pin.js'
 
 /** WRK_HINT is printed when wrk is missing and cannot be installed here. */
 export const WRK_HINT = 'wrk is not installed: `sudo apt-get install -y wrk` (Debian/Ubuntu) installs it; skipping the serving suite'
@@ -14,6 +15,8 @@ export interface WrkRun {
   threads: number
   connections: number
   secs: number
+  /** The CPUs wrk runs on (a taskset list, see pin.ts), or anywhere. */
+  cpus?: string | undefined
 }
 
 /** WrkResult is what wrk's summary says. */
@@ -37,7 +40,8 @@ export function runWrk(binary: string, url: string, run: WrkRun): Promise<WrkRes
   const args = ['-t', String(run.threads), '-c', String(run.connections), '-d', `${run.secs}s`, '--latency', url]
   return new Promise((resolve, reject) => {
     // wrk stops itself after -d; the timeout only bounds a wrk that hangs.
-    execFile(binary, args, { timeout: (run.secs + 30) * 1000, encoding: 'utf8' }, (err, stdout, stderr) => {
+    const [file, argv] = pinned(run.cpus, binary, args)
+    execFile(file, argv, { timeout: (run.secs + 30) * 1000, encoding: 'utf8' }, (err, stdout, stderr) => {
       if (err !== null) return reject(new Error(`wrk ${args.join(' ')} failed: ${err.message}\n${stderr}`))
       try {
         resolve(parseWrk(stdout))

@@ -171,6 +171,16 @@ describe('RequestRate', () => {
     expect(rate.perSecond('never')).toBe(0)
   })
 
+  it('record returns the rate perSecond tells right after it (one hash and one clock read for the owner)', () => {
+    const clock = manualClock()
+    const rate = new RequestRate(1024, clock.now)
+    for (let s = 0; s < 2 * (HALF_LIFE_MS / 1000); s++) {
+      for (let i = 0; i < 3; i++) expect(rate.record('three a second')).toBe(rate.perSecond('three a second'))
+      clock.advance(1000)
+    }
+    expect(rate.record('first')).toBe(rate.perSecond('first'))
+  })
+
   it('halves its counts every half-life: a steady rate stays estimated right, a silent key fades to 0', () => {
     const clock = manualClock()
     const rate = new RequestRate(1024, clock.now)

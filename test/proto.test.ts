@@ -17,7 +17,7 @@ import {
   unixNanosToMs,
   type BatchEntryMessage,
 } from '../src/proto/codec.js'
-import { parsePeerQuery, peerQuery } from '../src/proto/paths.js'
+import { decodePercent, parsePeerPath, parsePeerQuery, peerQuery } from '../src/proto/paths.js'
 import { mulberry32 } from './helpers/core-helpers.js'
 
 interface GetResponseVector {
@@ -360,5 +360,22 @@ describe('GetResponse written by hand (src/proto/get-response.ts)', () => {
     expect(decodeGetResponse(encodeGetResponse({ value, minuteQps: 2.5, expiresAt: 1_700_000_000_123, stale: true }))).toEqual({ value, minuteQps: 2.5, expiresAt: 1_700_000_000_123, stale: true })
     expect(thrown(() => encodeGetResponse({ value: 'x' as unknown as Uint8Array }))).toBeInstanceOf(InvalidArgumentError)
     expect(thrown(() => encodeGetResponse({ value, expiresAt: 9_223_372_036_855 }))).toBeInstanceOf(InvalidArgumentError)
+  })
+})
+
+describe('decodePercent / parsePeerPath', () => {
+  it('returns an unescaped text itself, decodes escapes, and refuses a malformed one', () => {
+    const plain = 'user:42:profile'
+    expect(decodePercent(plain)).toBe(plain)
+    expect(decodePercent('a%2Fb%20%E2%82%AC')).toBe('a/b €')
+    expect(decodePercent('%zz')).toBeUndefined()
+    expect(decodePercent('%E2%82')).toBeUndefined()
+  })
+
+  it('splits group and key at the first slash, after decoding, as Go does', () => {
+    expect(parsePeerPath('g/k%2Fwith%2Fslashes')).toEqual({ ok: true, group: 'g', key: 'k/with/slashes' })
+    expect(parsePeerPath('g%2Fh/k')).toEqual({ ok: true, group: 'g', key: 'h/k' })
+    expect(parsePeerPath('no-slash')).toEqual({ ok: false, status: 400, message: 'bad request' })
+    expect(parsePeerPath('g/%')).toMatchObject({ ok: false, status: 400 })
   })
 })

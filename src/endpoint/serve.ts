@@ -21,7 +21,7 @@ import type { ServeTrace, Tracer } from '../tracing.js'
 import { decodeBatchRequest, decodeSetRequest, encodeGetResponse } from '../proto/codec.js'
 import { writeBatch } from './batch-answer.js'
 import type { SendQueue } from './send-queue.js'
-import { BATCH_BASE_PATH, CLEAR_BASE_PATH, ERROR_HEADER, HELLO_PATH, PEEK_BASE_PATH, STATUS_PATH, errorHeaderValue, parsePeerPath, parsePeerQuery, type PeerQuery } from '../proto/paths.js'
+import { BATCH_BASE_PATH, CLEAR_BASE_PATH, ERROR_HEADER, HELLO_PATH, PEEK_BASE_PATH, STATUS_PATH, errorHeaderValue, decodePercent, parsePeerPath, parsePeerQuery, type PeerQuery } from '../proto/paths.js'
 import type { Hello } from '../proto/hello.js'
 
 /** HandlerContext is what the peer endpoint needs from its Peercache. */
@@ -175,7 +175,7 @@ function answerKey(ctx: HandlerContext, req: PeerRequest, body: Uint8Array, quer
   const group = ctx.group(parsed.group)
   if (group === undefined) return errorReply(404, `no such group: ${parsed.group}`, errorHeaderValue.noSuchGroup)
   const key = parsed.key
-  if (Buffer.byteLength(key, 'utf8') > group.maxKeyBytes) return errorReply(414, 'key too long')
+  if (tooLong(key, group.maxKeyBytes)) return errorReply(414, 'key too long')
   group.fence(query.generation)
   if (req.method === 'PUT') return applySet(group, key, body)
   if (req.method === 'DELETE') {
@@ -200,7 +200,7 @@ function answerBatch(ctx: HandlerContext, req: PeerRequest, body: Uint8Array, qu
   } catch (err) {
     return errorReply(400, `bad request: ${(err as Error).message}`)
   }
-  if (keys.some((key) => Buffer.byteLength(key, 'utf8') > group.maxKeyBytes)) return errorReply(414, 'key too long')
+  if (keys.some((key) => tooLong(key, group.maxKeyBytes))) return errorReply(414, 'key too long')
   // Refused before anything is served or loaded: the asker loads the keys itself.
   if (ctx.sendQueue.refuses(req.connection)) return busyReply()
   if (!ctx.tracer.tracesServes) return { ...bytesReply(200, 'application/x-protobuf', EMPTY), write: (res) => writeBatch(group, keys, res, ctx) }
@@ -229,7 +229,7 @@ function answerClear(ctx: HandlerContext, req: PeerRequest, query: PeerQuery): P
 
 /** groupAt finds the group named by the segment after prefix in path (peercache's own endpoints), or the refusal. */
 function groupAt(ctx: HandlerContext, path: string, prefix: string): ServedGroup | PeerReply {
-  const name = decodeSegment(path.slice(prefix.length))
+  const name = decodePercent(path.slice(prefix.length))
   if (name === undefined || name === '' || name.includes('/')) return errorReply(400, 'bad request')
   return ctx.group(name) ?? errorReply(404, `no such group: ${name}`, errorHeaderValue.noSuchGroup)
 }
@@ -255,17 +255,14 @@ async function loadKey(served: Promise<ServedEntry>, headOnly: boolean): Promise
   }
 }
 
+/** tooLong tells whether key's UTF-8 bytes exceed max; a UTF-16 unit is at most 3 bytes, so most keys are passed without counting them. */
+function tooLong(key: string, max: number): boolean {
+  return key.length * 3 > max && Buffer.byteLength(key, 'utf8') > max
+}
+
 /** isReply tells a refusal from the group groupAt found. */
 function isReply(found: ServedGroup | PeerReply): found is PeerReply {
   return 'status' in found
-}
-
-function decodeSegment(segment: string): string | undefined {
-  try {
-    return decodeURIComponent(segment)
-  } catch {
-    return undefined
-  }
 }
 
 /** refusal runs an authentication check and returns the 401 it earns, or undefined. */

@@ -90,12 +90,12 @@ export class OwnerSide<T> implements ServedGroup {
     if (g.closed) return undefined
     g.counters.serverRequests++
     this.#serveRate ??= new RequestRate(Math.ceil(g.caches.capacity / (4 * ENTRY_OVERHEAD_BYTES)), g.ctx.clock)
-    this.#serveRate.record(key)
+    const qps = this.#serveRate.record(key)
     const entry = g.caches.lookup(key, g.ctx.clock)
     if (entry === undefined) return undefined
-    if (g.stale === undefined || entry.expiresAt === 0) return served(entry, this.#serveRate.perSecond(key))
+    if (g.stale === undefined || entry.expiresAt === 0) return served(entry, qps)
     const answer = staleOk ? this.#serveExpired(key, entry, g.stale) : g.fresh(entry) ? entry : undefined
-    return answer === undefined ? undefined : served(answer, this.#serveRate.perSecond(key))
+    return answer === undefined ? undefined : served(answer, qps)
   }
 
   /**

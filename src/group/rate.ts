@@ -36,14 +36,23 @@ export class RequestRate {
     return this.#counts.byteLength
   }
 
-  /** record counts one request for key. */
-  record(key: string): void {
-    this.#age(this.#clock())
+  /**
+   * record counts one request for key and returns its rate, counting this
+   * one (what perSecond would say next): the owner does both for every get
+   * it serves, so the key is hashed and the clock read once.
+   */
+  record(key: string): number {
+    const now = this.#clock()
+    this.#age(now)
     const hash = hashKey(key)
+    let count = MAX_COUNT
     for (let row = 0; row < SKETCH_DEPTH; row++) {
       const i = counterIndex(hash, row, this.#width)
-      if ((this.#counts[i] as number) < MAX_COUNT) this.#counts[i]!++
+      const counted = this.#counts[i] as number
+      if (counted < MAX_COUNT) this.#counts[i] = counted + 1
+      count = Math.min(count, this.#counts[i] as number)
     }
+    return this.#rate(count, now)
   }
 
   /** perSecond estimates key's requests per second over about the last minute (0 for a key never counted). */
@@ -53,6 +62,11 @@ export class RequestRate {
     const hash = hashKey(key)
     let count = MAX_COUNT
     for (let row = 0; row < SKETCH_DEPTH; row++) count = Math.min(count, this.#counts[counterIndex(hash, row, this.#width)] as number)
+    return this.#rate(count, now)
+  }
+
+  /** #rate turns a key's count into requests per second over the window that count covers at `now`. */
+  #rate(count: number, now: number): number {
     const windowMs = this.#halvedAt === undefined ? now - this.#started : HALF_LIFE_MS + (now - this.#halvedAt)
     return count === 0 ? 0 : (count * 1000) / Math.max(1000, windowMs)
   }

@@ -153,15 +153,25 @@ export type ParsedPeerPath = { ok: true; group: string; key: string } | { ok: fa
  * as Go's server does: percent-decode all of it, then split at the first `/`.
  */
 export function parsePeerPath(rest: string): ParsedPeerPath {
-  let decoded: string
-  try {
-    decoded = decodeURIComponent(rest)
-  } catch {
-    return { ok: false, status: 400, message: 'bad request: malformed percent-encoding' }
-  }
+  const decoded = decodePercent(rest)
+  if (decoded === undefined) return { ok: false, status: 400, message: 'bad request: malformed percent-encoding' }
   const slash = decoded.indexOf('/')
   if (slash < 0) return { ok: false, status: 400, message: 'bad request' }
   return { ok: true, group: decoded.slice(0, slash), key: decoded.slice(slash + 1) }
+}
+
+/**
+ * decodePercent is decodeURIComponent, or undefined for a malformed escape.
+ * Most keys travel unescaped, and a text without `%` decodes to itself: it
+ * is returned as it is, without the call and the new string.
+ */
+export function decodePercent(text: string): string | undefined {
+  if (!text.includes('%')) return text
+  try {
+    return decodeURIComponent(text)
+  } catch {
+    return undefined
+  }
 }
 
 /** splitTarget splits a request target into its path and whether it had a query. */
