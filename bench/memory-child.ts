@@ -8,9 +8,17 @@
  *  - `churn`: gets keys whose key + value bytes add up to 10× the budget,
  *    taking the heap after a full GC at every 1× (it must stay flat).
  *
- * It prints `RESULT <json>`: RSS and heap after a full GC, items and bytes held.
+ * `empty` and `fill` then wait, idle, until V8 has shrunk its young
+ * generation back to its least (its memory reducer runs some seconds after
+ * the process goes quiet; up to SETTLE_MAX_MS): any fill of a heap grows the
+ * young generation (16 MiB more here), which the empty process never did,
+ * and which is the filling work's, not what the group keeps.
+ *
+ * It prints `RESULT <json>`: RSS and heap after a full GC, items and bytes
+ * held, and how long it waited for the young generation and its size then.
  */
 import { setTimeout as delay } from 'node:timers/promises'
+import { getHeapSpaceStatistics } from 'node:v8'
 import { Peercache } from '../dist/index.js'
 
 const [mode, valueArg, budgetArg] = process.argv.slice(2)
@@ -37,6 +45,27 @@ async function settle(): Promise<NodeJS.MemoryUsage> {
   return process.memoryUsage()
 }
 
+/** How long to wait, at most, for V8 to shrink the young generation; and how often to look. */
+const SETTLE_MAX_MS = 40_000
+const SETTLE_POLL_MS = 1_000
+/** The young generation's least size on 64-bit V8 (one 1 MiB semi-space committed). */
+const LEAST_NEW_SPACE_BYTES = 1 << 20
+
+/** newSpaceBytes is the young generation's (new space's) committed size now. */
+function newSpaceBytes(): number {
+  return getHeapSpaceStatistics().find((space) => space.space_name === 'new_space')?.space_size ?? 0
+}
+
+/** youngGenerationSettled idles (a full GC a second) until new space is back to its least, and returns the ms waited. */
+async function youngGenerationSettled(): Promise<number> {
+  const started = performance.now()
+  while (newSpaceBytes() > LEAST_NEW_SPACE_BYTES && performance.now() - started < SETTLE_MAX_MS) {
+    await delay(SETTLE_POLL_MS)
+    ;(gc as () => void)()
+  }
+  return performance.now() - started
+}
+
 async function writeBytes(bytes: number): Promise<void> {
   let written = 0
   while (written < bytes) {
@@ -60,10 +89,11 @@ async function main(): Promise<object> {
       heaps.push((await settle()).heapUsed)
     }
   }
+  const settledMs = mode === 'churn' ? 0 : await youngGenerationSettled()
   const memory = await settle()
   const { main: stats } = group.stats()
   await cache.close()
-  return { rss: memory.rss, heapTotal: memory.heapTotal, heapUsed: memory.heapUsed, external: memory.external, items: stats.items, bytes: stats.bytes, heaps }
+  return { rss: memory.rss, heapTotal: memory.heapTotal, heapUsed: memory.heapUsed, external: memory.external, items: stats.items, bytes: stats.bytes, heaps, settledMs, newSpaceBytes: newSpaceBytes() }
 }
 
 process.stdout.write(`RESULT ${JSON.stringify(await main())}\n`)

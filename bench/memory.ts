@@ -5,7 +5,8 @@
  *
  *  - RSS after filling a 64 MiB group with 1 KiB values, and with 16-byte
  *    values, above the RSS of an empty process (the same group, nothing
- *    stored), as a multiple of cacheBytes — targets ≤ 1.5 and ≤ 2;
+ *    stored), as a multiple of cacheBytes — targets ≤ 1.5 and ≤ 2; both
+ *    once idle with V8's young generation back at its least (memory-child.ts);
  *  - the heap while writing 10× the budget of 1 KiB values: the largest
  *    heap after a full GC at each 1× over the smallest — target: flat;
  *  - under churn (bench/churn.ts): RSS per budget byte after writing 10× and

@@ -158,11 +158,14 @@ How to read it:
   the keys per peer, for information: there main keeps all the keys it owns and hot competes for the rest of the room.
 - **memory** (\`npm run bench -- memory\`): fresh processes with \`--expose-gc\`; a 64 MiB group filled (gets until it
   evicts) with 1 KiB and with 16-byte values; RSS after a full GC above an empty process's (same group, nothing
-  stored) as a multiple of \`cacheBytes\`; and the heap after GC at each 1× while writing 10× the budget.
+  stored) as a multiple of \`cacheBytes\`, both taken once the process, left idle, has its young generation back at
+  its least (V8's memory reducer shrinks it ~5 s after the process goes quiet): any fill grows it, 16 MiB here,
+  and the empty process never did (taken at once after the fill, the 1 KiB row read 1.39–1.61 in the runs of
+  2026-12-07); and the heap after GC at each 1× while writing 10× the budget.
 - **serving** (server-bound): \`wrk -t1 -c32\` (Debian's \`wrk\`, C: one thread of it outruns a Node server, so
   req/s is the server's) against a peercache peer endpoint answering one cached key vs a bare node:http server
   answering the same bytes with the same headers (the peer's answer recorded, replayed, and checked equal), each in a
-  bench/server-child.ts process of its own, one at a time, in interleaved rounds (\`--rounds 6 --secs 2\` by
+  bench/server-child.ts process of its own, one at a time, in interleaved rounds (\`--rounds 12 --secs 1\` by
   default). The server runs on the last CPU and wrk on CPU 0 (\`taskset\`; \`BENCH_PIN=0\` runs them unpinned): left
   to the scheduler, a round cost the same server 22 or 44 µs of CPU per request depending on where it ran (rounds
   0.52–0.99 in one unpinned run of 10). The ratio is the median of the rounds' own ratios, printed below the table with each round's and each

@@ -1,5 +1,5 @@
 /**
- * serving bench (`npm run bench -- serving [--rounds 6] [--secs 2]`): the
+ * serving bench (`npm run bench -- serving [--rounds 12] [--secs 1]`): the
  * server-bound serving row. wrk (C, one thread: it outruns any Node server,
  * so req/s is the server's) against a peercache peer endpoint answering one
  * cached key, vs a bare node:http server answering the same bytes with the
@@ -85,8 +85,8 @@ export function report(): string {
 
 function flags(argv: readonly string[]): { rounds: number; secs: number } {
   const { values } = parseArgs({ args: [...argv], allowPositionals: true, strict: false, options: { rounds: { type: 'string' }, secs: { type: 'string' } } })
-  const rounds = Number(values.rounds ?? 6)
-  const secs = Number(values.secs ?? 2)
+  const rounds = Number(values.rounds ?? 12)
+  const secs = Number(values.secs ?? 1)
   if (!Number.isInteger(rounds) || rounds < 1 || rounds > 100) throw new Error(`serving: --rounds takes 1 to 100, got ${String(values.rounds)}`)
   if (!Number.isInteger(secs) || secs < 1 || secs > 600) throw new Error(`serving: --secs takes whole seconds from 1 to 600, got ${String(values.secs)}`)
   return { rounds, secs }
