@@ -14,8 +14,7 @@
  * young generation (16 MiB more here), which the empty process never did,
  * and which is the filling work's, not what the group keeps.
  *
- * It prints `RESULT <json>`: RSS and heap after a full GC, items and bytes
- * held, and how long it waited for the young generation and its size then.
+ * It prints `RESULT <json>`: RSS and heap after a full GC, items and bytes held.
  */
 import { setTimeout as delay } from 'node:timers/promises'
 import { getHeapSpaceStatistics } from 'node:v8'
@@ -56,14 +55,13 @@ function newSpaceBytes(): number {
   return getHeapSpaceStatistics().find((space) => space.space_name === 'new_space')?.space_size ?? 0
 }
 
-/** youngGenerationSettled idles (a full GC a second) until new space is back to its least, and returns the ms waited. */
-async function youngGenerationSettled(): Promise<number> {
+/** youngGenerationSettled idles (a full GC a second) until new space is back to its least, or SETTLE_MAX_MS passed. */
+async function youngGenerationSettled(): Promise<void> {
   const started = performance.now()
   while (newSpaceBytes() > LEAST_NEW_SPACE_BYTES && performance.now() - started < SETTLE_MAX_MS) {
     await delay(SETTLE_POLL_MS)
     ;(gc as () => void)()
   }
-  return performance.now() - started
 }
 
 async function writeBytes(bytes: number): Promise<void> {
@@ -89,11 +87,11 @@ async function main(): Promise<object> {
       heaps.push((await settle()).heapUsed)
     }
   }
-  const settledMs = mode === 'churn' ? 0 : await youngGenerationSettled()
+  if (mode !== 'churn') await youngGenerationSettled()
   const memory = await settle()
   const { main: stats } = group.stats()
   await cache.close()
-  return { rss: memory.rss, heapTotal: memory.heapTotal, heapUsed: memory.heapUsed, external: memory.external, items: stats.items, bytes: stats.bytes, heaps, settledMs, newSpaceBytes: newSpaceBytes() }
+  return { rss: memory.rss, heapTotal: memory.heapTotal, heapUsed: memory.heapUsed, external: memory.external, items: stats.items, bytes: stats.bytes, heaps }
 }
 
 process.stdout.write(`RESULT ${JSON.stringify(await main())}\n`)

@@ -21,6 +21,7 @@ import { Peercache, serverUrl, type Group } from '../dist/index.js'
 import { startServerChild, type ServerChild } from './child.js'
 import { interleaved, row, type BenchRow } from './harness.js'
 import { createServer } from 'node:http'
+import { setTimeout as sleep } from 'node:timers/promises'
 
 const SUITE = 'remote'
 const CONCURRENCY = 64
@@ -99,46 +100,44 @@ const SPARSE_ROUNDS = 6
  * rounds. Reported as requests per CPU-second (higher is cheaper).
  */
 async function sparse(group: Group, keys: readonly string[], raw: ServerChild, rawPool: Pool, peer: ServerChild): Promise<BenchRow> {
-  let peerMicros = 0
-  let rawMicros = 0
+  const keyAt = (at: number, i: number): string => keys[(at + i) % keys.length] as string
+  const peerSide = { micros: 0, round: (at: number) => bothCpuMicros(peer, () => atRate((i) => group.get(keyAt(at, i)))) }
+  const rawSide = { micros: 0, round: (at: number) => bothCpuMicros(raw, () => atRate((i) => fetchRaw(rawPool, `/v/${keyAt(at, i)}`))) }
   for (let round = 0; round < SPARSE_ROUNDS; round++) {
-    const at = round * SPARSE_GETS_PER_ROUND
-    const peerRound = (): Promise<number> => atRate(peer, (i) => group.get(keys[(at + i) % keys.length] as string))
-    const rawRound = (): Promise<number> => atRate(raw, (i) => fetchRaw(rawPool, `/v/${keys[(at + i) % keys.length] as string}`))
     // Alternate which goes first, so a drift of the machine touches both alike.
-    if (round % 2 === 0) [peerMicros, rawMicros] = [peerMicros + (await peerRound()), rawMicros + (await rawRound())]
-    else [rawMicros, peerMicros] = [rawMicros + (await rawRound()), peerMicros + (await peerRound())]
+    for (const side of round % 2 === 0 ? [peerSide, rawSide] : [rawSide, peerSide]) side.micros += await side.round(round * SPARSE_GETS_PER_ROUND)
   }
   const perCpuSecond = (micros: number): number => (SPARSE_ROUNDS * SPARSE_GETS_PER_ROUND * 1e6) / micros
   return row(
     SUITE,
-    { name: `sparse remote get, ${SPARSE_RATE}/s (gets per CPU-s, asker + owner)`, opsPerSec: perCpuSecond(peerMicros) },
-    { name: `undici Pool.request → node:http (raw), ${SPARSE_RATE}/s`, opsPerSec: perCpuSecond(rawMicros) },
+    { name: `sparse remote get, ${SPARSE_RATE}/s (gets per CPU-s, asker + owner)`, opsPerSec: perCpuSecond(peerSide.micros) },
+    { name: `undici Pool.request → node:http (raw), ${SPARSE_RATE}/s`, opsPerSec: perCpuSecond(rawSide.micros) },
   )
 }
 
-/** atRate starts SPARSE_GETS_PER_ROUND requests, 3 every 10 ms, and returns the CPU (µs) this process and `server` spent until all were answered. */
-async function atRate(server: ServerChild, fn: (i: number) => Promise<unknown>): Promise<number> {
-  const serverBefore = await server.cpuMicros()
-  const before = process.cpuUsage()
+/** atRate starts SPARSE_GETS_PER_ROUND requests, 3 every 10 ms, and resolves once all are answered. */
+async function atRate(fn: (i: number) => Promise<unknown>): Promise<void> {
   const perTick = SPARSE_RATE / 100
   const pending: Array<Promise<unknown>> = []
   for (let i = 0; i < SPARSE_GETS_PER_ROUND; i += perTick) {
     for (let j = i; j < Math.min(i + perTick, SPARSE_GETS_PER_ROUND); j++) pending.push(fn(j))
-    await new Promise((resolve) => setTimeout(resolve, 10))
+    await sleep(10)
   }
   await Promise.all(pending)
-  const used = process.cpuUsage(before)
-  return used.user + used.system + (await server.cpuMicros()) - serverBefore
 }
 
 /** cpuMicros runs one get per key (64 in flight) and returns the CPU both processes spent, in µs. */
-async function cpuMicros(group: Group, owner: ServerChild, keys: readonly string[]): Promise<number> {
-  const ownerBefore = await owner.cpuMicros()
-  const askerBefore = process.cpuUsage()
-  await runGets(group, keys)
-  const asker = process.cpuUsage(askerBefore)
-  return asker.user + asker.system + (await owner.cpuMicros()) - ownerBefore
+function cpuMicros(group: Group, owner: ServerChild, keys: readonly string[]): Promise<number> {
+  return bothCpuMicros(owner, () => runGets(group, keys))
+}
+
+/** bothCpuMicros runs work and returns the CPU (µs) this process and `server` spent on it. */
+async function bothCpuMicros(server: ServerChild, work: () => Promise<void>): Promise<number> {
+  const serverBefore = await server.cpuMicros()
+  const before = process.cpuUsage()
+  await work()
+  const used = process.cpuUsage(before)
+  return used.user + used.system + (await server.cpuMicros()) - serverBefore
 }
 
 /** runGets gets every key once, CONCURRENCY in flight. */
