@@ -4,7 +4,8 @@
  * Peercache instances listening on two 127.0.0.1 ports, one group without a
  * loader on each. The suite's store factory hands out stores of both
  * members in turn, so one test's Keyv instances write through one process
- * and read through the other, and its keys fall on both owners (checked).
+ * and read through the other. Checked at the end: the keys the suite wrote
+ * fell on both owners, and requests crossed processes.
  *
  * Run as shipped, through `keyvTestSuite`, except these, which cannot hold
  * for this store and run as `it.fails` (they must fail, and say so if they
@@ -44,6 +45,16 @@ function suiteApi(): typeof vitest {
 
 let cluster: Cluster | undefined
 let handedOut = 0
+/** written collects every key the suite's stores were asked to set (Keyv's `namespace:` prefix included). */
+const written = new Set<string>()
+
+/** RecordingStore is a PeercacheStore that notes the keys it is asked to set, so the check below can see where they fell. */
+class RecordingStore extends PeercacheStore {
+  override async set(key: string, value: unknown, ttl?: number): Promise<boolean> {
+    written.add(key)
+    return super.set(key, value, ttl)
+  }
+}
 
 vitest.beforeAll(async () => {
   cluster = await startCluster(2, ({ cache }) => {
@@ -59,18 +70,24 @@ vitest.afterAll(async () => {
 function store(): PeercacheStore {
   const c = cluster!
   const member = handedOut++ % c.caches.length
-  return new PeercacheStore(c.caches[member]!, { group: c.group(member, 'keyv') })
+  return new RecordingStore(c.caches[member]!, { group: c.group(member, 'keyv') })
 }
 
 vitest.describe('@keyv/test-suite over a two-peer cluster', () => {
   KeyvTestSuite(suiteApi(), Keyv, store)
   keyvIteratorTests(suiteApi(), Keyv, store)
 
-  vitest.it('the suite’s keys fell on both owners, and each peer answered the other', () => {
+  vitest.it('the suite’s keys fell on both owners, and requests crossed processes', () => {
     const c = cluster!
-    // A peer answers requests only for keys it owns: requests answered on both sides mean keys fell on both owners.
-    // (Six fixed keys once stood for the suite's: with the cluster's random ports they all fell on one peer ~3% of runs.)
-    for (const member of [0, 1]) vitest.expect(c.group(member, 'keyv').stats().serverRequests).toBeGreaterThan(0)
+    // Who owns a key depends on the ring over the cluster's random ports, so "each member served the other" was
+    // chance: one member's reads of the other's keys came to 5 keys in one run, one-sided in ~3% of runs (seen in CI).
+    // What holds by construction: the ~40 keys the suite wrote do not all fall on one owner (odds 2^-39), and
+    // both members' stores read keyv:foo, so the one that does not own it asked the other.
+    const owners = new Set([...written].map((key) => c.ownerOf(key)))
+    vitest.expect(written.size).toBeGreaterThan(20)
+    vitest.expect([...owners].sort()).toEqual([0, 1])
+    const served = [0, 1].map((member) => c.group(member, 'keyv').stats().serverRequests)
+    vitest.expect(served[0]! + served[1]!).toBeGreaterThan(0)
     vitest.expect(handedOut).toBeGreaterThan(100)
   })
 })
