@@ -10,6 +10,8 @@ import { MODES, type Mode } from './cluster-caches.js'
 
 /** The modes an `--alone` run compares: peercache with no peers against the same app on a Map (Redis has no "alone"). */
 export const ALONE_MODES: readonly Mode[] = ['peercache', 'map']
+/** The warm-up a mode gets before it is measured unless `--warmup`/`--warmup-requests` say otherwise: at least this long, and this many requests. */
+export const DEFAULT_WARMUP = { secs: 5, requests: 100_000 } as const
 /** The open loop's share of the Map's closed-loop max when `--rate` has no number (or `auto`). */
 export const AUTO_RATE_SHARE = 0.6
 
@@ -36,8 +38,8 @@ export function parseFlags(argv: readonly string[]): Flags {
     allowPositionals: true,
     options: {
       secs: { type: 'string', default: '20' },
-      warmup: { type: 'string', default: '5' },
-      'warmup-requests': { type: 'string', default: '100000' },
+      warmup: { type: 'string', default: String(DEFAULT_WARMUP.secs) },
+      'warmup-requests': { type: 'string', default: String(DEFAULT_WARMUP.requests) },
       rounds: { type: 'string', default: '1' },
       modes: { type: 'string' },
       'cpu-prof': { type: 'string' },

@@ -5,7 +5,7 @@
  * its variant's section (cluster.ts decides).
  */
 import { cpus } from 'node:os'
-import { AUTO_RATE_SHARE, type Flags } from './cluster-flags.js'
+import { AUTO_RATE_SHARE, DEFAULT_WARMUP, type Flags } from './cluster-flags.js'
 
 /** sectionName is the BENCHMARKS.md section a variant's run writes. */
 export function sectionName(variant: 'closed' | 'rate' | 'cold' | 'alone'): string {
@@ -16,7 +16,14 @@ export function sectionName(variant: 'closed' | 'rate' | 'cold' | 'alone'): stri
 function madeBy(flags: Flags, extra: string): string {
   const cpu = cpus()[0]?.model ?? 'unknown CPU'
   const rounds = flags.rounds > 1 ? ` --rounds ${flags.rounds}` : ''
-  return `Made by \`npm run bench -- cluster ${extra}--secs ${flags.secs}${rounds}\` (bench/cluster.ts) on ${new Date().toISOString().slice(0, 10)}, Node ${process.version}, ${cpus().length} × ${cpu}.`
+  return `Made by \`npm run bench -- cluster ${extra}--secs ${flags.secs}${warmupFlags(flags)}${rounds}\` (bench/cluster.ts) on ${new Date().toISOString().slice(0, 10)}, Node ${process.version}, ${cpus().length} × ${cpu}.`
+}
+
+/** warmupFlags are the warm-up flags a run was given, when they are not the defaults (so the command shown is the one run). */
+function warmupFlags(flags: Flags): string {
+  const secs = flags.warmupSecs === DEFAULT_WARMUP.secs ? '' : ` --warmup ${flags.warmupSecs}`
+  const requests = flags.warmupRequests === DEFAULT_WARMUP.requests ? '' : ` --warmup-requests ${flags.warmupRequests}`
+  return secs + requests
 }
 
 /** closedSection is the closed-loop run's section (issue #12's targets). */
