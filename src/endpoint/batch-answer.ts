@@ -7,6 +7,11 @@
  *    write), misses as their loads finish (BATCH_CONCURRENCY loads at a
  *    time), so one slow or failing key holds back no other key; the asker
  *    reads the entries as they stream in (batch-stream.ts);
+ *  - entries ready in the same turn of the event loop go out in one write,
+ *    with the headers when they are the first (a batch of misses whose loads
+ *    end together costs one write, as a single get does); headers still
+ *    unsent after HEADERS_GRACE_MS go alone, so a batch of slow loads shows
+ *    the asker at once that its owner is alive (exchange.ts);
  *  - the answer is bounded: once BATCH_ANSWER_BUDGET bytes of values are
  *    written, or while the endpoint's send queue is full (send-queue.ts),
  *    further keys are answered `overBudget` without their value (the asker
@@ -32,6 +37,13 @@ const BATCH_CONCURRENCY = 64
 
 /** BATCH_ANSWER_BUDGET bounds the value bytes of one batch answer (16 MiB). */
 export const BATCH_ANSWER_BUDGET = 16 * 1024 * 1024
+
+/**
+ * HEADERS_GRACE_MS is how long a streamed answer holds its headers back for
+ * its first entries to go with them. Far below any transport timeout's half
+ * (when an asker starts asking whether its owner is alive).
+ */
+const HEADERS_GRACE_MS = 20
 
 /** BATCH_ENTRY_OVERHEAD_BYTES bounds what an entry of a hit adds to its key and value when encoded (tags, lengths, status, expire, minute_qps). */
 const BATCH_ENTRY_OVERHEAD_BYTES = 48
@@ -115,8 +127,9 @@ function overBudget(key: string): BatchEntryMessage {
 /**
  * BatchWriter writes one batch answer: whole (endWhole) or streamed (start,
  * addWhenRoom..., end), every byte through the answer's QueuedAnswer (send-queue.ts).
- * Entries added in one tick go out in one write: they are queued and flushed
- * on the next tick (our own cork; the response is never corked, see end()).
+ * Entries added in one turn of the event loop go out in one write: they are
+ * queued and flushed on setImmediate (our own cork; the response is never
+ * corked, see end()), the headers with the first of them.
  */
 class BatchWriter {
   readonly #res: ServerResponse
@@ -126,6 +139,8 @@ class BatchWriter {
   /** Encoded entries waiting for this tick's flush (already charged to #answer). */
   #queued: Uint8Array[] = []
   #flushing = false
+  /** Armed by start() until the headers go out: with the first flush, or alone after HEADERS_GRACE_MS. */
+  #headersTimer: NodeJS.Timeout | undefined
 
   constructor(res: ServerResponse, queue: SendQueue) {
     this.#res = res
@@ -170,12 +185,21 @@ class BatchWriter {
     this.#answer.end()
   }
 
-  /** start sends the headers at once: the asker then knows the owner is alive and working. */
+  /**
+   * start sets the headers; they go with the first entries, or alone after
+   * HEADERS_GRACE_MS (the asker then knows the owner is alive and working).
+   */
   start(): void {
     const res = this.#res
     res.statusCode = 200
     res.setHeader('Content-Type', 'application/x-protobuf')
-    res.flushHeaders()
+    this.#headersTimer = setTimeout(this.#sendHeaders, HEADERS_GRACE_MS)
+    this.#headersTimer.unref()
+  }
+
+  readonly #sendHeaders = (): void => {
+    this.#headersTimer = undefined
+    if (!this.gone && !this.#res.headersSent) this.#res.flushHeaders()
   }
 
   /**
@@ -185,9 +209,16 @@ class BatchWriter {
    * corked response with a full buffer never emitted 'drain' there.
    */
   end(): void {
+    this.#stopHeadersTimer()
     if (this.gone) return
     this.#flush()
     this.#answer.end()
+  }
+
+  #stopHeadersTimer(): void {
+    if (this.#headersTimer === undefined) return
+    clearTimeout(this.#headersTimer)
+    this.#headersTimer = undefined
   }
 
   /** #admit is entry, or overBudget in its place when it carries a value and the answer is spent. */
@@ -204,13 +235,16 @@ class BatchWriter {
     this.#queued.push(bytes)
     if (this.#flushing) return
     this.#flushing = true
-    process.nextTick(() => this.#flush())
+    setImmediate(this.#flushNow)
   }
+
+  readonly #flushNow = (): void => this.#flush()
 
   #flush(): void {
     this.#flushing = false
     const queued = this.#queued
     if (queued.length === 0 || this.gone) return
+    this.#stopHeadersTimer()
     this.#queued = []
     this.#answer.write(queued.length === 1 ? (queued[0] as Uint8Array) : Buffer.concat(queued), true)
   }
