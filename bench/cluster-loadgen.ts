@@ -10,7 +10,8 @@
  * requests go round robin over the apps, over undici keep-alive pools; ids
  * are drawn from a seeded Zipf distribution. Every
  * `sample` request answers what happened since the previous one: requests,
- * errors, p50/p99 latency, CPU time, and how often each app was asked for
+ * errors, p50/p99 latency, CPU time, requests served and the slowest per half
+ * second of the window's first seconds, and how often each app was asked for
  * each id (to tell gets for remote-owned keys apart). `progress` answers
  * how many requests were served since the start (the warm-up waits on it).
  *
@@ -21,6 +22,7 @@ import { Pool } from 'undici'
 import { mulberry32, zipfSampler } from '../demo/zipf.js'
 import { KeySet } from '../demo/loadgen.js'
 import { serveParent, type Message } from './cluster-ipc.js'
+import { TIMELINE_STEP_MS, TIMELINE_STEPS, type TimelineStep } from './cluster-timeline.js'
 
 /** LoadPlan is what the `start` request carries. */
 export interface LoadPlan {
@@ -53,6 +55,8 @@ export interface LoadSample {
   idCounts: number[][]
   /** distinct ids requested since the start (not only in the window). */
   distinct: number
+  /** The window's first TIMELINE_STEPS steps, by the time each request was due. */
+  timeline: TimelineStep[]
 }
 
 /** Load runs the workers and keeps the window's tallies. */
@@ -90,8 +94,9 @@ class Load {
     this.#window = newWindow(this.#plan.targets.length, this.#plan.keys)
     const cpu = process.cpuUsage(w.cpu)
     const sorted = Float64Array.from(w.latencies).sort()
+    const windowMs = performance.now() - w.startedAt
     return {
-      windowMs: performance.now() - w.startedAt,
+      windowMs,
       requests: w.requests,
       errors: w.errors,
       firstError: w.firstError,
@@ -101,6 +106,8 @@ class Load {
       cpuMicros: cpu.user + cpu.system,
       idCounts: w.idCounts.map((counts) => Array.from(counts)),
       distinct: this.#distinct.size,
+      // Only the steps the window covered whole.
+      timeline: w.timeline.slice(0, Math.floor(windowMs / TIMELINE_STEP_MS)),
     }
   }
 
@@ -147,7 +154,7 @@ class Load {
       const { statusCode, body } = await this.#pools[target]!.request({ method: 'GET', path: `/item/${id}` })
       await body.dump()
       if (statusCode !== 200) throw new Error(`HTTP ${statusCode}`)
-      this.#served(target, id, performance.now() - dueAt)
+      this.#served(target, id, dueAt, performance.now() - dueAt)
     } catch (err) {
       this.#window.errors++
       this.#window.firstError ??= `${this.#plan.targets[target]}/item/${id}: ${err instanceof Error ? err.message : String(err)}`
@@ -156,12 +163,16 @@ class Load {
     }
   }
 
-  #served(target: number, id: number, latencyMs: number): void {
+  #served(target: number, id: number, dueAt: number, latencyMs: number): void {
     const w = this.#window
     this.total++
     w.requests++
     w.latencies.push(latencyMs)
     w.idCounts[target]![id]!++
+    const step = w.timeline[Math.floor((dueAt - w.startedAt) / TIMELINE_STEP_MS)]
+    if (step === undefined) return
+    step.requests++
+    if (latencyMs > step.maxMs) step.maxMs = latencyMs
   }
 }
 
@@ -174,6 +185,7 @@ interface Window {
   dropped: number
   latencies: number[]
   idCounts: Uint32Array[]
+  timeline: TimelineStep[]
 }
 
 function newWindow(targets: number, keys: number): Window {
@@ -186,6 +198,7 @@ function newWindow(targets: number, keys: number): Window {
     dropped: 0,
     latencies: [],
     idCounts: Array.from({ length: targets }, () => new Uint32Array(keys + 1)),
+    timeline: Array.from({ length: TIMELINE_STEPS }, () => ({ requests: 0, maxMs: 0 })),
   }
 }
 

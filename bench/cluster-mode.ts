@@ -25,6 +25,7 @@ import type { GroupStats } from '../dist/index.js'
 import type { Mode } from './cluster-caches.js'
 import { BenchChild, type Message } from './cluster-ipc.js'
 import type { LoadPlan, LoadSample } from './cluster-loadgen.js'
+import type { TimelineStep } from './cluster-timeline.js'
 import type { Processes } from './cluster-processes.js'
 import { startRedisServer, type RedisServer } from './redis-server.js'
 
@@ -95,6 +96,8 @@ export interface ModeResult {
   redisCpuMicrosPerReq: number
   loadgenCpuMicrosPerReq: number
   hot: HotShare | undefined
+  /** The window's first seconds (cluster-timeline.ts). */
+  timeline: TimelineStep[]
 }
 
 /** AppSample is what an app answers to `sample`. */
@@ -238,6 +241,7 @@ function result(mode: Mode, before: Sample, after: Sample, remote: Array<Set<num
     redisCpuMicrosPerReq: (after.redisCpuMicros - before.redisCpuMicros) / requests,
     loadgenCpuMicrosPerReq: window.cpuMicros / requests,
     hot: remote.length === 0 ? undefined : hotShare(before, after, remote),
+    timeline: window.timeline,
   }
 }
 

@@ -9,6 +9,7 @@ import type { BenchRow } from './harness.js'
 import type { Mode } from './cluster-caches.js'
 import type { HotShare, ModeResult } from './cluster-mode.js'
 import { median } from './cluster-ratios.js'
+import { medianTimeline } from './cluster-timeline.js'
 import { ms, pct, us, whole } from './format.js'
 
 const LABELS: Record<Mode, string> = {
@@ -107,6 +108,7 @@ export function medians(rounds: ReadonlyArray<readonly ModeResult[]>, modes: rea
         redisCpuMicrosPerReq: m('redisCpuMicrosPerReq'),
         loadgenCpuMicrosPerReq: m('loadgenCpuMicrosPerReq'),
         hot: hots.length === 0 ? undefined : medianHot(hots),
+        timeline: medianTimeline(runs.map((r) => r.timeline)),
       },
     ]
   })

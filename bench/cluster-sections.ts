@@ -86,7 +86,9 @@ ${madeBy(flags, `--cold ${flags.rate === undefined ? '' : `--rate ${flags.rate} 
 ${COMMON}
 Every cache is empty (new processes) and there is no warm-up: the window opens before the first request and lasts
 ${flags.secs} s. Origin loads are every query the apps made in it: peercache loads each key once in the cluster (its
-owner), a Map once per app, Redis once per concurrent miss.
+owner), a Map once per app, Redis once per concurrent miss. The last table splits the window's first seconds into
+half seconds: how fast each mode served the requests due then, and the slowest of them (how long a mode takes to
+reach its pace from a cold start: every process compiles its code as it first runs it).
 
 ${report}
 `

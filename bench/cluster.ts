@@ -33,6 +33,7 @@ import { runMode, type ModeOptions, type ModeResult } from './cluster-mode.js'
 import { Processes } from './cluster-processes.js'
 import { benchRows, hotShareLine, medians, ratiosTable, resultsTable } from './cluster-report.js'
 import { variantRatiosTable } from './cluster-ratios.js'
+import { timelineTable } from './cluster-timeline.js'
 import { aloneSection, closedSection, coldSection, rateSection, sectionName } from './cluster-sections.js'
 import { clockTicksPerSecond } from './proc-cpu.js'
 import { ensureRedisServer, INSTALL_HINT } from './redis-server.js'
@@ -64,7 +65,8 @@ export async function bench(argv: readonly string[] = []): Promise<BenchRow[]> {
   const variant = variantName(flags)
   const columns = { rate: options.rate !== undefined, cold, alone }
   const ratios = variant === 'closed' ? ratiosTable(rounds) : variantRatiosTable(variant, rounds)
-  const report = [resultsTable(results, columns), ratios, alone ? '' : hotShareLine(results)].filter((part) => part !== '').join('\n\n')
+  const timeline = cold ? timelineTable(results) : ''
+  const report = [resultsTable(results, columns), ratios, alone ? '' : hotShareLine(results), timeline].filter((part) => part !== '').join('\n\n')
   console.log(`\n${report}\n`)
   for (const r of results) if (r.errors > 0) console.error(`${r.mode}: ${r.errors} failed requests, first: ${r.firstError}`)
   for (const r of results) if (r.dropped > 0) console.error(`${r.mode}: ${r.dropped} requests not sent (over --max-in-flight ${maxInFlight}): it could not keep up with the offered rate`)
