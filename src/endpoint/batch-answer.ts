@@ -136,7 +136,7 @@ class BatchWriter {
   readonly #queue: SendQueue
   readonly #answer: QueuedAnswer
   #valueBytes = 0
-  /** Encoded entries waiting for this tick's flush (already charged to #answer). */
+  /** Encoded entries waiting for this turn's flush (already charged to #answer). */
   #queued: Uint8Array[] = []
   #flushing = false
   /** Armed by start() until the headers go out: with the first flush, or alone after HEADERS_GRACE_MS. */
