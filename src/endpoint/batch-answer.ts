@@ -235,12 +235,11 @@ class BatchWriter {
     this.#queued.push(bytes)
     if (this.#flushing) return
     this.#flushing = true
-    setImmediate(this.#flushNow)
+    setImmediate(this.#flush)
   }
 
-  readonly #flushNow = (): void => this.#flush()
-
-  #flush(): void {
+  /** #flush writes the queued entries in one write (the headers with them when still unsent). */
+  readonly #flush = (): void => {
     this.#flushing = false
     const queued = this.#queued
     if (queued.length === 0 || this.gone) return
